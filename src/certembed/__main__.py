@@ -1,0 +1,3 @@
+from certembed.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Rendering and loading of the runtime bootstrap (``_certembed_bootstrap.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from certembed.bootstrap.render import BOOTSTRAP_NAME, DATA_DIR_NAME
+
+
+def load_side_effect_free(payload_dir: Path, name: str = "certembed_bootstrap_inspect") -> ModuleType:
+    """Load a rendered bootstrap under another module name: it does not install itself."""
+    spec = importlib.util.spec_from_file_location(name, payload_dir / BOOTSTRAP_NAME)
+    if spec is None or spec.loader is None:  # pragma: no cover - file exists by construction
+        raise ImportError(f"cannot load {payload_dir / BOOTSTRAP_NAME}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.modules.pop(name, None)
+    return module
+
+
+__all__ = ["BOOTSTRAP_NAME", "DATA_DIR_NAME", "load_side_effect_free"]

@@ -1,0 +1,97 @@
+"""Render the per-target payload: ``_certembed_bootstrap.py`` plus its verified data files."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from certembed import __version__
+from certembed.bootstrap.paths import TABLES, TARGET_TABLES
+from certembed.bundle.model import Bundle
+from certembed.bundle.render import hashed_names, render_pem
+from certembed.config.model import Spec
+
+BOOTSTRAP_NAME = "_certembed_bootstrap.py"
+DATA_DIR_NAME = "_certembed_data"
+ROLES = ("fallback", "always")
+
+
+def _py(value: Any) -> str:
+    """A deterministic Python literal (sorted dict keys; lists stay lists)."""
+    if isinstance(value, dict):
+        items = ", ".join(f"{_py(k)}: {_py(v)}" for k, v in sorted(value.items()))
+        return "{" + items + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    return repr(value)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("certembed.bootstrap", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["py"] = _py
+    return env
+
+
+def payload_files(bundle: Bundle) -> dict[str, bytes]:
+    """The data files (relative name -> bytes) shared by every target's payload."""
+    files: dict[str, bytes] = {}
+    everything = []
+    for role in ROLES:
+        anchors = bundle.by_role(role)
+        if not anchors:
+            continue
+        everything.extend(anchors)
+        files[f"{role}.pem"] = render_pem(anchors).encode("utf-8")
+        for name, anchor in hashed_names(anchors).items():
+            files[f"{role}/{name}"] = anchor.pem().encode("ascii")
+    return dict(sorted(files.items()))
+
+
+@dataclass(frozen=True)
+class Payload:
+    target: str
+    bootstrap: str
+    files: dict[str, bytes]
+
+    def write(self, directory: Path) -> dict[str, str]:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / BOOTSTRAP_NAME).write_text(self.bootstrap, encoding="utf-8")
+        for name, data in self.files.items():
+            path = directory / DATA_DIR_NAME / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return {
+            "bootstrap_sha256": hashlib.sha256(self.bootstrap.encode("utf-8")).hexdigest(),
+        }
+
+
+def render_bootstrap(
+    spec: Spec, bundle: Bundle, target: str, files: dict[str, bytes], bundle_digest: str
+) -> str:
+    template = _environment().get_template("bootstrap.py.j2")
+    return template.render(
+        version=__version__,
+        target=target,
+        mode=spec.mode,
+        respect_env=spec.respect_env,
+        export_env=spec.export_env,
+        patch_certifi=spec.patch_certifi,
+        bundle_sha256=bundle_digest,
+        roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
+        data_files=[(name, hashlib.sha256(data).hexdigest()) for name, data in files.items()],
+        tables=[(key, TABLES[key]) for key in TARGET_TABLES[target]],
+    )
+
+
+def render_payload(spec: Spec, bundle: Bundle, target: str, bundle_digest: str) -> Payload:
+    files = payload_files(bundle)
+    return Payload(target, render_bootstrap(spec, bundle, target, files, bundle_digest), files)

@@ -1,0 +1,75 @@
+"""``certembed build``: config -> bundle -> per-target payloads -> published output dir."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from certembed.bootstrap.render import render_payload
+from certembed.bundle.assemble import assemble
+from certembed.bundle.model import Bundle
+from certembed.bundle.render import bundle_pem, dumps, manifest, write_hashed_dir
+from certembed.config.model import Spec
+from certembed.output import source_date_epoch, staged
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    bundle: Bundle
+    bundle_sha256: str
+    targets: tuple[str, ...]
+    executable: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "output": str(self.out_dir),
+            "certificates": len(self.bundle.anchors),
+            "fallback": len(self.bundle.by_role("fallback")),
+            "always": len(self.bundle.by_role("always")),
+            "duplicates_removed": self.bundle.duplicates_removed,
+            "excluded": len(self.bundle.excluded),
+            "bundle_sha256": self.bundle_sha256,
+            "targets": list(self.targets),
+            "payloads": {t: str(self.out_dir / t) for t in self.targets},
+            "executable": str(self.executable) if self.executable else None,
+            "warnings": list(self.warnings),
+        }
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def build_bundle_output(
+    spec: Spec,
+    out_dir: Path,
+    targets: tuple[str, ...] | None = None,
+    now: datetime | None = None,
+    progress: Progress = _quiet,
+) -> BuildResult:
+    """Assemble and validate the bundle, render every target, publish ``out_dir`` atomically."""
+    progress("assembling CA bundle")
+    bundle = assemble(spec.bundle, now)
+    targets = targets or spec.resolved_targets()
+    pem = bundle_pem(bundle)
+    digest = hashlib.sha256(pem.encode("utf-8")).hexdigest()
+    with staged(out_dir) as stage:
+        progress(f"writing {len(bundle.anchors)} certificates")
+        (stage / "cacert.pem").write_text(pem, encoding="utf-8")
+        write_hashed_dir(stage / "certs", bundle.anchors)
+        payloads = {}
+        for target in targets:
+            progress(f"rendering bootstrap for {target}")
+            payload = render_payload(spec, bundle, target, digest)
+            payloads[target] = payload.write(stage / target)
+        data = manifest(spec, bundle, digest, payloads, source_date_epoch())
+        data["targets"] = list(targets)
+        (stage / "manifest.json").write_text(dumps(data), encoding="utf-8")
+    return BuildResult(out_dir, bundle, digest, targets, warnings=list(bundle.warnings))

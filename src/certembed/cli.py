@@ -1,0 +1,192 @@
+"""The ``certembed`` command line. The only module that exits."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from certembed import __version__
+from certembed.errors import EXIT_CODES, CertembedError, ConfigError
+
+EPILOG_EXIT = "exit codes:\n" + "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+
+MAIN_HELP = """\
+certembed makes TLS verification work inside frozen Python apps on every machine.
+
+It assembles a validated CA bundle from a config (Starlark app.star, certembed.toml or
+[tool.certembed] in pyproject.toml), renders a tiny standard-library bootstrap that points
+OpenSSL at the machine's real trust store (or at the embedded bundle when there is none) and
+freezes your app with PyInstaller.
+
+typical use:
+  certembed build                 build the embedded default (certifi roots, fill-gaps)
+  certembed build app.star        build what app.star declares, freeze its app
+  certembed inspect build/certembed
+  certembed doctor                what this Python and OpenSSL see, and what certembed decides
+"""
+
+
+def _progress(quiet: bool) -> Any:
+    def emit(message: str) -> None:
+        if not quiet:
+            print(f"certembed: {message}", file=sys.stderr, flush=True)
+
+    return emit
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from certembed.build import build_bundle_output
+    from certembed.config import load_config
+
+    spec = load_config(Path(args.config) if args.config else None)
+    targets = tuple(args.target) if args.target else None
+    if targets:
+        from certembed.config.model import host_target
+
+        targets = tuple(dict.fromkeys(host_target() if t == "host" else t for t in targets))
+    progress = _progress(args.quiet or args.json)
+    result = build_bundle_output(spec, Path(args.output), targets, progress=progress)
+    for warning in result.warnings:
+        print(f"certembed: warning: {warning}", file=sys.stderr)
+    if spec.app is not None and not args.no_freeze:
+        from certembed.integrations.pyinstaller.freeze import freeze
+
+        result.executable = freeze(spec, result, Path(args.dist), progress=progress)
+    if args.json:
+        print(json.dumps(result.summary(), indent=2, sort_keys=True))
+        return 0
+    summary = result.summary()
+    print(
+        f"built {summary['certificates']} certificates "
+        f"({summary['fallback']} fallback, {summary['always']} always; "
+        f"{summary['duplicates_removed']} duplicates removed, {summary['excluded']} excluded) "
+        f"into {result.out_dir}"
+    )
+    for target in result.targets:
+        print(f"  {target}: {result.out_dir / target}")
+    if result.executable is not None:
+        print(f"executable: {result.executable}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from certembed.inspect import inspect_path, table
+
+    rows = inspect_path(Path(args.path))
+    if args.json:
+        print(json.dumps({"path": args.path, "certificates": rows}, indent=2, sort_keys=True))
+    else:
+        print(table(rows))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from certembed.doctor import doctor, render_text
+
+    report = doctor(Path(args.config) if args.config else None)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True, default=str))
+    else:
+        print(render_text(report))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="certembed",
+        description=MAIN_HELP,
+        epilog=EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=f"certembed {__version__}")
+    top.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    build = sub.add_parser(
+        "build",
+        help="assemble the CA bundle, render bootstraps, freeze the declared app",
+        description=(
+            "Build the CA bundle and per-target bootstraps into -o DIR (published atomically:\n"
+            "a failed build leaves the previous output untouched). Without CONFIG, looks for\n"
+            "certembed.star, certembed.toml, then pyproject.toml [tool.certembed] in the current\n"
+            "directory, else builds the embedded default (certifi roots, fill-gaps, host).\n"
+            "Output: cacert.pem, certs/ (OpenSSL hashed dir), manifest.json and one payload\n"
+            "dir per target with _certembed_bootstrap.py. SOURCE_DATE_EPOCH is honoured."
+        ),
+        epilog="examples:\n  certembed build\n  certembed build app.star -o out --target linux\n\n"
+        + EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument("config", nargs="?", help="app.star, certembed.toml or pyproject.toml")
+    build.add_argument("-o", "--output", default="build/certembed", help="output directory "
+                       "(default: build/certembed)")
+    build.add_argument("--target", action="append", choices=["host", "linux", "macos", "windows"],
+                       help="render for this OS (repeatable; overrides the config's targets)")
+    build.add_argument("--dist", default="dist", help="where a frozen app goes (default: dist)")
+    build.add_argument("--no-freeze", action="store_true", help="build the bundle only")
+    build.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    build.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    build.set_defaults(func=_cmd_build)
+    inspect = sub.add_parser(
+        "inspect",
+        help="list the certificates in a PEM file, an output dir or a manifest",
+        description="Show subject, SHA-256 prefix, expiry, source and trust role of every "
+        "certificate in PATH.",
+        epilog=EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    inspect.add_argument("path", help="a PEM/DER file, a build output dir or a manifest.json")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(func=_cmd_inspect)
+    doc = sub.add_parser(
+        "doctor",
+        help="what this Python/OpenSSL sees and what the bootstrap would decide here",
+        description="Report this interpreter's OpenSSL, its compiled-in CA paths, the SSL_* "
+        "environment, the machine's trust store as the bootstrap probes it, and the decision "
+        "in every mode.",
+        epilog=EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    doc.add_argument("config", nargs="?", help="config to take the bundle from (default: "
+                     "discovered, else certifi)")
+    doc.add_argument("--json", action="store_true", help="machine-readable output")
+    doc.set_defaults(func=_cmd_doctor)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    top = parser()
+    args = top.parse_args(argv)
+    if not getattr(args, "command", None):
+        top.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except CertembedError as exc:
+        if args.debug:
+            traceback.print_exc()
+        kind = "configuration error" if isinstance(exc, ConfigError) else "error"
+        message = str(exc)
+        if isinstance(exc, ConfigError):
+            print(f"certembed: {message}", file=sys.stderr)
+        else:
+            print(f"certembed: {kind}: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": {"type": type(exc).__name__, "message": message,
+                                        "exit_code": exc.exit_code}}, indent=2))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("certembed: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("certembed: unexpected error (exit 1); please report it", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

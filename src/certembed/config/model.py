@@ -1,0 +1,442 @@
+"""The typed configuration model shared by the Starlark and TOML front ends.
+
+Both front ends turn their input into plain mappings and hand them to :class:`Checker`, which
+validates every value, remembers where it came from, and collects *all* problems before
+raising one :class:`~certembed.errors.ConfigError`. The option tables below are also the source
+of the reference in ``docs/config.md`` (see :mod:`certembed.config.reference`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from certembed.errors import ConfigError, Diagnostic, Location
+
+MODES = ("fill-gaps", "merge", "embedded-only")
+TARGETS = ("host", "linux", "macos", "windows")
+TRUST_ROLES = ("fallback", "always")
+SOURCE_KINDS = ("certifi", "system_store", "pem_file", "pem_dir", "pem")
+APP_KINDS = ("pyinstaller",)
+DEFAULT_TRUST = {
+    "certifi": "fallback",
+    "system_store": "fallback",
+    "pem_file": "always",
+    "pem_dir": "always",
+    "pem": "always",
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One documented option: the single source of truth for checks and docs."""
+
+    name: str
+    kind: str  # "str", "bool", "int", "list[str]", "choice", "table", ...
+    default: Any
+    doc: str
+    choices: tuple[str, ...] = ()
+
+
+SOURCE_OPTIONS = (
+    Option("kind", "choice", None, "Where certificates come from.", SOURCE_KINDS),
+    Option("path", "str", None, "`pem_file`/`pem_dir`: path, relative to the config file."),
+    Option("text", "str", None, "`pem`: inline PEM (one or more certs) or a DER blob."),
+    Option(
+        "trust",
+        "choice",
+        "per kind",
+        "`fallback`: used only when the machine has no usable store (default for `certifi`, "
+        "`system_store`). `always`: trusted in every mode (default for `pem*`).",
+        TRUST_ROLES,
+    ),
+)
+BUNDLE_OPTIONS = (
+    Option("sources", "list[source]", "[certifi()]", "Certificate sources, in any order."),
+    Option(
+        "exclude",
+        "list[str]",
+        [],
+        "Drop certificates: `sha256:<64 hex>` (fingerprint) or `subject:<text>` (a substring "
+        "of the RFC 4514 subject).",
+    ),
+    Option(
+        "min_days_valid",
+        "int",
+        0,
+        "Error when a certificate expires within this many days of the build (a warning is "
+        "always printed within 30 days).",
+    ),
+    Option("allow_non_ca", "bool", False, "Accept certificates without basicConstraints CA:TRUE."),
+)
+CERTEMBED_OPTIONS = (
+    Option("bundle", "bundle", "ca_bundle(sources=[certifi()])", "The CA bundle to embed."),
+    Option(
+        "mode",
+        "choice",
+        "fill-gaps",
+        "`fill-gaps`: the machine's store if it has one, else the embedded fallback anchors. "
+        "`merge`: both. `embedded-only`: never the machine's store. `always` anchors are added "
+        "in every mode.",
+        MODES,
+    ),
+    Option(
+        "targets",
+        "list[choice]",
+        ["host"],
+        "Operating systems to render a bootstrap for; `host` is the build machine's.",
+        TARGETS,
+    ),
+    Option(
+        "respect_env",
+        "bool",
+        True,
+        "A non-empty `SSL_CERT_FILE`/`SSL_CERT_DIR` that exists at run time replaces the "
+        "machine's store.",
+    ),
+    Option(
+        "export_env",
+        "bool",
+        False,
+        "Export `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE` to child "
+        "processes (off: children see nothing).",
+    ),
+    Option(
+        "patch_certifi",
+        "bool",
+        True,
+        "Make `certifi.where()`/`contents()` answer with the decided anchors (requests uses them).",
+    ),
+    Option("app", "app", None, "An application to freeze (see `pyinstaller_app`)."),
+)
+APP_OPTIONS = (
+    Option("kind", "choice", "pyinstaller", "The freezer (TOML only).", APP_KINDS),
+    Option("name", "str", None, "Executable name."),
+    Option("script", "str", None, "Entry script, relative to the config file."),
+    Option("onefile", "bool", False, "One self-extracting executable instead of a directory."),
+    Option("args", "list[str]", [], "Extra PyInstaller command-line arguments."),
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str
+    trust: str
+    location: Location
+    path: Optional[Path] = None
+    text: Optional[str] = None
+
+    def label(self) -> str:
+        """A short human name used in headers, manifests and error messages."""
+        if self.kind in ("pem_file", "pem_dir") and self.path is not None:
+            return f"{self.kind}:{self.path.as_posix()}"
+        if self.kind == "pem":
+            return f"pem@{self.location}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    sources: tuple[Source, ...]
+    exclude: tuple[str, ...] = ()
+    min_days_valid: int = 0
+    allow_non_ca: bool = False
+    location: Location = Location("<default>")
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    script: Path
+    onefile: bool = False
+    args: tuple[str, ...] = ()
+    kind: str = "pyinstaller"
+    location: Location = Location("<default>")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated configuration. Every value is checked; paths are absolute."""
+
+    bundle: BundleSpec
+    mode: str = "fill-gaps"
+    targets: tuple[str, ...] = ("host",)
+    respect_env: bool = True
+    export_env: bool = False
+    patch_certifi: bool = True
+    app: Optional[AppSpec] = None
+    config_path: Optional[Path] = None
+    config_digest: str = "default"
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def resolved_targets(self) -> tuple[str, ...]:
+        """``host`` resolved to the build machine's OS; duplicates dropped, order kept."""
+        out: list[str] = []
+        for target in self.targets:
+            name = host_target() if target == "host" else target
+            if name not in out:
+                out.append(name)
+        return tuple(out)
+
+
+def host_target() -> str:
+    if sys.platform == "win32":
+        return "windows"
+    if sys.platform == "darwin":
+        return "macos"
+    return "linux"
+
+
+def default_spec(base_dir: Path) -> Spec:
+    """The embedded default: certifi roots as fallback, fill-gaps, host target."""
+    loc = Location("<default>")
+    return Spec(
+        bundle=BundleSpec(sources=(Source("certifi", "fallback", loc),), location=loc),
+        base_dir=base_dir,
+    )
+
+
+def digest_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", str: "a string", list: "a list"}
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if value is None:
+        return "None"
+    return type(value).__name__
+
+
+class Checker:
+    """Validates raw mappings into model objects, collecting every diagnostic."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(self, location: Location, message: str) -> None:
+        self.diagnostics.append(Diagnostic(location, message))
+
+    def raise_if_any(self) -> None:
+        if self.diagnostics:
+            raise ConfigError(self.diagnostics)
+
+    # -- scalar helpers -------------------------------------------------------------------
+    def _at(self, loc: Location, key: str) -> Location:
+        if not loc.key:
+            return Location(loc.file, loc.line, loc.column, key)
+        return Location(loc.file, loc.line, loc.column, f"{loc.key}.{key}")
+
+    def expect(self, value: object, want: type, loc: Location, key: str) -> bool:
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if not ok:
+            self.error(self._at(loc, key), f"must be {_TYPE_NAMES[want]}, got {_describe(value)}")
+        return ok
+
+    def choice(self, value: object, choices: Sequence[str], loc: Location, key: str) -> bool:
+        if not self.expect(value, str, loc, key):
+            return False
+        if value not in choices:
+            self.error(
+                self._at(loc, key),
+                f"{value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}",
+            )
+            return False
+        return True
+
+    def str_list(self, value: object, loc: Location, key: str) -> list[str] | None:
+        if not isinstance(value, (list, tuple)):
+            self.error(self._at(loc, key), f"must be a list of strings, got {_describe(value)}")
+            return None
+        out = []
+        for index, item in enumerate(value):
+            if self.expect(item, str, loc, f"{key}[{index}]"):
+                out.append(str(item))
+        return out if len(out) == len(value) else None
+
+    def unknown_keys(
+        self, raw: Mapping[str, Any], options: Sequence[Option], loc: Location, what: str
+    ) -> None:
+        names = [o.name for o in options]
+        for key in raw:
+            if key not in names:
+                self.error(
+                    self._at(loc, key),
+                    f"unknown {what} key {key!r}{did_you_mean(key, names)}",
+                )
+
+    def path(self, value: str) -> Path:
+        return (self.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
+
+    # -- model objects --------------------------------------------------------------------
+    def source(self, raw: Mapping[str, Any], loc: Location) -> Source | None:
+        self.unknown_keys(raw, SOURCE_OPTIONS, loc, "source")
+        kind = raw.get("kind")
+        if kind is None:
+            self.error(self._at(loc, "kind"), f"is required (one of {', '.join(SOURCE_KINDS)})")
+            return None
+        if not self.choice(kind, SOURCE_KINDS, loc, "kind"):
+            return None
+        trust = raw.get("trust", DEFAULT_TRUST[kind])
+        ok = self.choice(trust, TRUST_ROLES, loc, "trust")
+        path: Path | None = None
+        text: str | None = None
+        if kind in ("pem_file", "pem_dir"):
+            value = raw.get("path")
+            if value is None:
+                self.error(self._at(loc, "path"), f"is required for a {kind} source")
+                ok = False
+            elif self.expect(value, str, loc, "path"):
+                path = self.path(value)
+            else:
+                ok = False
+        elif "path" in raw:
+            self.error(self._at(loc, "path"), f"does not apply to a {kind} source")
+            ok = False
+        if kind == "pem":
+            value = raw.get("text")
+            if value is None:
+                self.error(self._at(loc, "text"), "is required for a pem source")
+                ok = False
+            elif self.expect(value, str, loc, "text"):
+                text = value
+            else:
+                ok = False
+        elif "text" in raw:
+            self.error(self._at(loc, "text"), f"does not apply to a {kind} source")
+            ok = False
+        if not ok:
+            return None
+        return Source(kind=kind, trust=trust, location=loc, path=path, text=text)
+
+    def bundle(
+        self, raw: Mapping[str, Any], loc: Location, sources: Sequence[Source] | None
+    ) -> BundleSpec | None:
+        ok = True
+        exclude = self.str_list(raw.get("exclude", []), loc, "exclude")
+        if exclude is None:
+            ok = False
+        else:
+            for index, item in enumerate(exclude):
+                if not _valid_exclude(item):
+                    self.error(
+                        self._at(loc, f"exclude[{index}]"),
+                        f"{item!r} must be 'sha256:<64 hex digits>' or 'subject:<text>'",
+                    )
+                    ok = False
+        min_days = raw.get("min_days_valid", 0)
+        if self.expect(min_days, int, loc, "min_days_valid") and min_days < 0:
+            self.error(self._at(loc, "min_days_valid"), "must be 0 or more")
+            ok = False
+        elif not isinstance(min_days, int):
+            ok = False
+        allow = raw.get("allow_non_ca", False)
+        ok = self.expect(allow, bool, loc, "allow_non_ca") and ok
+        if sources is None or not ok:
+            return None
+        if not sources:
+            self.error(self._at(loc, "sources"), "must name at least one source")
+            return None
+        return BundleSpec(
+            sources=tuple(sources),
+            exclude=tuple(exclude or ()),
+            min_days_valid=int(min_days),
+            allow_non_ca=bool(allow),
+            location=loc,
+        )
+
+    def app(self, raw: Mapping[str, Any], loc: Location) -> AppSpec | None:
+        self.unknown_keys(raw, APP_OPTIONS, loc, "app")
+        ok = self.choice(raw.get("kind", "pyinstaller"), APP_KINDS, loc, "kind")
+        name = raw.get("name")
+        script = raw.get("script")
+        for key, value in (("name", name), ("script", script)):
+            if value is None:
+                self.error(self._at(loc, key), "is required")
+                ok = False
+            elif not self.expect(value, str, loc, key) or not value:
+                if isinstance(value, str):
+                    self.error(self._at(loc, key), "must not be empty")
+                ok = False
+        if isinstance(name, str) and any(c in name for c in "/\\"):
+            self.error(self._at(loc, "name"), f"{name!r} must be a plain file name")
+            ok = False
+        onefile = raw.get("onefile", False)
+        ok = self.expect(onefile, bool, loc, "onefile") and ok
+        args = self.str_list(raw.get("args", []), loc, "args")
+        if args is None or not ok:
+            return None
+        script_path = self.path(str(script))
+        if not script_path.is_file():
+            self.error(self._at(loc, "script"), f"{script_path} does not exist")
+            return None
+        return AppSpec(
+            name=str(name), script=script_path, onefile=bool(onefile), args=tuple(args), location=loc
+        )
+
+    def top(
+        self,
+        raw: Mapping[str, Any],
+        loc: Location,
+        bundle: BundleSpec | None,
+        app: AppSpec | None,
+        app_ok: bool,
+        config_path: Path | None,
+        config_digest: str,
+    ) -> Spec | None:
+        ok = self.choice(raw.get("mode", "fill-gaps"), MODES, loc, "mode")
+        targets = self.str_list(raw.get("targets", ["host"]), loc, "targets")
+        if targets is None:
+            ok = False
+        else:
+            if not targets:
+                self.error(self._at(loc, "targets"), "must name at least one target")
+                ok = False
+            for index, target in enumerate(targets):
+                ok = self.choice(target, TARGETS, loc, f"targets[{index}]") and ok
+        flags = {}
+        for name, default in (("respect_env", True), ("export_env", False), ("patch_certifi", True)):
+            value = raw.get(name, default)
+            ok = self.expect(value, bool, loc, name) and ok
+            flags[name] = bool(value)
+        if not ok or bundle is None or not app_ok:
+            return None
+        return Spec(
+            bundle=bundle,
+            mode=str(raw.get("mode", "fill-gaps")),
+            targets=tuple(targets or ()),
+            app=app,
+            config_path=config_path,
+            config_digest=config_digest,
+            base_dir=self.base_dir,
+            **flags,
+        )
+
+
+def _valid_exclude(item: str) -> bool:
+    if item.startswith("sha256:"):
+        hexpart = item[len("sha256:") :].replace(":", "").lower()
+        return len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)
+    return item.startswith("subject:") and len(item) > len("subject:")

@@ -1,0 +1,146 @@
+"""The TOML front end: ``certembed.toml`` or ``[tool.certembed]`` in ``pyproject.toml``.
+
+The ``ca_bundle()`` and ``certembed()`` keywords sit together at the top level; sources are
+``[[source]]`` tables and the app is an ``[app]`` table. Errors name the dotted key and, where it
+can be found in the text, the line.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from certembed.config.model import (
+    APP_OPTIONS,
+    BUNDLE_OPTIONS,
+    CERTEMBED_OPTIONS,
+    Checker,
+    Option,
+    Source,
+    Spec,
+    default_spec,
+    digest_bytes,
+)
+from certembed.errors import ConfigError, Location
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+TOP_OPTIONS: tuple[Option, ...] = (
+    *(o for o in CERTEMBED_OPTIONS if o.name not in ("bundle", "app")),
+    *(o for o in BUNDLE_OPTIONS if o.name != "sources"),
+    Option("source", "array of tables", "[{kind = \"certifi\"}]", "`[[source]]` tables."),
+    Option("app", "table", None, "`[app]` table: the application to freeze.", ()),
+)
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_table(path: Path, pyproject: bool) -> tuple[dict[str, Any] | None, bytes]:
+    """The certembed table of a file (``None`` for a pyproject without one)."""
+    try:
+        data = path.read_bytes()
+        doc = tomllib.loads(data.decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError.single(Location(str(path)), f"cannot read: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError.single(Location(path.name), f"not UTF-8: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_POS.search(str(exc))
+        line, col = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+        message = _TOML_POS.sub("", str(exc)).strip()
+        raise ConfigError.single(Location(path.name, line, col), f"TOML: {message}") from exc
+    if not pyproject:
+        return doc, data
+    tool = doc.get("tool", {})
+    table = tool.get("certembed") if isinstance(tool, dict) else None
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError.single(Location(path.name, key="tool.certembed"), "must be a table")
+    return table, data
+
+
+class TomlConfig:
+    def __init__(self, path: Path, pyproject: bool = False) -> None:
+        self.path = path
+        self.pyproject = pyproject
+        self.prefix = "tool.certembed." if pyproject else ""
+        self.lines: list[str] = []
+
+    def _line(self, pattern: str, nth: int = 0) -> int:
+        seen = 0
+        regex = re.compile(pattern)
+        for number, text in enumerate(self.lines, start=1):
+            if regex.match(text):
+                if seen == nth:
+                    return number
+                seen += 1
+        return 0
+
+    def _loc(self, key: str, line: int = 0) -> Location:
+        return Location(self.path.name, line, 0, self.prefix + key)
+
+    def load(self) -> Spec:
+        table, data = read_table(self.path, self.pyproject)
+        if table is None:
+            raise ConfigError.single(self._loc("", 0), "no [tool.certembed] table")
+        self.lines = data.decode("utf-8").splitlines()
+        base = self.path.parent.resolve()
+        checker = Checker(base)
+        top_loc = Location(self.path.name, 0, 0, self.prefix.rstrip("."))
+        names = [o.name for o in TOP_OPTIONS]
+        for key in table:
+            if key not in names:
+                from certembed.config.model import did_you_mean
+
+                line = self._line(rf"^\s*{re.escape(key)}\s*=")
+                checker.error(
+                    self._loc(key, line), f"unknown key {key!r}{did_you_mean(key, names)}"
+                )
+        sources = self._sources(checker, table.get("source"), base)
+        bundle = checker.bundle(table, top_loc, sources)
+        app = None
+        app_ok = True
+        if "app" in table:
+            raw_app = table["app"]
+            line = self._line(r"^\s*\[\s*(tool\.certembed\.)?app\s*\]")
+            if not isinstance(raw_app, Mapping):
+                checker.error(self._loc("app", line), "must be a table ([app])")
+                app_ok = False
+            else:
+                app = checker.app(raw_app, self._loc("app", line))
+                app_ok = app is not None
+        spec = checker.top(
+            table, top_loc, bundle, app, app_ok, self.path.resolve(), digest_bytes(data)
+        )
+        checker.raise_if_any()
+        assert spec is not None
+        return spec
+
+    def _sources(self, checker: Checker, value: Any, base: Path) -> list[Source] | None:
+        if value is None:
+            return list(default_spec(base).bundle.sources)
+        if not isinstance(value, list):
+            checker.error(self._loc("source"), "must be an array of tables ([[source]])")
+            return None
+        out: list[Source] = []
+        ok = True
+        for index, item in enumerate(value):
+            line = self._line(r"^\s*\[\[\s*(tool\.certembed\.)?source\s*\]\]", index)
+            loc = self._loc(f"source[{index}]", line)
+            if not isinstance(item, Mapping):
+                checker.error(loc, "must be a table")
+                ok = False
+                continue
+            source = checker.source(item, loc)
+            if source is None:
+                ok = False
+            else:
+                out.append(source)
+        return out if ok else None
+
+
+__all__ = ["APP_OPTIONS", "TOP_OPTIONS", "TomlConfig", "read_table"]

@@ -1,0 +1,99 @@
+"""``certembed doctor``: what this interpreter's OpenSSL sees and what certembed would decide."""
+
+from __future__ import annotations
+
+import os
+import platform
+import ssl
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from certembed.bootstrap import load_side_effect_free
+from certembed.config.model import MODES, host_target
+
+
+def doctor(config: Path | None = None) -> dict[str, Any]:
+    from certembed.build import build_bundle_output
+    from certembed.config import load_config
+
+    spec = load_config(config)
+    target = host_target()
+    paths = ssl.get_default_verify_paths()
+    with tempfile.TemporaryDirectory(prefix="certembed-doctor-") as tmp:
+        result = build_bundle_output(spec, Path(tmp) / "out", (target,))
+        module = load_side_effect_free(Path(tmp) / "out" / target)
+        key = module._platform_key(sys.platform)
+        table = module.TABLES[key]
+        probed: list[list[Any]] = []
+        windows = table["system_store"] == "windows"
+        system = None if windows else module.probe(table, None, probed)
+        env = module.env_store() if spec.respect_env else None
+        decisions = {}
+        for mode in MODES:
+            plan = module.decide(mode, env, system if system and any(system) else None,
+                                 windows and env is None, module.ROLES)
+            decisions[mode] = plan
+    report: dict[str, Any] = {
+        "python": {"version": platform.python_version(), "executable": sys.executable,
+                   "frozen": bool(getattr(sys, "frozen", False))},
+        "openssl": {"version": ssl.OPENSSL_VERSION,
+                    "compiled_cafile": paths.openssl_cafile,
+                    "compiled_capath": paths.openssl_capath,
+                    "effective_cafile": paths.cafile,
+                    "effective_capath": paths.capath},
+        "environment": {name: os.environ.get(name) for name in
+                        ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")},
+        "platform": key,
+        "probed": [{"kind": k, "path": p, "usable": ok} for k, p, ok in probed],
+        "system_store": "windows certificate store" if windows else (
+            {"cafile": system[0], "capath": system[1]} if system and any(system) else None),
+        "respect_env": spec.respect_env,
+        "env_store": list(env) if env else None,
+        "bundle": {"certificates": len(result.bundle.anchors),
+                   "fallback": len(result.bundle.by_role("fallback")),
+                   "always": len(result.bundle.by_role("always")),
+                   "configured_mode": spec.mode},
+        "decisions": decisions,
+    }
+    return report
+
+
+def _describe_plan(plan: dict[str, Any]) -> str:
+    parts = []
+    if plan["store"] == "env":
+        parts.append(f"environment ({plan['cafile'] or '-'}, {plan['capath'] or '-'})")
+    elif plan["store"] == "windows":
+        parts.append("Windows certificate store")
+    elif plan["store"] == "system":
+        parts.append(f"machine store ({plan['cafile'] or '-'}, {plan['capath'] or '-'})")
+    parts += [f"embedded {role} anchors" for role in plan["roles"]]
+    return " + ".join(parts) if parts else "OpenSSL defaults only"
+
+
+def render_text(report: dict[str, Any]) -> str:
+    ossl = report["openssl"]
+    lines = [
+        f"Python {report['python']['version']} ({report['python']['executable']})",
+        f"OpenSSL: {ossl['version']}",
+        f"  compiled-in cafile: {ossl['compiled_cafile']}",
+        f"  compiled-in capath: {ossl['compiled_capath']}",
+        "Environment:",
+    ]
+    lines += [f"  {k}={v}" if v else f"  {k} (unset)" for k, v in report["environment"].items()]
+    lines.append(f"Trust-store probe ({report['platform']}):")
+    for item in report["probed"]:
+        mark = "found" if item["usable"] else "-"
+        lines.append(f"  {item['kind']:4} {item['path']}  {mark}")
+    if report["env_store"]:
+        lines.append("  SSL_CERT_FILE/SSL_CERT_DIR exist and replace the machine store "
+                     "(respect_env)")
+    bundle = report["bundle"]
+    lines.append(f"Embedded bundle: {bundle['certificates']} certificates "
+                 f"({bundle['fallback']} fallback, {bundle['always']} always)")
+    lines.append("Decision per mode:")
+    for mode, plan in report["decisions"].items():
+        star = " (configured)" if mode == bundle["configured_mode"] else ""
+        lines.append(f"  {mode}{star}: {_describe_plan(plan)}")
+    return "\n".join(lines)

@@ -1,0 +1,94 @@
+"""The one exception hierarchy of certembed.
+
+Only :mod:`certembed.cli` turns these into process exit codes; library code raises.
+Every class carries the exit code documented in ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from: a file plus a line/column, or a dotted key."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+    key: str = ""
+
+    def __str__(self) -> str:
+        text = self.file
+        if self.line:
+            text += f":{self.line}"
+            if self.column:
+                text += f":{self.column}"
+        if self.key:
+            text += f": {self.key}" if text else self.key
+        return text
+
+
+class CertembedError(Exception):
+    """Base class; ``exit_code`` 1 means "unexpected"."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a config file."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class ConfigError(CertembedError):
+    """The configuration is invalid. Holds every problem found, not only the first."""
+
+    exit_code = 2
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = sorted(
+            diagnostics, key=lambda d: (d.location.file, d.location.line, d.location.column)
+        )
+        count = len(self.diagnostics)
+        head = "1 configuration error" if count == 1 else f"{count} configuration errors"
+        super().__init__(head + ":\n" + "\n".join(f"  {d}" for d in self.diagnostics))
+
+    @classmethod
+    def single(cls, location: Location, message: str) -> ConfigError:
+        return cls([Diagnostic(location, message)])
+
+
+class BundleError(CertembedError):
+    """A certificate or the bundle as a whole is unacceptable."""
+
+    exit_code = 3
+
+
+class FreezeError(CertembedError):
+    """Freezing the application (PyInstaller / PyOxidizer) failed."""
+
+    exit_code = 4
+
+
+class AuditError(CertembedError):
+    """An audit could not read its input."""
+
+    exit_code = 5
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected error (a bug: please report it with --debug output)",
+    ConfigError.exit_code: "configuration error (file:line:column or key named)",
+    BundleError.exit_code: "certificate or bundle error (subject, SHA-256 and source named)",
+    FreezeError.exit_code: "freeze error (PyInstaller or PyOxidizer failed)",
+    AuditError.exit_code: "audit input error; audit findings use 6 (see --fail-on)",
+    6: "audit findings matched --fail-on",
+}

@@ -1,0 +1,15 @@
+"""PyInstaller integration: the hook directory registered through the ``pyinstaller40`` entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HOOK_DIR = Path(__file__).resolve().parent
+
+
+def get_hook_dirs() -> list[str]:
+    return [str(HOOK_DIR)]
+
+
+def get_pyinstaller_tests() -> list[str]:
+    return [str(Path(__file__).resolve().parents[4] / "tests" / "pyinstaller")]

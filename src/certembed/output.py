@@ -1,0 +1,63 @@
+"""Atomic publication of a build directory.
+
+Everything is written into a sibling staging directory; only a complete build replaces the
+previous output, so a failed build leaves it byte-for-byte intact.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from certembed.errors import CertembedError
+
+
+def source_date_epoch() -> int | None:
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise CertembedError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
+
+
+def _stamp(root: Path, epoch: int) -> None:
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            os.utime(Path(dirpath) / name, (epoch, epoch))
+        os.utime(dirpath, (epoch, epoch))
+
+
+@contextmanager
+def staged(out_dir: Path) -> Iterator[Path]:
+    """Yield a staging dir; on success it atomically becomes ``out_dir``."""
+    out_dir = out_dir.absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    try:
+        yield stage
+        epoch = source_date_epoch()
+        if epoch is not None:
+            _stamp(stage, epoch)
+        stage.chmod(0o755)
+        old = None
+        if out_dir.exists() or out_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            old.rmdir()
+            os.replace(out_dir, old)
+        try:
+            os.replace(stage, out_dir)
+        except OSError:
+            if old is not None:
+                os.replace(old, out_dir)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
