@@ -1,0 +1,118 @@
+"""Distro trust-store layouts, made real inside private mount namespaces.
+
+``run_in_layout`` bind-mounts a prepared ``/etc`` (a few host files the loader and libc need,
+plus the layout's trust files) and a prepared ``/usr/lib/ssl`` (Debian's compiled-in OpenSSL
+dir, which our Pythons and frozen apps use) over the real ones, in a namespace of their own.
+Only the child sees it; the host is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.support.env import scrubbed_env
+
+LAYOUTS = ("none", "debian", "rhel", "fedora43", "opensuse", "alpine")
+_HOST_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "hosts",
+             "nsswitch.conf", "localtime", "host.conf")
+
+
+def namespaces_available() -> tuple[bool, str]:
+    if shutil.which("unshare") is None:
+        return False, "unshare is not installed"
+    if os.geteuid() != 0:
+        return False, "unshare --mount needs root"
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return False, f"unshare --mount fails here: {probe.stderr.strip()}"
+    return True, ""
+
+
+def require_namespaces() -> None:
+    ok, why = namespaces_available()
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but mount namespaces are unavailable: {why}")
+        pytest.skip(why)
+
+
+def _hash_link(folder: Path, pem: Path) -> None:
+    out = subprocess.run(["openssl", "x509", "-noout", "-subject_hash", "-in", str(pem)],
+                         capture_output=True, text=True, check=True)
+    (folder / f"{out.stdout.strip()}.0").symlink_to(pem.name)
+
+
+def build_layout(root: Path, layout: str, distro_pem: Path) -> Path:
+    """Create ``root/etc`` and ``root/usrlibssl`` for ``layout``; return root."""
+    etc = root / "etc"
+    usr = root / "usrlibssl"
+    etc.mkdir(parents=True)
+    usr.mkdir(parents=True)
+    for name in _HOST_ETC:
+        src = Path("/etc") / name
+        if src.is_dir():
+            shutil.copytree(src, etc / name, symlinks=True)
+        elif src.exists():
+            shutil.copy2(src, etc / name)
+    pem = distro_pem.read_bytes()
+    if layout == "debian":
+        certs = etc / "ssl" / "certs"
+        certs.mkdir(parents=True)
+        (certs / "ca-certificates.crt").write_bytes(pem)
+        (certs / "distro-root.pem").write_bytes(pem)
+        _hash_link(certs, certs / "distro-root.pem")
+        (usr / "cert.pem").symlink_to("/etc/ssl/certs/ca-certificates.crt")
+        (usr / "certs").symlink_to("/etc/ssl/certs")
+    elif layout == "rhel":
+        tls = etc / "pki" / "tls" / "certs"
+        tls.mkdir(parents=True)
+        (tls / "ca-bundle.crt").write_bytes(pem)
+        extracted = etc / "pki" / "ca-trust" / "extracted" / "pem"
+        extracted.mkdir(parents=True)
+        (extracted / "tls-ca-bundle.pem").write_bytes(pem)
+        (etc / "pki" / "tls" / "cert.pem").symlink_to("certs/ca-bundle.crt")
+        (etc / "ssl").mkdir()
+        (etc / "ssl" / "certs").symlink_to("../pki/tls/certs")  # exists, no hash links
+    elif layout == "fedora43":
+        extracted = etc / "pki" / "ca-trust" / "extracted" / "pem"
+        extracted.mkdir(parents=True)
+        (extracted / "tls-ca-bundle.pem").write_bytes(pem)
+    elif layout == "opensuse":
+        (etc / "ssl").mkdir()
+        (etc / "ssl" / "ca-bundle.pem").write_bytes(pem)
+        certs = etc / "ssl" / "certs"
+        certs.mkdir()
+        (certs / "distro-root.pem").write_bytes(pem)
+        _hash_link(certs, certs / "distro-root.pem")
+    elif layout == "alpine":
+        certs = etc / "ssl" / "certs"
+        certs.mkdir(parents=True)
+        (certs / "ca-certificates.crt").write_bytes(pem)
+        (etc / "ssl" / "cert.pem").symlink_to("certs/ca-certificates.crt")
+        (certs / "distro-root.pem").write_bytes(pem)
+        _hash_link(certs, certs / "distro-root.pem")
+    elif layout != "none":
+        raise ValueError(layout)
+    return root
+
+
+def run_in_layout(
+    root: Path, argv: Sequence[str], env: dict[str, str] | None = None, timeout: float = 120,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    script = (
+        'mount --bind "$CE_ROOT/etc" /etc && mount --bind "$CE_ROOT/usrlibssl" /usr/lib/ssl '
+        '&& exec "$@"'
+    )
+    full_env = dict(env if env is not None else scrubbed_env())
+    full_env["CE_ROOT"] = str(root)
+    return subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv],
+        env=full_env, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+    )

@@ -1,0 +1,29 @@
+"""Build a certembed output from a small generated config, through the real API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from certembed.build import BuildResult, build_bundle_output
+from certembed.config import load_config
+
+
+def toml_config(
+    folder: Path, ca_dir: Path, mode: str = "fill-gaps", extra: str = "",
+    fallback: str = "fallback.pem", corp: str | None = "corp.pem",
+) -> Path:
+    lines = [f'mode = "{mode}"', 'targets = ["linux"]', extra, "",
+             "[[source]]", 'kind = "pem_file"', f'path = "{(ca_dir / fallback).as_posix()}"',
+             'trust = "fallback"']
+    if corp:
+        lines += ["", "[[source]]", 'kind = "pem_file"', f'path = "{(ca_dir / corp).as_posix()}"',
+                  'trust = "always"']
+    path = folder / "certembed.toml"
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def build(folder: Path, ca_dir: Path, **kwargs: object) -> BuildResult:
+    config = toml_config(folder, ca_dir, **kwargs)  # type: ignore[arg-type]
+    return build_bundle_output(load_config(config), folder / "out")
