@@ -102,13 +102,25 @@ def build_layout(root: Path, layout: str, distro_pem: Path) -> Path:
     return root
 
 
+READ_ONLY_TEMP = (
+    "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && "
+    "mount -t tmpfs -o ro tmpfs /var/tmp && cd /tmp && "
+)
+
+
 def run_in_layout(
     root: Path, argv: Sequence[str], env: dict[str, str] | None = None, timeout: float = 120,
-    cwd: Path | None = None,
+    cwd: Path | None = None, read_only_temp: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in a private mount namespace with the layout's /etc and /usr/lib/ssl.
+
+    ``read_only_temp``: /tmp and /var/tmp become read-only and the cwd is /tmp, so no private
+    temporary file can be created (set TMPDIR to a missing dir as well).
+    """
     script = (
-        'mount --bind "$CE_ROOT/etc" /etc && mount --bind "$CE_ROOT/usrlibssl" /usr/lib/ssl '
-        '&& exec "$@"'
+        'mount --bind "$CE_ROOT/etc" /etc && mount --bind "$CE_ROOT/usrlibssl" /usr/lib/ssl && '
+        + (READ_ONLY_TEMP if read_only_temp else "")
+        + 'exec "$@"'
     )
     full_env = dict(env if env is not None else scrubbed_env())
     full_env["CE_ROOT"] = str(root)

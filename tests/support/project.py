@@ -11,8 +11,10 @@ from certembed.config import load_config
 def toml_config(
     folder: Path, ca_dir: Path, mode: str = "fill-gaps", extra: str = "",
     fallback: str = "fallback.pem", corp: str | None = "corp.pem",
+    targets: tuple[str, ...] = ("linux",),
 ) -> Path:
-    lines = [f'mode = "{mode}"', 'targets = ["linux"]', extra, "",
+    target_list = ", ".join(f'"{t}"' for t in targets)
+    lines = [f'mode = "{mode}"', f"targets = [{target_list}]", extra, "",
              "[[source]]", 'kind = "pem_file"', f'path = "{(ca_dir / fallback).as_posix()}"',
              'trust = "fallback"']
     if corp:

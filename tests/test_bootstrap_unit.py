@@ -1,0 +1,220 @@
+"""The bootstrap's decision logic per OS (facts injected: no Windows/macOS machine here),
+install/uninstall, and the template's own constraints."""
+
+from __future__ import annotations
+
+import ast
+import os
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from certembed.bootstrap import load_side_effect_free
+from certembed.bootstrap.paths import TABLES
+from tests.support.env import scrubbed_env
+from tests.support.project import build
+
+ROLES = {"fallback": 2, "always": 1}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, ca_dir):
+    return build(tmp_path_factory.mktemp("unit"), ca_dir, targets=("linux", "macos", "windows"))
+
+
+@pytest.fixture(scope="module")
+def mods(result):
+    return {t: load_side_effect_free(result.out_dir / t, f"boot_{t}")
+            for t in ("linux", "macos", "windows")}
+
+
+@pytest.mark.parametrize("mode,env,system,windows,want_store,want_roles", [
+    ("fill-gaps", None, ("/etc/ssl/cert.pem", None), False, "system", ["always"]),
+    ("fill-gaps", None, None, False, None, ["fallback", "always"]),
+    ("fill-gaps", None, None, True, "windows", ["always"]),
+    ("merge", None, ("/f", "/d"), False, "system", ["fallback", "always"]),
+    ("merge", None, None, True, "windows", ["fallback", "always"]),
+    ("embedded-only", None, ("/f", None), False, None, ["fallback", "always"]),
+    ("embedded-only", None, None, True, None, ["fallback", "always"]),
+    ("fill-gaps", ("/env.pem", None), ("/f", None), False, "env", ["always"]),
+    ("merge", ("/env.pem", None), None, True, "env", ["fallback", "always"]),
+])
+def test_decide_matrix(mods, mode, env, system, windows, want_store, want_roles):
+    plan = mods["linux"].decide(mode, env, system, windows, ROLES)
+    assert plan["store"] == want_store
+    assert plan["roles"] == want_roles
+    assert plan["windows_store"] is (want_store == "windows")
+
+
+def test_decide_without_roles(mods):
+    plan = mods["linux"].decide("fill-gaps", None, None, False, {"always": 3})
+    assert plan["roles"] == ["always"] and plan["store"] is None
+
+
+def _layout(tmp_path: Path, files: dict[str, str], hashed: list[str] = ()) -> None:
+    for rel, text in files.items():
+        path = tmp_path / rel.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for rel in hashed:
+        folder = tmp_path / rel.lstrip("/")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "0a1b2c3d.0").write_text("x")
+
+
+def _table(table: dict, root: Path) -> dict:
+    return dict(table, files=[str(root) + f for f in table["files"]],
+                dirs=[str(root) + d for d in table["dirs"]])
+
+
+def test_probe_skips_unhashed_dirs_and_empty_files(mods, tmp_path):
+    boot = mods["linux"]
+    _layout(tmp_path, {"/etc/pki/tls/certs/ca-bundle.crt": "pem", "/etc/ssl/certs/README": "x",
+                       "/etc/ssl/certs/ca-certificates.crt": ""})
+    probed = []
+    table = _table(TABLES["linux"], tmp_path)
+    cafile, capath = boot.probe(table, (str(tmp_path / "missing.pem"), str(tmp_path / "nod")),
+                                probed)
+    assert cafile == str(tmp_path) + "/etc/pki/tls/certs/ca-bundle.crt"
+    assert capath is None  # /etc/ssl/certs exists but has no hash links: the RHEL trap
+    assert ["file", str(tmp_path / "missing.pem"), False] == probed[0]
+
+
+def test_probe_uses_compiled_default_first_on_linux(mods, tmp_path):
+    boot = mods["linux"]
+    _layout(tmp_path, {"/compiled/cert.pem": "pem", "/etc/ssl/cert.pem": "pem"},
+            hashed=["/compiled/certs"])
+    cafile, capath = boot.probe(_table(TABLES["linux"], tmp_path),
+                                (str(tmp_path / "compiled/cert.pem"),
+                                 str(tmp_path / "compiled/certs")))
+    assert cafile.endswith("/compiled/cert.pem") and capath.endswith("/compiled/certs")
+
+
+def test_macos_never_consults_compiled_or_user_writable_paths(mods, tmp_path):
+    boot = mods["macos"]
+    table = boot.TABLES["macos"]
+    assert table["use_compiled_default"] is False
+    assert all(p.startswith("/private/etc/") for p in table["files"] + table["dirs"])
+    _layout(tmp_path, {"/usr/local/etc/openssl@3/cert.pem": "homebrew"})
+    probed = []
+    found = boot.probe(_table(table, tmp_path),
+                       (str(tmp_path / "usr/local/etc/openssl@3/cert.pem"), None), probed)
+    assert found == (None, None)
+    assert all("openssl@3" not in p for _, p, _ in probed)
+    _layout(tmp_path, {"/private/etc/ssl/cert.pem": "apple"})
+    assert boot.probe(_table(table, tmp_path))[0].endswith("/private/etc/ssl/cert.pem")
+
+
+def test_windows_uses_only_the_system_store(mods):
+    boot = mods["windows"]
+    assert set(boot.TABLES) == {"windows"}
+    assert boot.TABLES["windows"]["files"] == [] and boot.TABLES["windows"]["dirs"] == []
+    assert boot._platform_key("win32") == "windows"
+    plan = boot.decide("fill-gaps", None, None, True, ROLES)
+    assert plan["store"] == "windows" and plan["cafile"] is None and plan["capath"] is None
+
+
+def test_platform_keys(mods):
+    boot = mods["linux"]
+    assert [boot._platform_key(p) for p in ("linux", "freebsd14", "openbsd7", "sunos5",
+                                             "darwin")] == ["linux", "freebsd", "openbsd",
+                                                            "sunos", "macos"]
+    assert {"linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos"} == set(boot.TABLES)
+
+
+def test_env_store_requires_existing_nonempty(mods, tmp_path):
+    boot = mods["linux"]
+    good = tmp_path / "ca.pem"
+    good.write_text("pem")
+    assert boot.env_store({"SSL_CERT_FILE": ""}) is None
+    assert boot.env_store({"SSL_CERT_FILE": str(tmp_path / "missing")}) is None
+    assert boot.env_store({"SSL_CERT_FILE": str(good)}) == (str(good), None)
+    assert boot.env_store({"SSL_CERT_DIR": f"/nope{os.pathsep}{tmp_path}"}) == (
+        None, f"/nope{os.pathsep}{tmp_path}")
+
+
+def test_install_and_uninstall_restore_everything(result, servers):
+    boot = load_side_effect_free(result.out_dir / "linux", "boot_install")
+    original = (ssl.SSLContext.set_default_verify_paths, ssl.SSLContext.load_default_certs)
+    meta = list(sys.meta_path)
+    boot.MODE = "embedded-only"
+    report = boot.install(environ={})
+    try:
+        assert boot.install() is report  # idempotent
+        assert ssl.SSLContext.set_default_verify_paths is not original[0]
+        ctx = ssl.create_default_context()
+        _handshake(ctx, servers["fallback"].url)
+        _handshake(ctx, servers["corp"].url)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            _handshake(ssl.create_default_context(), servers["rogue"].url)
+        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    finally:
+        boot.uninstall()
+    assert (ssl.SSLContext.set_default_verify_paths, ssl.SSLContext.load_default_certs) == original
+    assert sys.meta_path == meta
+    assert boot.decision() is None
+    # negative twin: after uninstall the embedded fallback root is no longer trusted
+    clean = ssl.create_default_context()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(clean, servers["fallback"].url)
+
+
+def _handshake(ctx: ssl.SSLContext, url: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock, \
+            ctx.wrap_socket(sock, server_hostname=parts.hostname):
+        pass
+
+
+def test_template_imports_only_os_sys_ssl_at_module_level(result):
+    source = (result.out_dir / "linux" / "_certembed_bootstrap.py").read_text()
+    tree = ast.parse(source)
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top.update(alias.name for alias in node.names)
+        assert not isinstance(node, ast.ImportFrom)
+    assert top == {"os", "ssl", "sys"}
+    lazily = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            lazily.update(alias.name for alias in node.names)
+    assert lazily <= set(sys.stdlib_module_names)
+
+
+def _pyenv_pythons() -> list[str]:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = []
+    for folder in sorted(root.glob("3.*")) if root.is_dir() else []:
+        exe = folder / "bin" / "python3"
+        parts = folder.name.split(".")
+        if exe.exists() and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) >= 8:
+            found.append(str(exe))
+    return found
+
+
+def test_oldest_python_compiles_every_payload(result):
+    pythons = _pyenv_pythons() or [sys.executable]
+    for target in ("linux", "macos", "windows"):
+        path = result.out_dir / target / "_certembed_bootstrap.py"
+        proc = subprocess.run([pythons[0], "-c", "import sys; compile(open(sys.argv[1]).read(), "
+                               "sys.argv[1], 'exec')", str(path)], capture_output=True, text=True,
+                              env=scrubbed_env())
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_import_cost_stays_within_os_sys_ssl(result):
+    code = ("import sys; before = set(sys.modules); import _certembed_bootstrap; "
+            "new = sorted(set(sys.modules) - before); print(','.join(new))")
+    env = scrubbed_env(PYTHONPATH=str(result.out_dir / "linux"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    new = set(proc.stdout.strip().split(","))
+    assert "certifi" not in new and "hashlib" not in new and "json" not in new
+    assert "_certembed_bootstrap" in new

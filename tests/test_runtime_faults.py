@@ -1,0 +1,210 @@
+"""Faults: damaged embedded data, no writable temp dir, many processes at once, certifi users,
+child processes, and every CPython from 3.8 that pyenv lists. Verification always stays on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.support.env import scrubbed_env
+from tests.support.layouts import build_layout, require_namespaces, run_in_layout
+from tests.support.project import build
+from tests.test_bootstrap_unit import _pyenv_pythons
+from tests.test_runtime_layouts import CLIENT, outcome, run_clients
+
+pytestmark = pytest.mark.namespace
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory, ca_dir):
+    require_namespaces()
+    return {name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
+            for name in ("none", "debian")}
+
+
+@pytest.fixture()
+def payload(tmp_path, ca_dir):
+    result = build(tmp_path / "p", ca_dir, mode="fill-gaps")
+    return result.out_dir / "linux"
+
+
+def _fallback_files(payload: Path) -> list[Path]:
+    return sorted((payload / "_certembed_data" / "fallback").iterdir())
+
+
+def _damage(payload: Path, how: str, ca_dir: Path) -> None:
+    data = payload / "_certembed_data"
+    first = _fallback_files(payload)[0]
+    if how == "missing":
+        shutil.rmtree(data / "fallback")
+    elif how == "truncated":
+        first.write_bytes(first.read_bytes()[:100])
+    elif how == "tampered":  # same name, the attacker's root inside
+        first.write_bytes((ca_dir / "rogue.pem").read_bytes())
+    elif how == "extra-file":  # a new hash link with the attacker's root
+        (data / "fallback" / "deadbeef.0").write_bytes((ca_dir / "rogue.pem").read_bytes())
+    elif how == "pem-edited":
+        pem = data / "fallback.pem"
+        pem.write_bytes(pem.read_bytes() + (ca_dir / "rogue.pem").read_bytes())
+    elif how == "no-data-dir":
+        shutil.rmtree(data)
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated", "tampered", "extra-file", "pem-edited",
+                                 "no-data-dir"])
+@pytest.mark.parametrize("layout", ["none", "debian"])
+def test_damaged_data_is_never_trusted(layouts, servers, payload, ca_dir, how, layout):
+    _damage(payload, how, ca_dir)
+    env = scrubbed_env(BOOTSTRAP=str(payload))
+    urls = [servers[n].url for n in ("distro", "fallback", "corp", "rogue")]
+    proc = run_in_layout(layouts[layout], [sys.executable, str(CLIENT), "urllib,requests", *urls],
+                         env=env)
+    assert proc.returncode == 0, proc.stderr
+    # fill-gaps reads the fallback data only where the machine has no store (lazy check)
+    if layout == "none" or how == "no-data-dir":
+        assert "certembed: warning:" in proc.stderr and "not trusting" in proc.stderr
+    else:
+        assert "warning" not in proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for client in ("urllib", "requests"):
+        assert outcome(results, servers, client, "rogue") == "verify-failed"
+        assert outcome(results, servers, client, "fallback") == "verify-failed"
+        # with the fallback unusable, the machine store is used where there is one
+        want = "ok" if layout == "debian" else "verify-failed"
+        assert outcome(results, servers, client, "distro") == want, (client, results)
+    corp_ok = how == "no-data-dir"
+    assert outcome(results, servers, "urllib", "corp") == ("verify-failed" if corp_ok else "ok")
+
+
+def test_undamaged_twin_trusts_fallback(layouts, servers, payload):
+    results = run_clients(layouts["none"], servers, "urllib,requests", payload)
+    assert outcome(results, servers, "urllib", "fallback") == "ok"
+    assert outcome(results, servers, "requests", "fallback") == "ok"
+
+
+@pytest.mark.parametrize("layout", ["none", "debian"])
+def test_read_only_and_missing_temp_dirs(layouts, servers, payload, layout):
+    """requests needs certifi.where() as one file: with no writable temp dir it still verifies."""
+    env = scrubbed_env(BOOTSTRAP=str(payload), TMPDIR="/nonexistent/tmp")
+    urls = [servers[n].url for n in ("distro", "fallback", "corp", "rogue")]
+    proc = run_in_layout(layouts[layout], [sys.executable, str(CLIENT), "urllib,requests", *urls],
+                         env=env, read_only_temp=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot write a private CA file" in proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome(results, servers, "requests", "rogue") == "verify-failed"
+    # urllib never needs a file: it is unaffected
+    assert outcome(results, servers, "urllib", "corp") == "ok"
+    if layout == "debian":  # where() falls back to the machine's file alone
+        assert outcome(results, servers, "requests", "distro") == "ok"
+        assert outcome(results, servers, "requests", "corp") == "verify-failed"
+    else:  # the verified fallback PEM on disk alone
+        assert outcome(results, servers, "requests", "fallback") == "ok"
+
+
+CERTIFI_PROBE = """
+import sys, json
+sys.path.insert(0, sys.argv[1])
+import _certembed_bootstrap
+imported_early = "certifi" in sys.modules
+import certifi, requests
+print(json.dumps({"early": imported_early, "where": certifi.where(),
+                  "contents_has_corp": open(sys.argv[2]).read().strip() in certifi.contents(),
+                  "where_has_corp": open(sys.argv[2]).read().strip() in open(certifi.where()).read(),
+                  "status": requests.get(sys.argv[3], timeout=10).status_code}))
+"""
+
+
+def test_certifi_is_patched_lazily(layouts, servers, payload, ca_dir):
+    proc = run_in_layout(layouts["none"], [sys.executable, "-c", CERTIFI_PROBE, str(payload),
+                                           str(ca_dir / "corp.pem"), servers["corp"].url])
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["early"] is False  # the bootstrap does not import certifi
+    assert data["contents_has_corp"] and data["where_has_corp"] and data["status"] == 200
+    assert "certembed-" in data["where"]  # a private materialized file
+    # negative twin: plain certifi does not know the corporate root
+    plain = subprocess.run([sys.executable, "-c", "import certifi,sys; "
+                            "print(open(sys.argv[1]).read().strip() in certifi.contents())",
+                            str(ca_dir / "corp.pem")], capture_output=True, text=True,
+                           env=scrubbed_env())
+    assert plain.stdout.strip() == "False"
+
+
+CHILD_PROBE = """
+import os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import _certembed_bootstrap
+code = "import os, json; print(json.dumps({k: os.environ.get(k) for k in %r}))" % (
+    ["SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"],)
+print(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+"""
+
+
+@pytest.mark.parametrize("export", [False, True])
+def test_child_processes_see_nothing_unless_export_env(tmp_path, ca_dir, servers, export):
+    extra = "export_env = true" if export else ""
+    result = build(tmp_path / "p", ca_dir, mode="embedded-only", extra=extra)
+    env = scrubbed_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    proc = subprocess.run([sys.executable, "-c", CHILD_PROBE, str(result.out_dir / "linux")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    if not export:
+        assert seen == dict.fromkeys(seen)
+        return
+    path = Path(seen["SSL_CERT_FILE"])
+    assert seen["REQUESTS_CA_BUNDLE"] == seen["CURL_CA_BUNDLE"] == str(path)
+    assert path.is_file() and path.parent == tmp_path / "cache" / "certembed"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    # the file outlives the process and a child OpenSSL really trusts it
+    client = subprocess.run([sys.executable, str(CLIENT), "urllib", servers["fallback"].url,
+                             servers["rogue"].url], capture_output=True, text=True,
+                            env=scrubbed_env(SSL_CERT_FILE=str(path)))
+    results = json.loads(client.stdout)
+    assert outcome(results, servers, "urllib", "fallback") == "ok"
+    assert outcome(results, servers, "urllib", "rogue") == "verify-failed"
+
+
+def test_fifty_processes_at_once(tmp_path, ca_dir, servers):
+    result = build(tmp_path / "p", ca_dir, mode="embedded-only", extra="export_env = true")
+    cache = tmp_path / "cache"
+    env = scrubbed_env(BOOTSTRAP=str(result.out_dir / "linux"), XDG_CACHE_HOME=str(cache))
+    argv = [sys.executable, str(CLIENT), "urllib,requests", servers["fallback"].url,
+            servers["rogue"].url]
+
+    def one(_: int) -> dict:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        runs = list(pool.map(one, range(50)))
+    for results in runs:
+        for client in ("urllib", "requests"):
+            assert outcome(results, servers, client, "fallback") == "ok"
+            assert outcome(results, servers, client, "rogue") == "verify-failed"
+    files = list((cache / "certembed").iterdir())
+    assert len(files) == 1  # everyone agreed on one verified, atomically written file
+
+
+def test_every_pyenv_cpython(layouts, servers, tmp_path, ca_dir):
+    pythons = _pyenv_pythons()
+    if not pythons:
+        pythons = [sys.executable]
+    payload = build(tmp_path / "p", ca_dir, mode="fill-gaps").out_dir / "linux"
+    for python in pythons:
+        results = run_clients(layouts["none"], servers, "urllib,http.client", payload, python)
+        twin = run_clients(layouts["none"], servers, "urllib,http.client", None, python)
+        for client in ("urllib", "http.client"):
+            assert outcome(results, servers, client, "fallback") == "ok", python
+            assert outcome(results, servers, client, "corp") == "ok", python
+            assert outcome(results, servers, client, "rogue") == "verify-failed", python
+            assert outcome(results, servers, client, "distro") == "verify-failed", python
+            assert outcome(twin, servers, client, "fallback") == "verify-failed", python
