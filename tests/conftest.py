@@ -10,7 +10,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.tls import Server, tls_server, write_ca  # noqa: E402
+from tests.support.tls import Server, tls_server, write_ca
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,14 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def cas() -> dict[str, trustme.CA]:
     """distro: plays the machine's store; fallback: an embedded fallback root; corp: an
     ``always`` corporate root; rogue: trusted by nobody."""
-    return {name: trustme.CA(organization_name=f"certembed test {name}")
-            for name in ("distro", "fallback", "corp", "rogue")}
+    return {
+        name: trustme.CA(organization_name=f"certembed test {name}")
+        for name in ("distro", "fallback", "corp", "rogue")
+    }
 
 
 @pytest.fixture(scope="session")
 def servers(cas: dict[str, trustme.CA]) -> Iterator[dict[str, Server]]:
-    with tls_server("distro", cas["distro"]) as d, tls_server("fallback", cas["fallback"]) as f, \
-            tls_server("corp", cas["corp"]) as c, tls_server("rogue", cas["rogue"]) as r:
+    with (
+        tls_server("distro", cas["distro"]) as d,
+        tls_server("fallback", cas["fallback"]) as f,
+        tls_server("corp", cas["corp"]) as c,
+        tls_server("rogue", cas["rogue"]) as r,
+    ):
         yield {"distro": d, "fallback": f, "corp": c, "rogue": r}
 
 
@@ -42,6 +48,13 @@ def ca_dir(tmp_path_factory: pytest.TempPathFactory, cas: dict[str, trustme.CA])
 def _no_env_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process tests see no SSL_* variables from this machine."""
     for key in list(os.environ):
-        if key in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-                   "SOURCE_DATE_EPOCH", "CERTEMBED_DEBUG", "CERTEMBED_CONFIG"):
+        if key in (
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "SOURCE_DATE_EPOCH",
+            "CERTEMBED_DEBUG",
+            "CERTEMBED_CONFIG",
+        ):
             monkeypatch.delenv(key)

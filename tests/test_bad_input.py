@@ -27,8 +27,10 @@ def sha(cert) -> str:
 
 
 def star(sources: str, extra: str = "", top: str = "") -> str:
-    return (f"bundle = ca_bundle(sources = [{sources}]{extra})\n"
-            f"certembed(bundle = bundle, targets = [\"linux\"]{top})\n")
+    return (
+        f"bundle = ca_bundle(sources = [{sources}]{extra})\n"
+        f'certembed(bundle = bundle, targets = ["linux"]{top})\n'
+    )
 
 
 @dataclass
@@ -44,112 +46,298 @@ class Case:
 CASES = [
     # --- Starlark: syntax, names, types (exit 2) ---
     Case("syntax", {"app.star": "bundle = ca_bundle(\n"}, 2, ["app.star:2:1", "end of file"]),
-    Case("unknown-builtin", {"app.star": "certembed(bundle = ca_bundle(sources = [pem_fil('a')]))\n"},
-         2, ["app.star:1:41", "undefined: pem_fil"]),
-    Case("unknown-keyword", {"app.star": star("certifi()", top=", modee = 'merge'")}, 2,
-         ["app.star:2:10", "unexpected keyword argument 'modee'", "did you mean 'mode'"]),
-    Case("mode-type", {"app.star": star("certifi()", top=", mode = 1")}, 2,
-         ["mode: must be a string, got an integer"]),
-    Case("mode-value", {"app.star": star("certifi()", top=", mode = 'fillgaps'")}, 2,
-         ["'fillgaps' is not one of", "did you mean 'fill-gaps'"]),
-    Case("target-value", {"app.star": "certembed(targets = ['linux', 'windoze'])\n"}, 2,
-         ["targets[1]", "did you mean 'windows'"]),
-    Case("two-certembed", {"app.star": "certembed()\ncertembed()\n"}, 2,
-         ["app.star:2:10", "called a second time (first call at line 1)"]),
-    Case("no-certembed", {"app.star": "b = ca_bundle(sources = [certifi()])\n"}, 2,
-         ["certembed() is never called"]),
-    Case("sources-not-list", {"app.star": "certembed(bundle = ca_bundle(sources = certifi()))\n"},
-         2, ["sources: must be a list of sources"]),
-    Case("source-is-string", {"app.star": star("'corp.pem'")}, 2,
-         ["sources[0]: must be a source", "got a string"]),
-    Case("bundle-wrong-type", {"app.star": "certembed(bundle = certifi())\n"}, 2,
-         ["bundle: must be a ca_bundle(...) value, got a certifi(...) value"]),
-    Case("bad-exclude", {"app.star": star("certifi()", extra=", exclude = ['sha1:ab']")}, 2,
-         ["exclude[0]", "must be 'sha256:<64 hex digits>' or 'subject:<text>'"]),
-    Case("negative-min-days", {"app.star": star("certifi()", extra=", min_days_valid = -1")}, 2,
-         ["min_days_valid: must be 0 or more"]),
-    Case("missing-arg", {"app.star": star("pem_file()")}, 2,
-         ["pem_file() missing required argument 'path'"]),
-    Case("too-many-positional", {"app.star": star("pem_file('a', 'always', 3)")}, 2,
-         ["takes at most 2 positional arguments, got 3"]),
-    Case("bad-trust", {"app.star": star("certifi(trust = 'sometimes')")}, 2,
-         ["trust: 'sometimes' is not one of fallback, always"]),
-    Case("app-script-missing",
-         {"app.star": "certembed(app = pyinstaller_app(name = 'x', script = 'nope.py'))\n"}, 2,
-         ["script", "nope.py does not exist"]),
-    Case("app-name-path",
-         {"app.star": "certembed(app = pyinstaller_app(name = 'a/b', script = 'app.star'))\n"},
-         2, ["must be a plain file name"]),
-    Case("load-unsupported", {"app.star": 'load("x.star", "y")\ncertembed()\n'}, 2,
-         ["app.star:1:1", "load not implemented"]),
-    Case("starlark-runtime", {"app.star": "x = [1][3]\ncertembed()\n"}, 2,
-         ["app.star:1:", "out of range"]),
-    Case("many-errors-at-once",
-         {"app.star": star("certifi(trust = 'x')", top=", mode = 'm', export_env = 'yes'")}, 2,
-         ["3 configuration errors", "trust:", "mode:", "export_env: must be a boolean"]),
+    Case(
+        "unknown-builtin",
+        {"app.star": "certembed(bundle = ca_bundle(sources = [pem_fil('a')]))\n"},
+        2,
+        ["app.star:1:41", "undefined: pem_fil"],
+    ),
+    Case(
+        "unknown-keyword",
+        {"app.star": star("certifi()", top=", modee = 'merge'")},
+        2,
+        ["app.star:2:10", "unexpected keyword argument 'modee'", "did you mean 'mode'"],
+    ),
+    Case(
+        "mode-type",
+        {"app.star": star("certifi()", top=", mode = 1")},
+        2,
+        ["mode: must be a string, got an integer"],
+    ),
+    Case(
+        "mode-value",
+        {"app.star": star("certifi()", top=", mode = 'fillgaps'")},
+        2,
+        ["'fillgaps' is not one of", "did you mean 'fill-gaps'"],
+    ),
+    Case(
+        "target-value",
+        {"app.star": "certembed(targets = ['linux', 'windoze'])\n"},
+        2,
+        ["targets[1]", "did you mean 'windows'"],
+    ),
+    Case(
+        "two-certembed",
+        {"app.star": "certembed()\ncertembed()\n"},
+        2,
+        ["app.star:2:10", "called a second time (first call at line 1)"],
+    ),
+    Case(
+        "no-certembed",
+        {"app.star": "b = ca_bundle(sources = [certifi()])\n"},
+        2,
+        ["certembed() is never called"],
+    ),
+    Case(
+        "sources-not-list",
+        {"app.star": "certembed(bundle = ca_bundle(sources = certifi()))\n"},
+        2,
+        ["sources: must be a list of sources"],
+    ),
+    Case(
+        "source-is-string",
+        {"app.star": star("'corp.pem'")},
+        2,
+        ["sources[0]: must be a source", "got a string"],
+    ),
+    Case(
+        "bundle-wrong-type",
+        {"app.star": "certembed(bundle = certifi())\n"},
+        2,
+        ["bundle: must be a ca_bundle(...) value, got a certifi(...) value"],
+    ),
+    Case(
+        "bad-exclude",
+        {"app.star": star("certifi()", extra=", exclude = ['sha1:ab']")},
+        2,
+        ["exclude[0]", "must be 'sha256:<64 hex digits>' or 'subject:<text>'"],
+    ),
+    Case(
+        "negative-min-days",
+        {"app.star": star("certifi()", extra=", min_days_valid = -1")},
+        2,
+        ["min_days_valid: must be 0 or more"],
+    ),
+    Case(
+        "missing-arg",
+        {"app.star": star("pem_file()")},
+        2,
+        ["pem_file() missing required argument 'path'"],
+    ),
+    Case(
+        "too-many-positional",
+        {"app.star": star("pem_file('a', 'always', 3)")},
+        2,
+        ["takes at most 2 positional arguments, got 3"],
+    ),
+    Case(
+        "bad-trust",
+        {"app.star": star("certifi(trust = 'sometimes')")},
+        2,
+        ["trust: 'sometimes' is not one of fallback, always"],
+    ),
+    Case(
+        "app-script-missing",
+        {"app.star": "certembed(app = pyinstaller_app(name = 'x', script = 'nope.py'))\n"},
+        2,
+        ["script", "nope.py does not exist"],
+    ),
+    Case(
+        "app-name-path",
+        {"app.star": "certembed(app = pyinstaller_app(name = 'a/b', script = 'app.star'))\n"},
+        2,
+        ["must be a plain file name"],
+    ),
+    Case(
+        "load-unsupported",
+        {"app.star": 'load("x.star", "y")\ncertembed()\n'},
+        2,
+        ["app.star:1:1", "load not implemented"],
+    ),
+    Case(
+        "starlark-runtime",
+        {"app.star": "x = [1][3]\ncertembed()\n"},
+        2,
+        ["app.star:1:", "out of range"],
+    ),
+    Case(
+        "many-errors-at-once",
+        {"app.star": star("certifi(trust = 'x')", top=", mode = 'm', export_env = 'yes'")},
+        2,
+        ["3 configuration errors", "trust:", "mode:", "export_env: must be a boolean"],
+    ),
     # --- TOML (exit 2) ---
-    Case("toml-syntax", {"certembed.toml": 'mode = "merge\n'}, 2,
-         ["certembed.toml:1:", "TOML:"], config="certembed.toml"),
-    Case("toml-unknown-key", {"certembed.toml": 'mdoe = "merge"\n'}, 2,
-         ["certembed.toml:1: mdoe", "unknown key 'mdoe'", "did you mean 'mode'"],
-         config="certembed.toml"),
-    Case("toml-source-key", {"certembed.toml": '[[source]]\nkind = "certifi"\ntrsut = "always"\n'},
-         2, ["certembed.toml:1: source[0].trsut", "did you mean 'trust'"],
-         config="certembed.toml"),
-    Case("toml-source-no-kind", {"certembed.toml": '[[source]]\npath = "a.pem"\n'}, 2,
-         ["source[0].kind: is required"], config="certembed.toml"),
-    Case("toml-source-bad-kind", {"certembed.toml": '[[source]]\nkind = "pemfile"\n'}, 2,
-         ["'pemfile' is not one of", "did you mean 'pem_file'"], config="certembed.toml"),
-    Case("pyproject-targets-type",
-         {"pyproject.toml": '[project]\nname = "x"\n[tool.certembed]\ntargets = "linux"\n'}, 2,
-         ["tool.certembed.targets: must be a list of strings"], config="pyproject.toml"),
-    Case("toml-app-onefile",
-         {"certembed.toml": '[app]\nname = "x"\nscript = "certembed.toml"\nonefile = "yes"\n'}, 2,
-         ["certembed.toml:1: app.onefile: must be a boolean"], config="certembed.toml"),
+    Case(
+        "toml-syntax",
+        {"certembed.toml": 'mode = "merge\n'},
+        2,
+        ["certembed.toml:1:", "TOML:"],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-unknown-key",
+        {"certembed.toml": 'mdoe = "merge"\n'},
+        2,
+        ["certembed.toml:1: mdoe", "unknown key 'mdoe'", "did you mean 'mode'"],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-source-key",
+        {"certembed.toml": '[[source]]\nkind = "certifi"\ntrsut = "always"\n'},
+        2,
+        ["certembed.toml:1: source[0].trsut", "did you mean 'trust'"],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-source-no-kind",
+        {"certembed.toml": '[[source]]\npath = "a.pem"\n'},
+        2,
+        ["source[0].kind: is required"],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-source-bad-kind",
+        {"certembed.toml": '[[source]]\nkind = "pemfile"\n'},
+        2,
+        ["'pemfile' is not one of", "did you mean 'pem_file'"],
+        config="certembed.toml",
+    ),
+    Case(
+        "pyproject-targets-type",
+        {"pyproject.toml": '[project]\nname = "x"\n[tool.certembed]\ntargets = "linux"\n'},
+        2,
+        ["tool.certembed.targets: must be a list of strings"],
+        config="pyproject.toml",
+    ),
+    Case(
+        "toml-app-onefile",
+        {"certembed.toml": '[app]\nname = "x"\nscript = "certembed.toml"\nonefile = "yes"\n'},
+        2,
+        ["certembed.toml:1: app.onefile: must be a boolean"],
+        config="certembed.toml",
+    ),
     Case("config-missing", {}, 2, ["missing.star", "does not exist"], config="missing.star"),
     # --- certificates and sources (exit 3) ---
-    Case("pem-file-missing", {"app.star": star("pem_file('nope.pem')")}, 3,
-         ["app.star:1:", "nope.pem does not exist"]),
-    Case("pem-file-is-dir", {"app.star": star("pem_file('d')"), "d/x.pem": GOOD}, 3,
-         ["is a directory (use pem_dir)"]),
-    Case("garbage-pem", {"app.star": star("pem_file('g.pem')"),
-                         "g.pem": b"# c\n-----BEGIN CERTIFICATE-----\n!!!notbase64\n"
-                                  b"-----END CERTIFICATE-----\n"}, 3,
-         ["g.pem:2: unreadable certificate"]),
-    Case("truncated-pem", {"app.star": star("pem_file('t.pem')"), "t.pem": GOOD[:300]}, 3,
-         ["t.pem:1: BEGIN CERTIFICATE has no matching END line (truncated file?)"]),
-    Case("not-a-cert", {"app.star": star("pem_file('n.pem')"), "n.pem": b"hello world\n"}, 3,
-         ["n.pem: no certificate found"]),
-    Case("bad-der", {"app.star": star("pem_file('b.der')"), "b.der": b"\x30\x03\x02\x01"}, 3,
-         ["b.der: not a valid DER certificate"]),
-    Case("trusted-certificate-format",
-         {"app.star": star("pem_file('t.pem')"),
-          "t.pem": GOOD.replace(b"CERTIFICATE", b"TRUSTED CERTIFICATE")}, 3,
-         ["'TRUSTED CERTIFICATE'", "is not supported"]),
-    Case("non-ca", {"app.star": star("pem_file('leaf.pem')"), "leaf.pem": pem(NON_CA)}, 3,
-         ["not a CA certificate", "CN=Leaf Not CA", sha(NON_CA), "leaf.pem:1"]),
-    Case("expired", {"app.star": star("pem_file('old.pem')"), "old.pem": pem(EXPIRED)}, 3,
-         ["expired on", "CN=Expired Root", sha(EXPIRED), "old.pem:1"]),
-    Case("weak-key", {"app.star": star("pem_file('weak.pem')"), "weak.pem": pem(WEAK)}, 3,
-         ["RSA key of 1024 bits", "CN=Weak Root", sha(WEAK)]),
-    Case("min-days-valid", {"app.star": star("pem_file('soon.pem')", extra=", min_days_valid = 60"),
-                            "soon.pem": pem(SOON)}, 3,
-         ["within min_days_valid=60", "CN=Short Lived Root", sha(SOON)]),
-    Case("empty-bundle", {"app.star": star("pem_file('g.pem')",
-                                           extra=", exclude = ['subject:Good Root']"),
-                          "g.pem": GOOD}, 3, ["the bundle is empty", "1 excluded"]),
-    Case("dir-symlink-loop", {"app.star": star("pem_dir('d')"), "d/a.pem": GOOD}, 3,
-         ["directory symlink loop"], links={"d/sub/loop": ".."}),
-    Case("dir-empty", {"app.star": star("pem_dir('d')"), "d/README": b"nothing"}, 3,
-         ["no certificate files"]),
-    Case("dir-dangling", {"app.star": star("pem_dir('d')"), "d/a.pem": GOOD}, 3,
-         ["dangling symlink"], links={"d/b.pem": "missing.pem"}),
-    Case("pem-inline-garbage", {"app.star": star("pem('-----BEGIN CERTIFICATE-----\\nxx\\n')")},
-         3, ["pem() at app.star:1:", "no matching END"]),
-    Case("all-cert-errors-together",
-         {"app.star": star("pem_file('leaf.pem'), pem_file('old.pem')"),
-          "leaf.pem": pem(NON_CA), "old.pem": pem(EXPIRED)}, 3,
-         ["2 certificate errors", "CN=Leaf Not CA", "CN=Expired Root"]),
+    Case(
+        "pem-file-missing",
+        {"app.star": star("pem_file('nope.pem')")},
+        3,
+        ["app.star:1:", "nope.pem does not exist"],
+    ),
+    Case(
+        "pem-file-is-dir",
+        {"app.star": star("pem_file('d')"), "d/x.pem": GOOD},
+        3,
+        ["is a directory (use pem_dir)"],
+    ),
+    Case(
+        "garbage-pem",
+        {
+            "app.star": star("pem_file('g.pem')"),
+            "g.pem": b"# c\n-----BEGIN CERTIFICATE-----\n!!!notbase64\n-----END CERTIFICATE-----\n",
+        },
+        3,
+        ["g.pem:2: unreadable certificate"],
+    ),
+    Case(
+        "truncated-pem",
+        {"app.star": star("pem_file('t.pem')"), "t.pem": GOOD[:300]},
+        3,
+        ["t.pem:1: BEGIN CERTIFICATE has no matching END line (truncated file?)"],
+    ),
+    Case(
+        "not-a-cert",
+        {"app.star": star("pem_file('n.pem')"), "n.pem": b"hello world\n"},
+        3,
+        ["n.pem: no certificate found"],
+    ),
+    Case(
+        "bad-der",
+        {"app.star": star("pem_file('b.der')"), "b.der": b"\x30\x03\x02\x01"},
+        3,
+        ["b.der: not a valid DER certificate"],
+    ),
+    Case(
+        "trusted-certificate-format",
+        {
+            "app.star": star("pem_file('t.pem')"),
+            "t.pem": GOOD.replace(b"CERTIFICATE", b"TRUSTED CERTIFICATE"),
+        },
+        3,
+        ["'TRUSTED CERTIFICATE'", "is not supported"],
+    ),
+    Case(
+        "non-ca",
+        {"app.star": star("pem_file('leaf.pem')"), "leaf.pem": pem(NON_CA)},
+        3,
+        ["not a CA certificate", "CN=Leaf Not CA", sha(NON_CA), "leaf.pem:1"],
+    ),
+    Case(
+        "expired",
+        {"app.star": star("pem_file('old.pem')"), "old.pem": pem(EXPIRED)},
+        3,
+        ["expired on", "CN=Expired Root", sha(EXPIRED), "old.pem:1"],
+    ),
+    Case(
+        "weak-key",
+        {"app.star": star("pem_file('weak.pem')"), "weak.pem": pem(WEAK)},
+        3,
+        ["RSA key of 1024 bits", "CN=Weak Root", sha(WEAK)],
+    ),
+    Case(
+        "min-days-valid",
+        {
+            "app.star": star("pem_file('soon.pem')", extra=", min_days_valid = 60"),
+            "soon.pem": pem(SOON),
+        },
+        3,
+        ["within min_days_valid=60", "CN=Short Lived Root", sha(SOON)],
+    ),
+    Case(
+        "empty-bundle",
+        {
+            "app.star": star("pem_file('g.pem')", extra=", exclude = ['subject:Good Root']"),
+            "g.pem": GOOD,
+        },
+        3,
+        ["the bundle is empty", "1 excluded"],
+    ),
+    Case(
+        "dir-symlink-loop",
+        {"app.star": star("pem_dir('d')"), "d/a.pem": GOOD},
+        3,
+        ["directory symlink loop"],
+        links={"d/sub/loop": ".."},
+    ),
+    Case(
+        "dir-empty",
+        {"app.star": star("pem_dir('d')"), "d/README": b"nothing"},
+        3,
+        ["no certificate files"],
+    ),
+    Case(
+        "dir-dangling",
+        {"app.star": star("pem_dir('d')"), "d/a.pem": GOOD},
+        3,
+        ["dangling symlink"],
+        links={"d/b.pem": "missing.pem"},
+    ),
+    Case(
+        "pem-inline-garbage",
+        {"app.star": star("pem('-----BEGIN CERTIFICATE-----\\nxx\\n')")},
+        3,
+        ["pem() at app.star:1:", "no matching END"],
+    ),
+    Case(
+        "all-cert-errors-together",
+        {
+            "app.star": star("pem_file('leaf.pem'), pem_file('old.pem')"),
+            "leaf.pem": pem(NON_CA),
+            "old.pem": pem(EXPIRED),
+        },
+        3,
+        ["2 certificate errors", "CN=Leaf Not CA", "CN=Expired Root"],
+    ),
 ]
 
 
@@ -168,8 +356,11 @@ def _materialize(tmp_path: Path, case: Case) -> None:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_corpus_is_large_enough():
@@ -199,7 +390,9 @@ def test_der_and_duplicates_are_accepted(tmp_path, monkeypatch, capsys):
     cert = make_cert("Dup Root")
     (tmp_path / "a.der").write_bytes(der(cert))
     (tmp_path / "b.pem").write_bytes(pem(cert))
-    (tmp_path / "app.star").write_text(star("pem_file('a.der'), pem_file('b.pem', trust='fallback')"))
+    (tmp_path / "app.star").write_text(
+        star("pem_file('a.der'), pem_file('b.pem', trust='fallback')")
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["build", "app.star", "--no-freeze", "--json", "-o", "out"]) == 0
     import json
@@ -214,8 +407,13 @@ def test_console_script_exit_code_and_json_error(tmp_path):
     (tmp_path / "app.star").write_text("certembed(mode = 'nope')\n")
     exe = Path(sys.executable).with_name("certembed")
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "certembed"]
-    proc = subprocess.run([*argv, "build", "app.star", "--json", "--no-freeze"], cwd=tmp_path,
-                          capture_output=True, text=True, env=scrubbed_env())
+    proc = subprocess.run(
+        [*argv, "build", "app.star", "--json", "--no-freeze"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+    )
     assert proc.returncode == 2
     assert "app.star:1:10: mode: 'nope' is not one of" in proc.stderr
     import json

@@ -27,21 +27,26 @@ def result(tmp_path_factory, ca_dir):
 
 @pytest.fixture(scope="module")
 def mods(result):
-    return {t: load_side_effect_free(result.out_dir / t, f"boot_{t}")
-            for t in ("linux", "macos", "windows")}
+    return {
+        t: load_side_effect_free(result.out_dir / t, f"boot_{t}")
+        for t in ("linux", "macos", "windows")
+    }
 
 
-@pytest.mark.parametrize("mode,env,system,windows,want_store,want_roles", [
-    ("fill-gaps", None, ("/etc/ssl/cert.pem", None), False, "system", ["always"]),
-    ("fill-gaps", None, None, False, None, ["fallback", "always"]),
-    ("fill-gaps", None, None, True, "windows", ["always"]),
-    ("merge", None, ("/f", "/d"), False, "system", ["fallback", "always"]),
-    ("merge", None, None, True, "windows", ["fallback", "always"]),
-    ("embedded-only", None, ("/f", None), False, None, ["fallback", "always"]),
-    ("embedded-only", None, None, True, None, ["fallback", "always"]),
-    ("fill-gaps", ("/env.pem", None), ("/f", None), False, "env", ["always"]),
-    ("merge", ("/env.pem", None), None, True, "env", ["fallback", "always"]),
-])
+@pytest.mark.parametrize(
+    "mode,env,system,windows,want_store,want_roles",
+    [
+        ("fill-gaps", None, ("/etc/ssl/cert.pem", None), False, "system", ["always"]),
+        ("fill-gaps", None, None, False, None, ["fallback", "always"]),
+        ("fill-gaps", None, None, True, "windows", ["always"]),
+        ("merge", None, ("/f", "/d"), False, "system", ["fallback", "always"]),
+        ("merge", None, None, True, "windows", ["fallback", "always"]),
+        ("embedded-only", None, ("/f", None), False, None, ["fallback", "always"]),
+        ("embedded-only", None, None, True, None, ["fallback", "always"]),
+        ("fill-gaps", ("/env.pem", None), ("/f", None), False, "env", ["always"]),
+        ("merge", ("/env.pem", None), None, True, "env", ["fallback", "always"]),
+    ],
+)
 def test_decide_matrix(mods, mode, env, system, windows, want_store, want_roles):
     plan = mods["linux"].decide(mode, env, system, windows, ROLES)
     assert plan["store"] == want_store
@@ -66,18 +71,28 @@ def _layout(tmp_path: Path, files: dict[str, str], hashed: list[str] = ()) -> No
 
 
 def _table(table: dict, root: Path) -> dict:
-    return dict(table, files=[str(root) + f for f in table["files"]],
-                dirs=[str(root) + d for d in table["dirs"]])
+    return dict(
+        table,
+        files=[str(root) + f for f in table["files"]],
+        dirs=[str(root) + d for d in table["dirs"]],
+    )
 
 
 def test_probe_skips_unhashed_dirs_and_empty_files(mods, tmp_path):
     boot = mods["linux"]
-    _layout(tmp_path, {"/etc/pki/tls/certs/ca-bundle.crt": "pem", "/etc/ssl/certs/README": "x",
-                       "/etc/ssl/certs/ca-certificates.crt": ""})
+    _layout(
+        tmp_path,
+        {
+            "/etc/pki/tls/certs/ca-bundle.crt": "pem",
+            "/etc/ssl/certs/README": "x",
+            "/etc/ssl/certs/ca-certificates.crt": "",
+        },
+    )
     probed = []
     table = _table(TABLES["linux"], tmp_path)
-    cafile, capath = boot.probe(table, (str(tmp_path / "missing.pem"), str(tmp_path / "nod")),
-                                probed)
+    cafile, capath = boot.probe(
+        table, (str(tmp_path / "missing.pem"), str(tmp_path / "nod")), probed
+    )
     assert cafile == str(tmp_path) + "/etc/pki/tls/certs/ca-bundle.crt"
     assert capath is None  # /etc/ssl/certs exists but has no hash links: the RHEL trap
     assert ["file", str(tmp_path / "missing.pem"), False] == probed[0]
@@ -85,11 +100,15 @@ def test_probe_skips_unhashed_dirs_and_empty_files(mods, tmp_path):
 
 def test_probe_uses_compiled_default_first_on_linux(mods, tmp_path):
     boot = mods["linux"]
-    _layout(tmp_path, {"/compiled/cert.pem": "pem", "/etc/ssl/cert.pem": "pem"},
-            hashed=["/compiled/certs"])
-    cafile, capath = boot.probe(_table(TABLES["linux"], tmp_path),
-                                (str(tmp_path / "compiled/cert.pem"),
-                                 str(tmp_path / "compiled/certs")))
+    _layout(
+        tmp_path,
+        {"/compiled/cert.pem": "pem", "/etc/ssl/cert.pem": "pem"},
+        hashed=["/compiled/certs"],
+    )
+    cafile, capath = boot.probe(
+        _table(TABLES["linux"], tmp_path),
+        (str(tmp_path / "compiled/cert.pem"), str(tmp_path / "compiled/certs")),
+    )
     assert cafile.endswith("/compiled/cert.pem") and capath.endswith("/compiled/certs")
 
 
@@ -100,8 +119,9 @@ def test_macos_never_consults_compiled_or_user_writable_paths(mods, tmp_path):
     assert all(p.startswith("/private/etc/") for p in table["files"] + table["dirs"])
     _layout(tmp_path, {"/usr/local/etc/openssl@3/cert.pem": "homebrew"})
     probed = []
-    found = boot.probe(_table(table, tmp_path),
-                       (str(tmp_path / "usr/local/etc/openssl@3/cert.pem"), None), probed)
+    found = boot.probe(
+        _table(table, tmp_path), (str(tmp_path / "usr/local/etc/openssl@3/cert.pem"), None), probed
+    )
     assert found == (None, None)
     assert all("openssl@3" not in p for _, p, _ in probed)
     _layout(tmp_path, {"/private/etc/ssl/cert.pem": "apple"})
@@ -119,9 +139,9 @@ def test_windows_uses_only_the_system_store(mods):
 
 def test_platform_keys(mods):
     boot = mods["linux"]
-    assert [boot._platform_key(p) for p in ("linux", "freebsd14", "openbsd7", "sunos5",
-                                             "darwin")] == ["linux", "freebsd", "openbsd",
-                                                            "sunos", "macos"]
+    assert [
+        boot._platform_key(p) for p in ("linux", "freebsd14", "openbsd7", "sunos5", "darwin")
+    ] == ["linux", "freebsd", "openbsd", "sunos", "macos"]
     assert {"linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos"} == set(boot.TABLES)
 
 
@@ -133,7 +153,9 @@ def test_env_store_requires_existing_nonempty(mods, tmp_path):
     assert boot.env_store({"SSL_CERT_FILE": str(tmp_path / "missing")}) is None
     assert boot.env_store({"SSL_CERT_FILE": str(good)}) == (str(good), None)
     assert boot.env_store({"SSL_CERT_DIR": f"/nope{os.pathsep}{tmp_path}"}) == (
-        None, f"/nope{os.pathsep}{tmp_path}")
+        None,
+        f"/nope{os.pathsep}{tmp_path}",
+    )
 
 
 def test_install_and_uninstall_restore_everything(result, servers):
@@ -167,8 +189,10 @@ def _handshake(ctx: ssl.SSLContext, url: str) -> None:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock, \
-            ctx.wrap_socket(sock, server_hostname=parts.hostname):
+    with (
+        socket.create_connection((parts.hostname, parts.port), timeout=10) as sock,
+        ctx.wrap_socket(sock, server_hostname=parts.hostname),
+    ):
         pass
 
 
@@ -191,27 +215,37 @@ def test_template_imports_only_os_sys_ssl_at_module_level(result):
 def _pyenv_pythons() -> list[str]:
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     found = []
-    for folder in sorted(root.glob("3.*")) if root.is_dir() else []:
+    for folder in root.glob("3.*") if root.is_dir() else []:
         exe = folder / "bin" / "python3"
         parts = folder.name.split(".")
         if exe.exists() and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) >= 8:
-            found.append(str(exe))
-    return found
+            found.append((int(parts[1]), str(exe)))
+    return [exe for _, exe in sorted(found)]  # oldest first
 
 
 def test_oldest_python_compiles_every_payload(result):
     pythons = _pyenv_pythons() or [sys.executable]
     for target in ("linux", "macos", "windows"):
         path = result.out_dir / target / "_certembed_bootstrap.py"
-        proc = subprocess.run([pythons[0], "-c", "import sys; compile(open(sys.argv[1]).read(), "
-                               "sys.argv[1], 'exec')", str(path)], capture_output=True, text=True,
-                              env=scrubbed_env())
+        proc = subprocess.run(
+            [
+                pythons[0],
+                "-c",
+                "import sys; compile(open(sys.argv[1]).read(), sys.argv[1], 'exec')",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            env=scrubbed_env(),
+        )
         assert proc.returncode == 0, proc.stderr
 
 
 def test_import_cost_stays_within_os_sys_ssl(result):
-    code = ("import sys; before = set(sys.modules); import _certembed_bootstrap; "
-            "new = sorted(set(sys.modules) - before); print(','.join(new))")
+    code = (
+        "import sys; before = set(sys.modules); import _certembed_bootstrap; "
+        "new = sorted(set(sys.modules) - before); print(','.join(new))"
+    )
     env = scrubbed_env(PYTHONPATH=str(result.out_dir / "linux"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr

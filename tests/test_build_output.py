@@ -68,10 +68,12 @@ def project(tmp_path_factory):
     excluded = _first_certifi_sha()
     (root / "app.star").write_text(STAR.format(excluded=excluded))
     (root / "certembed.toml").write_text(TOML.format(excluded=excluded))
-    (root / "pyproject.toml").write_text('[project]\nname = "p"\n\n[tool.certembed]\n'
-                                         + TOML.format(excluded=excluded).replace(
-                                             "[[source]]", "[[tool.certembed.source]]").replace(
-                                             "[app]", "[tool.certembed.app]"))
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "p"\n\n[tool.certembed]\n'
+        + TOML.format(excluded=excluded)
+        .replace("[[source]]", "[[tool.certembed.source]]")
+        .replace("[app]", "[tool.certembed.app]")
+    )
     return root
 
 
@@ -86,8 +88,11 @@ def _first_certifi_sha() -> str:
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_readme_starlark_example_works_as_written(project):
@@ -119,8 +124,10 @@ def test_same_inputs_give_byte_identical_output(project, tmp_path, monkeypatch):
     assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
     stamps = {p.stat().st_mtime for p in (tmp_path / "one").rglob("*")}
     assert stamps == {1700000000}
-    assert json.loads((tmp_path / "one" / "manifest.json").read_text())["source_date_epoch"] \
+    assert (
+        json.loads((tmp_path / "one" / "manifest.json").read_text())["source_date_epoch"]
         == 1700000000
+    )
 
 
 def test_manifest_records_provenance(project, tmp_path):
@@ -145,20 +152,33 @@ def test_hashed_dir_names_equal_openssl_and_verify(project, tmp_path):
     build_bundle_output(load_config(project / "app.star"), tmp_path / "o")
     certs = tmp_path / "o" / "certs"
     names = sorted(os.listdir(certs))
-    assert len(names) == len(json.loads((tmp_path / "o" / "manifest.json").read_text())[
-        "certificates"])
+    assert len(names) == len(
+        json.loads((tmp_path / "o" / "manifest.json").read_text())["certificates"]
+    )
     for name in names:
-        proc = subprocess.run(["openssl", "x509", "-noout", "-subject_hash", "-in",
-                               str(certs / name)], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            ["openssl", "x509", "-noout", "-subject_hash", "-in", str(certs / name)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert name.split(".")[0] == proc.stdout.strip()
-        verify = subprocess.run(["openssl", "verify", "-CApath", str(certs), *ONLY_GIVEN,
-                                 str(certs / name)], capture_output=True, text=True, env=ENV)
+        verify = subprocess.run(
+            ["openssl", "verify", "-CApath", str(certs), *ONLY_GIVEN, str(certs / name)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+        )
         assert verify.returncode == 0, verify.stdout + verify.stderr
     # negative twin: an empty CApath does not verify the same certificate
     empty = tmp_path / "empty"
     empty.mkdir()
-    bad = subprocess.run(["openssl", "verify", "-CApath", str(empty), *ONLY_GIVEN,
-                          str(certs / names[0])], capture_output=True, text=True, env=ENV)
+    bad = subprocess.run(
+        ["openssl", "verify", "-CApath", str(empty), *ONLY_GIVEN, str(certs / names[0])],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert bad.returncode != 0
 
 
@@ -190,7 +210,7 @@ def test_inspect_table_and_json(project, tmp_path, capsys):
         assert "SUBJECT" in text and "Corp Root" in text and "always" in text
         assert main(["inspect", str(path), "--json"]) == 0
         rows = json.loads(capsys.readouterr().out)["certificates"]
-        corp = [r for r in rows if "Corp Root" in r["subject"]][0]
+        corp = next(r for r in rows if "Corp Root" in r["subject"])
         assert corp["trust"] == "always" and len(corp["sha256"]) == 64
     assert main(["inspect", str(tmp_path / "nothing")]) == 2
 

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.namespace
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory, ca_dir):
     require_namespaces()
-    return {name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
-            for name in ("none", "debian")}
+    return {
+        name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
+        for name in ("none", "debian")
+    }
 
 
 @pytest.fixture()
@@ -56,15 +58,17 @@ def _damage(payload: Path, how: str, ca_dir: Path) -> None:
         shutil.rmtree(data)
 
 
-@pytest.mark.parametrize("how", ["missing", "truncated", "tampered", "extra-file", "pem-edited",
-                                 "no-data-dir"])
+@pytest.mark.parametrize(
+    "how", ["missing", "truncated", "tampered", "extra-file", "pem-edited", "no-data-dir"]
+)
 @pytest.mark.parametrize("layout", ["none", "debian"])
 def test_damaged_data_is_never_trusted(layouts, servers, payload, ca_dir, how, layout):
     _damage(payload, how, ca_dir)
     env = scrubbed_env(BOOTSTRAP=str(payload))
     urls = [servers[n].url for n in ("distro", "fallback", "corp", "rogue")]
-    proc = run_in_layout(layouts[layout], [sys.executable, str(CLIENT), "urllib,requests", *urls],
-                         env=env)
+    proc = run_in_layout(
+        layouts[layout], [sys.executable, str(CLIENT), "urllib,requests", *urls], env=env
+    )
     assert proc.returncode == 0, proc.stderr
     # fill-gaps reads the fallback data only where the machine has no store (lazy check)
     if layout == "none" or how == "no-data-dir":
@@ -93,8 +97,12 @@ def test_read_only_and_missing_temp_dirs(layouts, servers, payload, layout):
     """requests needs certifi.where() as one file: with no writable temp dir it still verifies."""
     env = scrubbed_env(BOOTSTRAP=str(payload), TMPDIR="/nonexistent/tmp")
     urls = [servers[n].url for n in ("distro", "fallback", "corp", "rogue")]
-    proc = run_in_layout(layouts[layout], [sys.executable, str(CLIENT), "urllib,requests", *urls],
-                         env=env, read_only_temp=True)
+    proc = run_in_layout(
+        layouts[layout],
+        [sys.executable, str(CLIENT), "urllib,requests", *urls],
+        env=env,
+        read_only_temp=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "cannot write a private CA file" in proc.stderr
     results = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -114,26 +122,43 @@ sys.path.insert(0, sys.argv[1])
 import _certembed_bootstrap
 imported_early = "certifi" in sys.modules
 import certifi, requests
+corp = open(sys.argv[2]).read().strip()
 print(json.dumps({"early": imported_early, "where": certifi.where(),
-                  "contents_has_corp": open(sys.argv[2]).read().strip() in certifi.contents(),
-                  "where_has_corp": open(sys.argv[2]).read().strip() in open(certifi.where()).read(),
+                  "contents_has_corp": corp in certifi.contents(),
+                  "where_has_corp": corp in open(certifi.where()).read(),
                   "status": requests.get(sys.argv[3], timeout=10).status_code}))
 """
 
 
 def test_certifi_is_patched_lazily(layouts, servers, payload, ca_dir):
-    proc = run_in_layout(layouts["none"], [sys.executable, "-c", CERTIFI_PROBE, str(payload),
-                                           str(ca_dir / "corp.pem"), servers["corp"].url])
+    proc = run_in_layout(
+        layouts["none"],
+        [
+            sys.executable,
+            "-c",
+            CERTIFI_PROBE,
+            str(payload),
+            str(ca_dir / "corp.pem"),
+            servers["corp"].url,
+        ],
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["early"] is False  # the bootstrap does not import certifi
     assert data["contents_has_corp"] and data["where_has_corp"] and data["status"] == 200
     assert "certembed-" in data["where"]  # a private materialized file
     # negative twin: plain certifi does not know the corporate root
-    plain = subprocess.run([sys.executable, "-c", "import certifi,sys; "
-                            "print(open(sys.argv[1]).read().strip() in certifi.contents())",
-                            str(ca_dir / "corp.pem")], capture_output=True, text=True,
-                           env=scrubbed_env())
+    plain = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import certifi,sys; print(open(sys.argv[1]).read().strip() in certifi.contents())",
+            str(ca_dir / "corp.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+    )
     assert plain.stdout.strip() == "False"
 
 
@@ -152,8 +177,12 @@ def test_child_processes_see_nothing_unless_export_env(tmp_path, ca_dir, servers
     extra = "export_env = true" if export else ""
     result = build(tmp_path / "p", ca_dir, mode="embedded-only", extra=extra)
     env = scrubbed_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
-    proc = subprocess.run([sys.executable, "-c", CHILD_PROBE, str(result.out_dir / "linux")],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_PROBE, str(result.out_dir / "linux")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     if not export:
@@ -164,9 +193,12 @@ def test_child_processes_see_nothing_unless_export_env(tmp_path, ca_dir, servers
     assert path.is_file() and path.parent == tmp_path / "cache" / "certembed"
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
     # the file outlives the process and a child OpenSSL really trusts it
-    client = subprocess.run([sys.executable, str(CLIENT), "urllib", servers["fallback"].url,
-                             servers["rogue"].url], capture_output=True, text=True,
-                            env=scrubbed_env(SSL_CERT_FILE=str(path)))
+    client = subprocess.run(
+        [sys.executable, str(CLIENT), "urllib", servers["fallback"].url, servers["rogue"].url],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(SSL_CERT_FILE=str(path)),
+    )
     results = json.loads(client.stdout)
     assert outcome(results, servers, "urllib", "fallback") == "ok"
     assert outcome(results, servers, "urllib", "rogue") == "verify-failed"
@@ -176,8 +208,13 @@ def test_fifty_processes_at_once(tmp_path, ca_dir, servers):
     result = build(tmp_path / "p", ca_dir, mode="embedded-only", extra="export_env = true")
     cache = tmp_path / "cache"
     env = scrubbed_env(BOOTSTRAP=str(result.out_dir / "linux"), XDG_CACHE_HOME=str(cache))
-    argv = [sys.executable, str(CLIENT), "urllib,requests", servers["fallback"].url,
-            servers["rogue"].url]
+    argv = [
+        sys.executable,
+        str(CLIENT),
+        "urllib,requests",
+        servers["fallback"].url,
+        servers["rogue"].url,
+    ]
 
     def one(_: int) -> dict:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
@@ -208,3 +245,23 @@ def test_every_pyenv_cpython(layouts, servers, tmp_path, ca_dir):
             assert outcome(results, servers, client, "rogue") == "verify-failed", python
             assert outcome(results, servers, client, "distro") == "verify-failed", python
             assert outcome(twin, servers, client, "fallback") == "verify-failed", python
+
+
+def test_real_certifi_fallback_through_requests(layouts, servers, tmp_path, ca_dir):
+    """certifi's roots (non-ASCII subjects included) plus an always root, materialized for
+    requests in a machine without a store; the twin without certembed fails."""
+    config = tmp_path / "certembed.toml"
+    config.write_text(
+        'targets = ["linux"]\n[[source]]\nkind = "certifi"\n\n[[source]]\nkind = "pem_file"\n'
+        f'path = "{(ca_dir / "corp.pem").as_posix()}"\ntrust = "always"\n'
+    )
+    from certembed.build import build_bundle_output
+    from certembed.config import load_config
+
+    payload = build_bundle_output(load_config(config), tmp_path / "out").out_dir / "linux"
+    results = run_clients(layouts["none"], servers, "requests,httpx,urllib", payload)
+    twin = run_clients(layouts["none"], servers, "requests,httpx,urllib", None)
+    for client in ("requests", "httpx", "urllib"):
+        assert outcome(results, servers, client, "corp") == "ok", results
+        assert outcome(results, servers, client, "rogue") == "verify-failed"
+        assert outcome(twin, servers, client, "corp") == "verify-failed"

@@ -29,8 +29,9 @@ def expected(layout: str, mode: str, server: str) -> bool:
     return False  # rogue
 
 
-def run_clients(root: Path, servers: dict, clients: str, bootstrap: Path | None,
-                python: str = sys.executable) -> dict[str, str]:
+def run_clients(
+    root: Path, servers: dict, clients: str, bootstrap: Path | None, python: str = sys.executable
+) -> dict[str, str]:
     env = scrubbed_env()
     if bootstrap is not None:
         env["BOOTSTRAP"] = str(bootstrap)
@@ -47,8 +48,10 @@ def outcome(results: dict[str, str], servers: dict, client: str, server: str) ->
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory: pytest.TempPathFactory, ca_dir: Path) -> dict[str, Path]:
     require_namespaces()
-    return {name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
-            for name in LAYOUTS}
+    return {
+        name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
+        for name in LAYOUTS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +90,13 @@ def test_twin_without_certembed_fails(layouts, servers, layout):
 
 def test_debug_line_reports_the_decision(layouts, payloads):
     env = scrubbed_env(CERTEMBED_DEBUG="1", PYTHONPATH=str(payloads["fill-gaps"]))
-    proc = run_in_layout(layouts["rhel"], [sys.executable, "-c", "import _certembed_bootstrap"],
-                         env=env)
+    proc = run_in_layout(
+        layouts["rhel"], [sys.executable, "-c", "import _certembed_bootstrap"], env=env
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("certembed: {")]
     assert len(lines) == 1, proc.stderr
-    report = json.loads(lines[0][len("certembed: "):])
+    report = json.loads(lines[0][len("certembed: ") :])
     assert report["mode"] == "fill-gaps"
     assert report["applied"]["store"] == "system"
     assert report["applied"]["cafile"] == "/etc/pki/tls/certs/ca-bundle.crt"

@@ -18,8 +18,12 @@ from tests.support.certs import make_cert, pem
 def openssl_hashes(pems: list[bytes]) -> list[str]:
     out = []
     for blob in pems:
-        proc = subprocess.run(["openssl", "x509", "-noout", "-subject_hash"], input=blob,
-                              capture_output=True, check=True)
+        proc = subprocess.run(
+            ["openssl", "x509", "-noout", "-subject_hash"],
+            input=blob,
+            capture_output=True,
+            check=True,
+        )
         out.append(proc.stdout.decode().strip())
     return out
 
@@ -42,8 +46,10 @@ ODD_NAMES = {
     "bmp": [A(NameOID.COMMON_NAME, "BMP Straße Root", _ASN1Type.BMPString)],
     "universal": [A(NameOID.COMMON_NAME, "Universal Ω Root", _ASN1Type.UniversalString)],
     "t61": [A(NameOID.COMMON_NAME, "Teletex Root", _ASN1Type.T61String)],
-    "numeric_kept": [A(NameOID.COMMON_NAME, "Numeric"),
-                     A(x509.ObjectIdentifier("2.5.4.5"), "0042", _ASN1Type.PrintableString)],
+    "numeric_kept": [
+        A(NameOID.COMMON_NAME, "Numeric"),
+        A(x509.ObjectIdentifier("2.5.4.5"), "0042", _ASN1Type.PrintableString),
+    ],
     "empty_value": [A(NameOID.COMMON_NAME, "   ", _ASN1Type.UTF8String)],
 }
 
@@ -55,10 +61,12 @@ def test_odd_names_match_openssl(label):
 
 
 def test_multi_valued_rdn_matches_openssl():
-    rdn = x509.RelativeDistinguishedName([
-        A(NameOID.ORGANIZATIONAL_UNIT_NAME, "Zeta Unit"),
-        A(NameOID.COMMON_NAME, "Alpha Multi RDN"),
-    ])
+    rdn = x509.RelativeDistinguishedName(
+        [
+            A(NameOID.ORGANIZATIONAL_UNIT_NAME, "Zeta Unit"),
+            A(NameOID.COMMON_NAME, "Alpha Multi RDN"),
+        ]
+    )
     name = x509.Name([x509.RelativeDistinguishedName([A(NameOID.COUNTRY_NAME, "US")]), rdn])
     cert = make_cert(name=name)
     assert subject_hash(cert.subject) == openssl_hashes([pem(cert)])[0]

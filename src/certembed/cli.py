@@ -50,10 +50,17 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
         targets = tuple(dict.fromkeys(host_target() if t == "host" else t for t in targets))
     progress = _progress(args.quiet or args.json)
+    freezing = spec.app is not None and not args.no_freeze
+    if freezing:
+        from certembed.config.model import host_target
+
+        wanted = targets or spec.resolved_targets()
+        if host_target() not in wanted:  # the freeze embeds the build machine's payload
+            targets = (*wanted, host_target())
     result = build_bundle_output(spec, Path(args.output), targets, progress=progress)
     for warning in result.warnings:
         print(f"certembed: warning: {warning}", file=sys.stderr)
-    if spec.app is not None and not args.no_freeze:
+    if freezing:
         from certembed.integrations.pyinstaller.freeze import freeze
 
         result.executable = freeze(spec, result, Path(args.dist), progress=progress)
@@ -122,10 +129,18 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("config", nargs="?", help="app.star, certembed.toml or pyproject.toml")
-    build.add_argument("-o", "--output", default="build/certembed", help="output directory "
-                       "(default: build/certembed)")
-    build.add_argument("--target", action="append", choices=["host", "linux", "macos", "windows"],
-                       help="render for this OS (repeatable; overrides the config's targets)")
+    build.add_argument(
+        "-o",
+        "--output",
+        default="build/certembed",
+        help="output directory (default: build/certembed)",
+    )
+    build.add_argument(
+        "--target",
+        action="append",
+        choices=["host", "linux", "macos", "windows"],
+        help="render for this OS (repeatable; overrides the config's targets)",
+    )
     build.add_argument("--dist", default="dist", help="where a frozen app goes (default: dist)")
     build.add_argument("--no-freeze", action="store_true", help="build the bundle only")
     build.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -151,8 +166,11 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG_EXIT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    doc.add_argument("config", nargs="?", help="config to take the bundle from (default: "
-                     "discovered, else certifi)")
+    doc.add_argument(
+        "config",
+        nargs="?",
+        help="config to take the bundle from (default: discovered, else certifi)",
+    )
     doc.add_argument("--json", action="store_true", help="machine-readable output")
     doc.set_defaults(func=_cmd_doctor)
     return top
@@ -176,8 +194,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"certembed: {kind}: {message}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"error": {"type": type(exc).__name__, "message": message,
-                                        "exit_code": exc.exit_code}}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "error": {
+                            "type": type(exc).__name__,
+                            "message": message,
+                            "exit_code": exc.exit_code,
+                        }
+                    },
+                    indent=2,
+                )
+            )
         return exc.exit_code
     except KeyboardInterrupt:
         print("certembed: interrupted", file=sys.stderr)

@@ -32,29 +32,44 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
         env = module.env_store() if spec.respect_env else None
         decisions = {}
         for mode in MODES:
-            plan = module.decide(mode, env, system if system and any(system) else None,
-                                 windows and env is None, module.ROLES)
+            plan = module.decide(
+                mode,
+                env,
+                system if system and any(system) else None,
+                windows and env is None,
+                module.ROLES,
+            )
             decisions[mode] = plan
     report: dict[str, Any] = {
-        "python": {"version": platform.python_version(), "executable": sys.executable,
-                   "frozen": bool(getattr(sys, "frozen", False))},
-        "openssl": {"version": ssl.OPENSSL_VERSION,
-                    "compiled_cafile": paths.openssl_cafile,
-                    "compiled_capath": paths.openssl_capath,
-                    "effective_cafile": paths.cafile,
-                    "effective_capath": paths.capath},
-        "environment": {name: os.environ.get(name) for name in
-                        ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")},
+        "python": {
+            "version": platform.python_version(),
+            "executable": sys.executable,
+            "frozen": bool(getattr(sys, "frozen", False)),
+        },
+        "openssl": {
+            "version": ssl.OPENSSL_VERSION,
+            "compiled_cafile": paths.openssl_cafile,
+            "compiled_capath": paths.openssl_capath,
+            "effective_cafile": paths.cafile,
+            "effective_capath": paths.capath,
+        },
+        "environment": {
+            name: os.environ.get(name)
+            for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+        },
         "platform": key,
         "probed": [{"kind": k, "path": p, "usable": ok} for k, p, ok in probed],
-        "system_store": "windows certificate store" if windows else (
-            {"cafile": system[0], "capath": system[1]} if system and any(system) else None),
+        "system_store": "windows certificate store"
+        if windows
+        else ({"cafile": system[0], "capath": system[1]} if system and any(system) else None),
         "respect_env": spec.respect_env,
         "env_store": list(env) if env else None,
-        "bundle": {"certificates": len(result.bundle.anchors),
-                   "fallback": len(result.bundle.by_role("fallback")),
-                   "always": len(result.bundle.by_role("always")),
-                   "configured_mode": spec.mode},
+        "bundle": {
+            "certificates": len(result.bundle.anchors),
+            "fallback": len(result.bundle.by_role("fallback")),
+            "always": len(result.bundle.by_role("always")),
+            "configured_mode": spec.mode,
+        },
         "decisions": decisions,
     }
     return report
@@ -87,11 +102,14 @@ def render_text(report: dict[str, Any]) -> str:
         mark = "found" if item["usable"] else "-"
         lines.append(f"  {item['kind']:4} {item['path']}  {mark}")
     if report["env_store"]:
-        lines.append("  SSL_CERT_FILE/SSL_CERT_DIR exist and replace the machine store "
-                     "(respect_env)")
+        lines.append(
+            "  SSL_CERT_FILE/SSL_CERT_DIR exist and replace the machine store (respect_env)"
+        )
     bundle = report["bundle"]
-    lines.append(f"Embedded bundle: {bundle['certificates']} certificates "
-                 f"({bundle['fallback']} fallback, {bundle['always']} always)")
+    lines.append(
+        f"Embedded bundle: {bundle['certificates']} certificates "
+        f"({bundle['fallback']} fallback, {bundle['always']} always)"
+    )
     lines.append("Decision per mode:")
     for mode, plan in report["decisions"].items():
         star = " (configured)" if mode == bundle["configured_mode"] else ""

@@ -90,8 +90,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+        for i, h in enumerate(headers)
+    ]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
     out.append(f"{len(rows)} certificate{'s' if len(rows) != 1 else ''}")

@@ -49,12 +49,12 @@ def staged(out_dir: Path) -> Iterator[Path]:
         if out_dir.exists() or out_dir.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
             old.rmdir()
-            os.replace(out_dir, old)
+            out_dir.replace(old)
         try:
-            os.replace(stage, out_dir)
+            stage.replace(out_dir)
         except OSError:
             if old is not None:
-                os.replace(old, out_dir)
+                old.replace(out_dir)
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

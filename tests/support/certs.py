@@ -31,8 +31,12 @@ def make_cert(
     serial: int = 1000,
 ) -> x509.Certificate:
     key = rsa_key(rsa_bits) if rsa_bits else _EC_KEY
-    subject = name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "certembed tests")])
+    subject = name or x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "certembed tests"),
+        ]
+    )
     now = datetime.now(timezone.utc)
     builder = (
         x509.CertificateBuilder()
@@ -44,8 +48,9 @@ def make_cert(
         .not_valid_after(now + timedelta(days=days_valid))
     )
     if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None),
-                                        critical=True)
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=ca, path_length=None), critical=True
+        )
     return builder.sign(key, hashes.SHA256())
 
 

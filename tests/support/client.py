@@ -21,8 +21,9 @@ def _http_client(url):
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=10,
-                                       context=ssl.create_default_context())
+    conn = http.client.HTTPSConnection(
+        parts.hostname, parts.port, timeout=10, context=ssl.create_default_context()
+    )
     conn.request("GET", "/")
     return conn.getresponse().read()
 
@@ -51,15 +52,20 @@ def _aiohttp(url):
     import aiohttp
 
     async def go():
-        async with aiohttp.ClientSession() as session:
-            async with session.get(url) as response:
-                return await response.read()
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return await response.read()
 
     return asyncio.run(go())
 
 
-CLIENTS = {"urllib": _urllib, "http.client": _http_client, "urllib3": _urllib3,
-           "requests": _requests, "httpx": _httpx, "aiohttp": _aiohttp}
+CLIENTS = {
+    "urllib": _urllib,
+    "http.client": _http_client,
+    "urllib3": _urllib3,
+    "requests": _requests,
+    "httpx": _httpx,
+    "aiohttp": _aiohttp,
+}
 
 
 def main():
@@ -75,10 +81,13 @@ def main():
             try:
                 body = CLIENTS[name](url)
                 results[name + " " + url] = "ok" if body == b"certembed-ok" else "bad-body"
-            except Exception as exc:  # noqa: BLE001 - we report every failure
+            except Exception as exc:
                 text = str(exc)
-                results[name + " " + url] = "verify-failed" if "CERTIFICATE_VERIFY_FAILED" in text \
-                    or "certificate verify failed" in text else "error: " + text[:200]
+                results[name + " " + url] = (
+                    "verify-failed"
+                    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text
+                    else "error: " + text[:200]
+                )
     print(json.dumps(results, sort_keys=True))
 
 

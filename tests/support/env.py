@@ -5,9 +5,18 @@ from __future__ import annotations
 import os
 
 _DROP_EXACT = {
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PYTHONPATH",
-    "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH", "CERTEMBED_DEBUG", "CERTEMBED_CONFIG",
-    "SOURCE_DATE_EPOCH", "PYTHONDONTWRITEBYTECODE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PYTHONSAFEPATH",
+    "CERTEMBED_DEBUG",
+    "CERTEMBED_CONFIG",
+    "SOURCE_DATE_EPOCH",
+    "PYTHONDONTWRITEBYTECODE",
 }
 _DROP_MARKERS = ("CA_BUNDLE", "CA_CERTS", "SSL_CERT", "CA_CERT", "CAFILE", "_CERT_FILE")
 
@@ -16,8 +25,10 @@ def scrubbed_env(**extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in _DROP_EXACT and not any(m in key for m in _DROP_MARKERS)
-        and not key.startswith("PIP_") and not key.startswith("PYTEST_")
+        if key not in _DROP_EXACT
+        and not any(m in key for m in _DROP_MARKERS)
+        and not key.startswith("PIP_")
+        and not key.startswith("PYTEST_")
     }
     env.update(extra)
     return env

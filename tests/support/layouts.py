@@ -19,8 +19,17 @@ import pytest
 from tests.support.env import scrubbed_env
 
 LAYOUTS = ("none", "debian", "rhel", "fedora43", "opensuse", "alpine")
-_HOST_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "hosts",
-             "nsswitch.conf", "localtime", "host.conf")
+_HOST_ETC = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "passwd",
+    "group",
+    "hosts",
+    "nsswitch.conf",
+    "localtime",
+    "host.conf",
+)
 
 
 def namespaces_available() -> tuple[bool, str]:
@@ -43,8 +52,12 @@ def require_namespaces() -> None:
 
 
 def _hash_link(folder: Path, pem: Path) -> None:
-    out = subprocess.run(["openssl", "x509", "-noout", "-subject_hash", "-in", str(pem)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-subject_hash", "-in", str(pem)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     (folder / f"{out.stdout.strip()}.0").symlink_to(pem.name)
 
 
@@ -109,8 +122,12 @@ READ_ONLY_TEMP = (
 
 
 def run_in_layout(
-    root: Path, argv: Sequence[str], env: dict[str, str] | None = None, timeout: float = 120,
-    cwd: Path | None = None, read_only_temp: bool = False,
+    root: Path,
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    read_only_temp: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` in a private mount namespace with the layout's /etc and /usr/lib/ssl.
 
@@ -126,5 +143,9 @@ def run_in_layout(
     full_env["CE_ROOT"] = str(root)
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv],
-        env=full_env, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
     )

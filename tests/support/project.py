@@ -9,17 +9,33 @@ from certembed.config import load_config
 
 
 def toml_config(
-    folder: Path, ca_dir: Path, mode: str = "fill-gaps", extra: str = "",
-    fallback: str = "fallback.pem", corp: str | None = "corp.pem",
+    folder: Path,
+    ca_dir: Path,
+    mode: str = "fill-gaps",
+    extra: str = "",
+    fallback: str = "fallback.pem",
+    corp: str | None = "corp.pem",
     targets: tuple[str, ...] = ("linux",),
 ) -> Path:
     target_list = ", ".join(f'"{t}"' for t in targets)
-    lines = [f'mode = "{mode}"', f"targets = [{target_list}]", extra, "",
-             "[[source]]", 'kind = "pem_file"', f'path = "{(ca_dir / fallback).as_posix()}"',
-             'trust = "fallback"']
+    lines = [
+        f'mode = "{mode}"',
+        f"targets = [{target_list}]",
+        extra,
+        "",
+        "[[source]]",
+        'kind = "pem_file"',
+        f'path = "{(ca_dir / fallback).as_posix()}"',
+        'trust = "fallback"',
+    ]
     if corp:
-        lines += ["", "[[source]]", 'kind = "pem_file"', f'path = "{(ca_dir / corp).as_posix()}"',
-                  'trust = "always"']
+        lines += [
+            "",
+            "[[source]]",
+            'kind = "pem_file"',
+            f'path = "{(ca_dir / corp).as_posix()}"',
+            'trust = "always"',
+        ]
     path = folder / "certembed.toml"
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

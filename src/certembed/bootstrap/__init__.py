@@ -10,7 +10,9 @@ from types import ModuleType
 from certembed.bootstrap.render import BOOTSTRAP_NAME, DATA_DIR_NAME
 
 
-def load_side_effect_free(payload_dir: Path, name: str = "certembed_bootstrap_inspect") -> ModuleType:
+def load_side_effect_free(
+    payload_dir: Path, name: str = "certembed_bootstrap_inspect"
+) -> ModuleType:
     """Load a rendered bootstrap under another module name: it does not install itself."""
     spec = importlib.util.spec_from_file_location(name, payload_dir / BOOTSTRAP_NAME)
     if spec is None or spec.loader is None:  # pragma: no cover - file exists by construction

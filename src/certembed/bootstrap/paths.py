@@ -72,8 +72,11 @@ TABLES: dict[str, Table] = {
         "system_store": "openssl",
     },
     "sunos": {
-        "files": ["/etc/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt",
-                  "/etc/ssl/cacert.pem"],
+        "files": [
+            "/etc/certs/ca-certificates.crt",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/ssl/cacert.pem",
+        ],
         "dirs": ["/etc/certs/CA"],
         "use_compiled_default": True,
         "system_store": "openssl",

@@ -50,7 +50,8 @@ def payload_files(bundle: Bundle) -> dict[str, bytes]:
         if not anchors:
             continue
         everything.extend(anchors)
-        files[f"{role}.pem"] = render_pem(anchors).encode("utf-8")
+        # No comment headers here: subjects may be non-ASCII, and cadata/PEM users need ASCII.
+        files[f"{role}.pem"] = render_pem(anchors, with_headers=False).encode("ascii")
         for name, anchor in hashed_names(anchors).items():
             files[f"{role}/{name}"] = anchor.pem().encode("ascii")
     return dict(sorted(files.items()))

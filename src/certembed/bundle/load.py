@@ -49,7 +49,9 @@ def parse_blob(
                 return
             yield cert, cert.public_bytes(Encoding.DER), f"{name} (DER)"
             return
-        problems.append(f"{name}: no certificate found (expected PEM blocks or one DER certificate)")
+        problems.append(
+            f"{name}: no certificate found (expected PEM blocks or one DER certificate)"
+        )
         return
     found = 0
     for match in _BLOCK.finditer(data):
@@ -166,10 +168,10 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
         elif source.path.is_dir():
             problems.append(f"{where}: pem_file: {source.path} is a directory (use pem_dir)")
         else:
-            data = _read(source.path, problems)
-            if data is not None:
-                files.append((source.path.as_posix(), digest_bytes(data)))
-                found = list(parse_blob(data, source.path.name, problems))
+            blob = _read(source.path, problems)
+            if blob is not None:
+                files.append((source.path.as_posix(), digest_bytes(blob)))
+                found = list(parse_blob(blob, source.path.name, problems))
     elif source.kind == "pem_dir":
         assert source.path is not None
         if not source.path.is_dir():
@@ -182,12 +184,12 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
                     f"in {source.path}"
                 )
             for path in paths:
-                data = _read(path, problems)
-                if data is None:
+                blob = _read(path, problems)
+                if blob is None:
                     continue
                 rel = path.relative_to(source.path).as_posix()
-                files.append((rel, digest_bytes(data)))
-                found.extend(parse_blob(data, rel, problems))
+                files.append((rel, digest_bytes(blob)))
+                found.extend(parse_blob(blob, rel, problems))
     candidates = [
         Candidate(cert, der, source.label(), origin, source.trust) for cert, der, origin in found
     ]

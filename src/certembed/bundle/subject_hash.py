@@ -40,10 +40,10 @@ def _oid(dotted: str) -> bytes:
     out = bytearray()
     for arc in [first, *arcs[2:]]:
         chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
+        rest = arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
         out.extend(reversed(chunk))
     return _tlv(0x06, bytes(out))
 
@@ -72,7 +72,7 @@ def canonical_string(raw: bytes) -> bytes:
     return bytes(out)
 
 
-def _value_tlv(attribute: x509.NameAttribute[str] | x509.NameAttribute[bytes]) -> bytes:
+def _value_tlv(attribute: x509.NameAttribute[str | bytes]) -> bytes:
     tag = int(attribute._type.value)
     value = attribute.value
     if tag in _CANON_TAGS:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from certembed.errors import ConfigError, Diagnostic, Location
 
@@ -123,13 +123,16 @@ APP_OPTIONS = (
 )
 
 
+DEFAULT_LOCATION = Location("<default>")
+
+
 @dataclass(frozen=True)
 class Source:
     kind: str
     trust: str
     location: Location
-    path: Optional[Path] = None
-    text: Optional[str] = None
+    path: Path | None = None
+    text: str | None = None
 
     def label(self) -> str:
         """A short human name used in headers, manifests and error messages."""
@@ -146,7 +149,7 @@ class BundleSpec:
     exclude: tuple[str, ...] = ()
     min_days_valid: int = 0
     allow_non_ca: bool = False
-    location: Location = Location("<default>")
+    location: Location = DEFAULT_LOCATION
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class AppSpec:
     onefile: bool = False
     args: tuple[str, ...] = ()
     kind: str = "pyinstaller"
-    location: Location = Location("<default>")
+    location: Location = DEFAULT_LOCATION
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,8 @@ class Spec:
     respect_env: bool = True
     export_env: bool = False
     patch_certifi: bool = True
-    app: Optional[AppSpec] = None
-    config_path: Optional[Path] = None
+    app: AppSpec | None = None
+    config_path: Path | None = None
     config_digest: str = "default"
     base_dir: Path = field(default_factory=Path.cwd)
 
@@ -393,7 +396,11 @@ class Checker:
             self.error(self._at(loc, "script"), f"{script_path} does not exist")
             return None
         return AppSpec(
-            name=str(name), script=script_path, onefile=bool(onefile), args=tuple(args), location=loc
+            name=str(name),
+            script=script_path,
+            onefile=bool(onefile),
+            args=tuple(args),
+            location=loc,
         )
 
     def top(
@@ -417,7 +424,11 @@ class Checker:
             for index, target in enumerate(targets):
                 ok = self.choice(target, TARGETS, loc, f"targets[{index}]") and ok
         flags = {}
-        for name, default in (("respect_env", True), ("export_env", False), ("patch_certifi", True)):
+        for name, default in (
+            ("respect_env", True),
+            ("export_env", False),
+            ("patch_certifi", True),
+        ):
             value = raw.get(name, default)
             ok = self.expect(value, bool, loc, name) and ok
             flags[name] = bool(value)

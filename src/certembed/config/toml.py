@@ -34,7 +34,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 TOP_OPTIONS: tuple[Option, ...] = (
     *(o for o in CERTEMBED_OPTIONS if o.name not in ("bundle", "app")),
     *(o for o in BUNDLE_OPTIONS if o.name != "sources"),
-    Option("source", "array of tables", "[{kind = \"certifi\"}]", "`[[source]]` tables."),
+    Option("source", "array of tables", '[{kind = "certifi"}]', "`[[source]]` tables."),
     Option("app", "table", None, "`[app]` table: the application to freeze.", ()),
 )
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -88,7 +88,24 @@ class TomlConfig:
         if table is None:
             raise ConfigError.single(self._loc("", 0), "no [tool.certembed] table")
         self.lines = data.decode("utf-8").splitlines()
-        base = self.path.parent.resolve()
+        return self.check(table, self.path.parent.resolve(), digest_bytes(data), self.path)
+
+    @classmethod
+    def from_mapping(
+        cls, table: Mapping[str, Any], display: str, base: Path, extra_keys: tuple[str, ...] = ()
+    ) -> Spec:
+        """Check a TOML-shaped mapping that did not come from a file (PyInstaller hooksconfig)."""
+        import json
+
+        config = cls(Path(display))
+        config.prefix = ""
+        plain = {k: v for k, v in table.items() if k not in extra_keys}
+        digest = digest_bytes(json.dumps(plain, sort_keys=True, default=str).encode())
+        return config.check(plain, base, digest, None)
+
+    def check(
+        self, table: Mapping[str, Any], base: Path, digest: str, config_path: Path | None
+    ) -> Spec:
         checker = Checker(base)
         top_loc = Location(self.path.name, 0, 0, self.prefix.rstrip("."))
         names = [o.name for o in TOP_OPTIONS]
@@ -113,9 +130,7 @@ class TomlConfig:
             else:
                 app = checker.app(raw_app, self._loc("app", line))
                 app_ok = app is not None
-        spec = checker.top(
-            table, top_loc, bundle, app, app_ok, self.path.resolve(), digest_bytes(data)
-        )
+        spec = checker.top(table, top_loc, bundle, app, app_ok, config_path, digest)
         checker.raise_if_any()
         assert spec is not None
         return spec

@@ -1,4 +1,4 @@
-"""PyInstaller integration: the hook directory registered through the ``pyinstaller40`` entry point."""
+"""PyInstaller integration: the hook dir registered through the ``pyinstaller40`` entry point."""
 
 from __future__ import annotations
 

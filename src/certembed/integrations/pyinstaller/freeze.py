@@ -1,0 +1,116 @@
+"""Freeze a declared app with PyInstaller's Python API, embedding an already built payload."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from certembed.config.model import Spec, host_target
+from certembed.errors import FreezeError
+from certembed.integrations.pyinstaller.hookimpl import PAYLOAD_ENV
+
+if TYPE_CHECKING:
+    from certembed.build import BuildResult
+
+SUPPORTED = ((5, 13), (7, 0))  # >= 5.13, < 7
+
+
+def pyinstaller_version() -> tuple[int, ...]:
+    try:
+        import PyInstaller
+    except ImportError:
+        raise FreezeError(
+            "PyInstaller is not installed: pip install 'certembed[pyinstaller]'"
+        ) from None
+    parts = []
+    for piece in str(PyInstaller.__version__).split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def executable_path(dist: Path, name: str, onefile: bool) -> Path:
+    suffix = ".exe" if sys.platform == "win32" else ""
+    return dist / f"{name}{suffix}" if onefile else dist / name / f"{name}{suffix}"
+
+
+_PATH_PAIR_FLAGS = ("--add-data", "--add-binary")
+
+
+def absolutize_args(args: tuple[str, ...], base: Path) -> list[str]:
+    """Make relative SOURCE paths of ``--add-data``/``--add-binary`` relative to ``base``
+    (the config's directory): PyInstaller would resolve them against the spec's directory."""
+
+    def fix(pair: str) -> str:
+        source, sep, dest = pair.rpartition(":")
+        if not sep or Path(source).is_absolute():
+            return pair
+        return f"{(base / source).resolve()}:{dest}"
+
+    out: list[str] = []
+    expect_pair = False
+    for arg in args:
+        if expect_pair:
+            out.append(fix(arg))
+            expect_pair = False
+        elif arg in _PATH_PAIR_FLAGS:
+            out.append(arg)
+            expect_pair = True
+        elif arg.startswith(tuple(f + "=" for f in _PATH_PAIR_FLAGS)):
+            flag, _, pair = arg.partition("=")
+            out.append(f"{flag}={fix(pair)}")
+        else:
+            out.append(arg)
+    return out
+
+
+def freeze(
+    spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str], None]
+) -> Path:
+    app = spec.app
+    assert app is not None
+    version = pyinstaller_version()
+    if not SUPPORTED[0] <= version < SUPPORTED[1]:
+        raise FreezeError(
+            f"PyInstaller {'.'.join(map(str, version))} is not supported (need >= 5.13, < 7)"
+        )
+    import PyInstaller.__main__
+
+    payload = result.out_dir / host_target()
+    dist = dist.resolve()
+    workpath = (Path("build") / "pyinstaller" / f"{app.name}-{result.bundle_sha256[:12]}").resolve()
+    args = [
+        str(app.script),
+        "--name", app.name,
+        "--distpath", str(dist),
+        "--workpath", str(workpath),
+        "--specpath", str(workpath),
+        "--noconfirm",
+        "--log-level", "WARN",
+        "--onefile" if app.onefile else "--onedir",
+        *absolutize_args(app.args, spec.base_dir),
+    ]
+    kind = "onefile" if app.onefile else "onedir"
+    progress(f"freezing {app.name} ({kind}) with PyInstaller {'.'.join(map(str, version))}")
+    previous = os.environ.get(PAYLOAD_ENV)
+    os.environ[PAYLOAD_ENV] = str(payload.resolve())
+    try:
+        PyInstaller.__main__.run(args)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise FreezeError(f"PyInstaller failed (exit {exc.code}); see its output above") from exc
+    except Exception as exc:
+        raise FreezeError(f"PyInstaller failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if previous is None:
+            os.environ.pop(PAYLOAD_ENV, None)
+        else:
+            os.environ[PAYLOAD_ENV] = previous
+    exe = executable_path(dist, app.name, app.onefile)
+    if not exe.exists():
+        raise FreezeError(f"PyInstaller finished but {exe} does not exist")
+    progress(f"froze {exe}")
+    return exe

@@ -1,0 +1,21 @@
+# certembed's build hook, keyed on ``_ssl`` so that it coexists with a project's own
+# ``hook-ssl.py`` and ``ssl`` runtime hooks. No import-time side effects: PyInstaller calls hook().
+# Changing the certembed config does not invalidate PyInstaller's cache: rebuild with --clean.
+
+
+def hook(hook_api):
+    from pathlib import Path
+
+    from PyInstaller import log
+    from PyInstaller.config import CONF
+
+    from certembed.integrations.pyinstaller.hookimpl import collect
+
+    datas, message = collect(
+        hook_api.analysis.hooksconfig or {},
+        Path(CONF.get("specpath") or "."),
+        Path(CONF["workpath"]),
+    )
+    log.getLogger("certembed").info(message)
+    if datas:
+        hook_api.add_datas(datas)

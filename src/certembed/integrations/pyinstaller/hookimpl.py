@@ -1,0 +1,93 @@
+"""What ``hook-_ssl.py`` does, kept out of the hook file so it can be imported and tested.
+
+Configuration, first match wins:
+1. ``hooksconfig={"certembed": {...}}`` in a .spec (TOML keys; ``enabled``, ``config``);
+2. ``CERTEMBED_CONFIG`` naming a config file;
+3. the project's config discovered in the spec's directory;
+4. the embedded default (certifi roots, fill-gaps).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from certembed.bootstrap.render import BOOTSTRAP_NAME
+from certembed.config import discover, load_config
+from certembed.config.model import Spec, default_spec, host_target
+from certembed.config.toml import TomlConfig
+from certembed.errors import ConfigError, Location
+
+PAYLOAD_ENV = "_CERTEMBED_PAYLOAD"  # set by `certembed build` to a payload it already built
+CONFIG_ENV = "CERTEMBED_CONFIG"
+DEST = "certembed"  # the fixed name under sys._MEIPASS
+HOOK_KEYS = ("enabled", "config")
+
+
+def resolve(hooksconfig: Mapping[str, Any], specpath: Path) -> tuple[Spec | None, str]:
+    """The Spec to embed (None when disabled) and a sentence saying where it came from."""
+    options = hooksconfig.get("certembed")
+    if options is not None:
+        if not isinstance(options, Mapping):
+            raise ConfigError.single(
+                Location("hooksconfig", key="certembed"), "must be a dict"
+            )
+        enabled = options.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError.single(
+                Location("hooksconfig", key="certembed.enabled"), "must be True or False"
+            )
+        if not enabled:
+            return None, "disabled by hooksconfig['certembed']['enabled']"
+        if "config" in options:
+            path = Path(str(options["config"]))
+            path = path if path.is_absolute() else specpath / path
+            return load_config(path), f"hooksconfig config file {path}"
+        if set(options) - set(HOOK_KEYS):
+            spec = TomlConfig.from_mapping(
+                options, "hooksconfig['certembed']", specpath, HOOK_KEYS
+            )
+            return spec, "the .spec file's hooksconfig['certembed']"
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return load_config(Path(env)), f"{CONFIG_ENV}={env}"
+    found = discover(specpath)
+    if found is not None:
+        return load_config(found), f"{found}"
+    return default_spec(specpath), "the embedded default (certifi roots, fill-gaps)"
+
+
+def payload_datas(payload: Path) -> list[tuple[str, str]]:
+    """(source file, destination dir) pairs placing the payload under ``_MEIPASS/certembed``."""
+    if not (payload / BOOTSTRAP_NAME).is_file():
+        raise ConfigError.single(Location(str(payload)), f"no {BOOTSTRAP_NAME} in this payload")
+    datas = []
+    for path in sorted(payload.rglob("*")):
+        if path.is_file():
+            rel_parent = path.parent.relative_to(payload).as_posix()
+            dest = DEST if rel_parent == "." else f"{DEST}/{rel_parent}"
+            datas.append((str(path), dest))
+    return datas
+
+
+def collect(hooksconfig: Mapping[str, Any], specpath: Path, workpath: Path) -> tuple[
+    list[tuple[str, str]], str
+]:
+    """Build (or reuse) the host payload and return its datas plus a log message."""
+    prebuilt = os.environ.get(PAYLOAD_ENV)
+    if prebuilt:
+        return payload_datas(Path(prebuilt)), f"certembed: embedding prebuilt payload {prebuilt}"
+    spec, origin = resolve(hooksconfig, specpath)
+    if spec is None:
+        return [], f"certembed: {origin}; the app gets no certembed bootstrap"
+    from certembed.build import build_bundle_output
+
+    target = host_target()
+    result = build_bundle_output(spec, workpath / "certembed", (target,))
+    message = (
+        f"certembed: embedding {len(result.bundle.anchors)} anchors (mode {spec.mode}) "
+        f"from {origin}"
+    )
+    return payload_datas(result.out_dir / target), message
