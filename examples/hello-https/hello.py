@@ -48,7 +48,9 @@ def clients() -> dict:
         import requests
     except ImportError:
         return found
-    found["requests"] = lambda url: requests.get(url, timeout=10).content
+    session = requests.Session()
+    session.trust_env = False  # test the embedded trust, not REQUESTS_CA_BUNDLE from the shell
+    found["requests"] = lambda url: session.get(url, timeout=10).content
     return found
 
 
