@@ -38,14 +38,16 @@ def _config(folder: Path, ca_dir: Path, extra: str = "", app: str = "") -> None:
 
 
 def _run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
-                          env=scrubbed_env(**env), timeout=600)
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, env=scrubbed_env(**env), timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
-def _pyinstaller(folder: Path, *args: str, python: str | None = None,
-                 **env: str) -> subprocess.CompletedProcess[str]:
+def _pyinstaller(
+    folder: Path, *args: str, python: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     exe = [python, "-m", "PyInstaller"] if python else [_bin("pyinstaller")]
     return _run([*exe, "--noconfirm", "--log-level", "WARN", *args], folder, **env)
 
@@ -70,8 +72,10 @@ def _assert_trust(results, servers, trusted: set[str]) -> None:
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory, ca_dir):
     require_namespaces()
-    return {name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
-            for name in ("none", "debian", "rhel")}
+    return {
+        name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem")
+        for name in ("none", "debian", "rhel")
+    }
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["onedir", "onefile"])
@@ -79,8 +83,11 @@ def built(request, tmp_path_factory, ca_dir):
     """`certembed build certembed.toml` with an [app]: freezes through PyInstaller's API."""
     folder = tmp_path_factory.mktemp("onefile" if request.param else "onedir")
     onefile = "true" if request.param else "false"
-    _config(folder, ca_dir, app=f'\n[app]\nname = "tlsapp"\nscript = "tls_app.py"\n'
-                                f"onefile = {onefile}\n")
+    _config(
+        folder,
+        ca_dir,
+        app=f'\n[app]\nname = "tlsapp"\nscript = "tls_app.py"\nonefile = {onefile}\n',
+    )
     proc = _run([_bin("certembed"), "build", "certembed.toml"], folder)
     exe = folder / "dist" / ("tlsapp" if request.param else "tlsapp/tlsapp")
     assert f"executable: {exe}" in proc.stdout
@@ -100,7 +107,8 @@ def test_frozen_app_uses_the_machine_store_where_there_is_one(built, layouts, se
 def test_child_process_inherits_nothing(built, layouts):
     proc = run_in_layout(layouts["none"], [str(built), "--child-env"], env=scrubbed_env())
     assert json.loads(proc.stdout) == dict.fromkeys(
-        ["SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+        ["SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]
+    )
 
 
 SPEC = """
@@ -124,8 +132,12 @@ def test_disabled_twin_fails(tmp_path, ca_dir, layouts, servers):
 
 def test_spec_hooksconfig_sets_the_options(tmp_path, ca_dir, layouts, servers):
     _config(tmp_path, ca_dir)  # certembed.toml exists but hooksconfig wins
-    options = {"certembed": {"mode": "embedded-only", "source": [
-        {"kind": "pem_file", "path": str(ca_dir / "corp.pem"), "trust": "always"}]}}
+    options = {
+        "certembed": {
+            "mode": "embedded-only",
+            "source": [{"kind": "pem_file", "path": str(ca_dir / "corp.pem"), "trust": "always"}],
+        }
+    }
     (tmp_path / "app.spec").write_text(SPEC.format(hooksconfig=options))
     proc = _pyinstaller(tmp_path, "app.spec")
     assert "from the .spec file's hooksconfig" in proc.stderr
@@ -138,8 +150,9 @@ def test_plain_pyinstaller_discovers_the_project_config(tmp_path, ca_dir, layout
     proc = _pyinstaller(tmp_path, "tls_app.py")
     assert "certembed: embedding 2 anchors (mode fill-gaps) from" in proc.stderr
     exe = tmp_path / "dist" / "tls_app" / "tls_app"
-    assert (tmp_path / "dist" / "tls_app" / "_internal" / "certembed" /
-            "_certembed_bootstrap.py").is_file()
+    assert (
+        tmp_path / "dist" / "tls_app" / "_internal" / "certembed" / "_certembed_bootstrap.py"
+    ).is_file()
     _assert_trust(_results(layouts["none"], exe, servers), servers, {"fallback", "corp"})
     markers = run_in_layout(layouts["none"], [str(exe), "--markers"], env=scrubbed_env())
     assert json.loads(markers.stdout)["leaked_globals"] == []
@@ -153,8 +166,11 @@ def test_certembed_config_env_and_export_env(tmp_path, ca_dir, layouts, servers)
     (project / "certembed.toml").unlink()
     _pyinstaller(project, "tls_app.py", CERTEMBED_CONFIG=str(elsewhere / "certembed.toml"))
     exe = project / "dist" / "tls_app" / "tls_app"
-    proc = run_in_layout(layouts["none"], [str(exe), "--child-env"],
-                         env=scrubbed_env(XDG_CACHE_HOME=str(tmp_path / "cache")))
+    proc = run_in_layout(
+        layouts["none"],
+        [str(exe), "--child-env"],
+        env=scrubbed_env(XDG_CACHE_HOME=str(tmp_path / "cache")),
+    )
     seen = json.loads(proc.stdout)
     assert seen["SSL_CERT_FILE"] and Path(seen["SSL_CERT_FILE"]).is_file()
     assert seen["REQUESTS_CA_BUNDLE"] == seen["SSL_CERT_FILE"]
@@ -169,11 +185,18 @@ def test_user_ssl_hooks_coexist(tmp_path, ca_dir, layouts, servers):
     marker = str(tmp_path / "user-hook-marker.txt")
     (hooks / "hook-ssl.py").write_text(f"datas = [({marker!r}, '.')]\n")
     (tmp_path / "rth_user_ssl.py").write_text("import os\nos.environ['USER_SSL_RTHOOK'] = 'ran'\n")
-    _pyinstaller(tmp_path, "tls_app.py", "--additional-hooks-dir", "hooks",
-                 "--runtime-hook", "rth_user_ssl.py")
+    _pyinstaller(
+        tmp_path,
+        "tls_app.py",
+        "--additional-hooks-dir",
+        "hooks",
+        "--runtime-hook",
+        "rth_user_ssl.py",
+    )
     exe = tmp_path / "dist" / "tls_app" / "tls_app"
-    markers = json.loads(run_in_layout(layouts["none"], [str(exe), "--markers"],
-                                       env=scrubbed_env()).stdout)
+    markers = json.loads(
+        run_in_layout(layouts["none"], [str(exe), "--markers"], env=scrubbed_env()).stdout
+    )
     assert markers["user_rthook"] == "ran"
     assert markers["user_hook_data"] is True
     assert markers["certembed"] is True
@@ -181,12 +204,14 @@ def test_user_ssl_hooks_coexist(tmp_path, ca_dir, layouts, servers):
 
 
 def test_oldest_supported_pyinstaller_5(tmp_path, ca_dir, layouts, servers):
-    """PyInstaller 5.13 (the lower end of the declared range) loads the hook from the entry point."""
+    """PyInstaller 5.13, the lower end of the declared range, loads the hook via the entry point."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = str(env_dir / "bin" / "python")
-    _run([python, "-m", "pip", "install", "-q", "pyinstaller==5.13.2", "requests", str(REPO)],
-         tmp_path)
+    _run(
+        [python, "-m", "pip", "install", "-q", "pyinstaller==5.13.2", "requests", str(REPO)],
+        tmp_path,
+    )
     _config(tmp_path / "p", ca_dir)
     _pyinstaller(tmp_path / "p", "tls_app.py", python=python)
     exe = tmp_path / "p" / "dist" / "tls_app" / "tls_app"
@@ -197,8 +222,9 @@ def test_oldest_supported_pyinstaller_5(tmp_path, ca_dir, layouts, servers):
 def test_example_hello_https_self_test(tmp_path, layouts, how):
     """The README's main job: the example, frozen, proves it verifies TLS with no /etc/ssl."""
     example = tmp_path / "hello-https"
-    shutil.copytree(REPO / "examples" / "hello-https", example,
-                    ignore=shutil.ignore_patterns("build", "dist"))
+    shutil.copytree(
+        REPO / "examples" / "hello-https", example, ignore=shutil.ignore_patterns("build", "dist")
+    )
     if how == "app.star":
         _run([_bin("certembed"), "build", "app.star"], example)
     else:

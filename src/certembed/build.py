@@ -53,8 +53,13 @@ def build_bundle_output(
     targets: tuple[str, ...] | None = None,
     now: datetime | None = None,
     progress: Progress = _quiet,
+    hashed_dir: bool = True,
 ) -> BuildResult:
-    """Assemble and validate the bundle, render every target, publish ``out_dir`` atomically."""
+    """Assemble and validate the bundle, render every target, publish ``out_dir`` atomically.
+
+    ``hashed_dir=False`` skips the top-level ``certs/`` (the PyInstaller hook needs only the
+    payloads, which carry their own hashed dirs).
+    """
     progress("assembling CA bundle")
     bundle = assemble(spec.bundle, now)
     targets = targets or spec.resolved_targets()
@@ -63,7 +68,8 @@ def build_bundle_output(
     with staged(out_dir) as stage:
         progress(f"writing {len(bundle.anchors)} certificates")
         (stage / "cacert.pem").write_text(pem, encoding="utf-8")
-        write_hashed_dir(stage / "certs", bundle.anchors)
+        if hashed_dir:
+            write_hashed_dir(stage / "certs", bundle.anchors)
         payloads = {}
         for target in targets:
             progress(f"rendering bootstrap for {target}")

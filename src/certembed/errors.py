@@ -77,18 +77,10 @@ class FreezeError(CertembedError):
     exit_code = 4
 
 
-class AuditError(CertembedError):
-    """An audit could not read its input."""
-
-    exit_code = 5
-
-
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: please report it with --debug output)",
     ConfigError.exit_code: "configuration error (file:line:column or key named)",
     BundleError.exit_code: "certificate or bundle error (subject, SHA-256 and source named)",
-    FreezeError.exit_code: "freeze error (PyInstaller or PyOxidizer failed)",
-    AuditError.exit_code: "audit input error; audit findings use 6 (see --fail-on)",
-    6: "audit findings matched --fail-on",
+    FreezeError.exit_code: "freeze error (PyInstaller failed)",
 }

@@ -1,8 +1,8 @@
 """A test app to freeze: fetch URLs with several clients and report, as JSON on stdout.
 
-    tls_app URL...        {"urllib URL": "ok"|"verify-failed"|"error: ..", ...}
-    tls_app --child-env   the SSL variables a child process (/usr/bin/env) sees
-    tls_app --markers     whether a project's own ssl hooks ran
+tls_app URL...        {"urllib URL": "ok"|"verify-failed"|"error: ..", ...}
+tls_app --child-env   the SSL variables a child process (/usr/bin/env) sees
+tls_app --markers     whether a project's own ssl hooks ran
 """
 
 import json
@@ -25,7 +25,7 @@ def fetch_requests(url):
 def classify(fetch, url):
     try:
         fetch(url)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         text = str(exc)
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             return "verify-failed"
@@ -42,12 +42,16 @@ def main(argv):
         return 0
     if argv == ["--markers"]:
         base = getattr(sys, "_MEIPASS", "")
-        print(json.dumps({
-            "user_rthook": os.environ.get("USER_SSL_RTHOOK"),
-            "user_hook_data": os.path.exists(os.path.join(base, "user-hook-marker.txt")),
-            "certembed": "_certembed_bootstrap" in sys.modules,
-            "leaked_globals": [n for n in ("_certembed_runtime_hook",) if n in globals()],
-        }))
+        print(
+            json.dumps(
+                {
+                    "user_rthook": os.environ.get("USER_SSL_RTHOOK"),
+                    "user_hook_data": os.path.exists(os.path.join(base, "user-hook-marker.txt")),
+                    "certembed": "_certembed_bootstrap" in sys.modules,
+                    "leaked_globals": [n for n in ("_certembed_runtime_hook",) if n in globals()],
+                }
+            )
+        )
         return 0
     results = {}
     for url in argv:

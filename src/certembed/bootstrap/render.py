@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import py_compile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,9 @@ class Payload:
 
     def write(self, directory: Path) -> dict[str, str]:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / BOOTSTRAP_NAME).write_text(self.bootstrap, encoding="utf-8")
+        source = directory / BOOTSTRAP_NAME
+        source.write_text(self.bootstrap, encoding="utf-8")
+        write_pyc(source)
         for name, data in self.files.items():
             path = directory / DATA_DIR_NAME / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +77,24 @@ class Payload:
         return {
             "bootstrap_sha256": hashlib.sha256(self.bootstrap.encode("utf-8")).hexdigest(),
         }
+
+
+def write_pyc(source: Path) -> Path:
+    """Compile ``source`` for this interpreter into ``__pycache__`` as an unchecked-hash pyc.
+
+    Frozen apps never write bytecode, so without this every start-up recompiles the bootstrap
+    (several ms). The pyc is deterministic (hash-based, no timestamp, bare file name recorded)
+    and is used only by the same CPython version, which is the one PyInstaller freezes.
+    """
+    target = Path(importlib.util.cache_from_source(str(source)))
+    py_compile.compile(
+        str(source),
+        cfile=str(target),
+        dfile=source.name,
+        doraise=True,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    return target
 
 
 def render_bootstrap(

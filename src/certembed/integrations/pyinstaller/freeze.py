@@ -67,9 +67,7 @@ def absolutize_args(args: tuple[str, ...], base: Path) -> list[str]:
     return out
 
 
-def freeze(
-    spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str], None]
-) -> Path:
+def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str], None]) -> Path:
     app = spec.app
     assert app is not None
     version = pyinstaller_version()
@@ -84,12 +82,17 @@ def freeze(
     workpath = (Path("build") / "pyinstaller" / f"{app.name}-{result.bundle_sha256[:12]}").resolve()
     args = [
         str(app.script),
-        "--name", app.name,
-        "--distpath", str(dist),
-        "--workpath", str(workpath),
-        "--specpath", str(workpath),
+        "--name",
+        app.name,
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(workpath),
+        "--specpath",
+        str(workpath),
         "--noconfirm",
-        "--log-level", "WARN",
+        "--log-level",
+        "WARN",
         "--onefile" if app.onefile else "--onedir",
         *absolutize_args(app.args, spec.base_dir),
     ]
@@ -101,7 +104,9 @@ def freeze(
         PyInstaller.__main__.run(args)
     except SystemExit as exc:
         if exc.code not in (0, None):
-            raise FreezeError(f"PyInstaller failed (exit {exc.code}); see its output above") from exc
+            raise FreezeError(
+                f"PyInstaller failed (exit {exc.code}); see its output above"
+            ) from exc
     except Exception as exc:
         raise FreezeError(f"PyInstaller failed: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -3,7 +3,7 @@
 # Changing the certembed config does not invalidate PyInstaller's cache: rebuild with --clean.
 
 
-def hook(hook_api):
+def hook(hook_api: object) -> None:
     from pathlib import Path
 
     from PyInstaller import log
@@ -12,10 +12,10 @@ def hook(hook_api):
     from certembed.integrations.pyinstaller.hookimpl import collect
 
     datas, message = collect(
-        hook_api.analysis.hooksconfig or {},
+        hook_api.analysis.hooksconfig or {},  # type: ignore[attr-defined]
         Path(CONF.get("specpath") or "."),
         Path(CONF["workpath"]),
     )
     log.getLogger("certembed").info(message)
     if datas:
-        hook_api.add_datas(datas)
+        hook_api.add_datas(datas)  # type: ignore[attr-defined]

@@ -31,9 +31,7 @@ def resolve(hooksconfig: Mapping[str, Any], specpath: Path) -> tuple[Spec | None
     options = hooksconfig.get("certembed")
     if options is not None:
         if not isinstance(options, Mapping):
-            raise ConfigError.single(
-                Location("hooksconfig", key="certembed"), "must be a dict"
-            )
+            raise ConfigError.single(Location("hooksconfig", key="certembed"), "must be a dict")
         enabled = options.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError.single(
@@ -46,9 +44,7 @@ def resolve(hooksconfig: Mapping[str, Any], specpath: Path) -> tuple[Spec | None
             path = path if path.is_absolute() else specpath / path
             return load_config(path), f"hooksconfig config file {path}"
         if set(options) - set(HOOK_KEYS):
-            spec = TomlConfig.from_mapping(
-                options, "hooksconfig['certembed']", specpath, HOOK_KEYS
-            )
+            spec = TomlConfig.from_mapping(options, "hooksconfig['certembed']", specpath, HOOK_KEYS)
             return spec, "the .spec file's hooksconfig['certembed']"
     env = os.environ.get(CONFIG_ENV)
     if env:
@@ -72,9 +68,9 @@ def payload_datas(payload: Path) -> list[tuple[str, str]]:
     return datas
 
 
-def collect(hooksconfig: Mapping[str, Any], specpath: Path, workpath: Path) -> tuple[
-    list[tuple[str, str]], str
-]:
+def collect(
+    hooksconfig: Mapping[str, Any], specpath: Path, workpath: Path
+) -> tuple[list[tuple[str, str]], str]:
     """Build (or reuse) the host payload and return its datas plus a log message."""
     prebuilt = os.environ.get(PAYLOAD_ENV)
     if prebuilt:
@@ -85,7 +81,7 @@ def collect(hooksconfig: Mapping[str, Any], specpath: Path, workpath: Path) -> t
     from certembed.build import build_bundle_output
 
     target = host_target()
-    result = build_bundle_output(spec, workpath / "certembed", (target,))
+    result = build_bundle_output(spec, workpath / "certembed", (target,), hashed_dir=False)
     message = (
         f"certembed: embedding {len(result.bundle.anchors)} anchors (mode {spec.mode}) "
         f"from {origin}"

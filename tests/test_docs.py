@@ -1,0 +1,33 @@
+"""Generated docs do not drift; documented behaviour matches the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from certembed.config.reference import END, START, render
+from certembed.errors import EXIT_CODES, BundleError, ConfigError, FreezeError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_config_reference_is_current():
+    text = (DOCS / "config.md").read_text()
+    section = text[text.index(START) : text.index(END) + len(END)]
+    assert section == render(), "run: python -m certembed.config.reference docs/config.md"
+
+
+def test_documented_exit_codes_match_the_errors():
+    cli = (DOCS / "cli.md").read_text()
+    documented = {int(m) for m in re.findall(r"^\| (\d) \|", cli, re.M)}
+    assert {ConfigError.exit_code, BundleError.exit_code, FreezeError.exit_code, 0, 1} <= documented
+    assert documented <= set(EXIT_CODES)
+
+
+def test_readme_quick_start_is_two_commands():
+    readme = (DOCS.parent / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert len(commands) == 2
+    assert "certembed build app.star" in commands[0] and "--self-test" in commands[0]
+    assert "pytest" in commands[1]
