@@ -104,3 +104,29 @@ def test_debug_line_reports_the_decision(layouts, payloads):
     assert ["dir", "/etc/ssl/certs", False] in report["probed"]
     assert report["applied"]["embedded_roles"] == ["always"]
     assert report["elapsed_ms"] >= 0
+
+
+@pytest.mark.parametrize("respect", [True, False])
+def test_respect_env(layouts, servers, tmp_path, ca_dir, respect):
+    """SSL_CERT_FILE naming the distro root replaces the (absent) machine store, unless
+    respect_env is off; the twin shows the difference."""
+    extra = "" if respect else "respect_env = false"
+    payload = build(tmp_path / "p", ca_dir, mode="fill-gaps", extra=extra).out_dir / "linux"
+    env = scrubbed_env(BOOTSTRAP=str(payload), SSL_CERT_FILE=str(ca_dir / "distro.pem"))
+    urls = [servers[n].url for n in ("distro", "fallback", "corp", "rogue")]
+    proc = run_in_layout(layouts["none"], [sys.executable, str(CLIENT), "urllib", *urls], env=env)
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert outcome(results, servers, "urllib", "distro") == ("ok" if respect else "verify-failed")
+    assert outcome(results, servers, "urllib", "fallback") == ("verify-failed" if respect else "ok")
+    assert outcome(results, servers, "urllib", "corp") == "ok"
+    assert outcome(results, servers, "urllib", "rogue") == "verify-failed"
+
+
+@pytest.mark.parametrize("patch", [True, False])
+def test_patch_certifi(layouts, servers, tmp_path, ca_dir, patch):
+    extra = "" if patch else "patch_certifi = false"
+    payload = build(tmp_path / "p", ca_dir, mode="fill-gaps", extra=extra).out_dir / "linux"
+    results = run_clients(layouts["none"], servers, "requests,urllib", payload)
+    want = "ok" if patch else "verify-failed"
+    assert outcome(results, servers, "requests", "fallback") == want
+    assert outcome(results, servers, "urllib", "fallback") == "ok"  # urllib never reads certifi

@@ -91,6 +91,13 @@ def assemble(spec: BundleSpec, now: datetime | None = None) -> Bundle:
 
     All problems are collected and raised as one :class:`BundleError`.
     """
+    with pywarnings.catch_warnings():
+        # Some old roots carry non-positive serials; cryptography warns on every access.
+        pywarnings.filterwarnings("ignore", message="Parsed a serial number")
+        return _assemble(spec, now)
+
+
+def _assemble(spec: BundleSpec, now: datetime | None) -> Bundle:
     now = now or datetime.now(timezone.utc)
     candidates, records = load_all(spec.sources)
     errors: list[str] = []
@@ -114,15 +121,18 @@ def assemble(spec: BundleSpec, now: datetime | None = None) -> Bundle:
         duplicates += len(group) - 1
         first = group[0]
         cert_errors, cert_warnings = check(first, spec, now)
-        errors.extend(cert_errors)
         warnings.extend(cert_warnings)
+        if cert_errors and all(c.source == "system_store" for c in group):
+            # A snapshot of a store the user does not control (distros ship expired roots):
+            # skip what fails validation, loudly, instead of failing the build.
+            warnings.extend(f"skipped from system_store(): {e}" for e in cert_errors)
+            continue
+        errors.extend(cert_errors)
         if cert_errors:
             continue
         trust = max((c.trust for c in group), key=_ROLE_RANK.__getitem__)
         cert = first.cert
-        with pywarnings.catch_warnings():
-            pywarnings.simplefilter("ignore")  # old roots with non-positive serials
-            serial = cert.serial_number
+        serial = cert.serial_number
         anchors.append(
             Anchor(
                 der=first.der,
