@@ -235,3 +235,38 @@ def test_example_hello_https_self_test(tmp_path, layouts, how):
     assert "server signed by the embedded demo root: verified (as expected)" in proc.stdout
     assert "self-signed server, not in the bundle: rejected (as expected)" in proc.stdout
     assert "certembed: active, mode fill-gaps" in proc.stdout
+
+
+def test_pyinstaller40_tests_entry_point_runs(tmp_path):
+    """The `tests` entry point names a real directory whose tests pass under PyInstaller's own
+    pyi_builder fixture (onedir and onefile)."""
+    from importlib.metadata import entry_points
+
+    (entry,) = [
+        e
+        for e in entry_points(group="pyinstaller40")
+        if e.name == "tests" and e.value.startswith("certembed.")
+    ]
+    (folder,) = entry.load()()
+    assert (Path(folder) / "test_certembed_hook.py").is_file()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            folder,
+            folder,
+            "--basetemp",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "2 passed" in proc.stdout

@@ -12,4 +12,5 @@ def get_hook_dirs() -> list[str]:
 
 
 def get_pyinstaller_tests() -> list[str]:
-    return [str(Path(__file__).resolve().parents[4] / "tests" / "pyinstaller")]
+    """Test directories for PyInstaller's test runner (they use its ``pyi_builder`` fixture)."""
+    return [str(HOOK_DIR / "tests")]
