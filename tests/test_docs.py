@@ -31,3 +31,17 @@ def test_readme_quick_start_is_two_commands():
     assert len(commands) == 2
     assert "certembed build app.star" in commands[0] and "--self-test" in commands[0]
     assert "pytest" in commands[1]
+
+
+def test_pyproject_lists_every_package():
+    from certembed.config.toml import tomllib
+
+    root = DOCS.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"])
+    found = {
+        ".".join(p.parent.relative_to(root / "src").parts)
+        for p in (root / "src").rglob("__init__.py")
+    }
+    assert listed == found | {"certembed._starlark"}
+    assert (root / "starlark" / "certembed.bzl.j2").is_file()

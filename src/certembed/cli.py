@@ -103,6 +103,33 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
+    from certembed.config import load_config
+    from certembed.config.model import host_target
+    from certembed.integrations.pyoxidizer import (
+        LOAD_LINES,
+        RULE_NAME,
+        check_rule,
+        render_rule,
+        write_rule,
+    )
+
+    spec = load_config(Path(args.config) if args.config else None)
+    target = host_target() if args.target in (None, "host") else args.target
+    rule = render_rule(spec, target)
+    out_dir = Path(args.out)
+    if args.check:
+        check_rule(out_dir / RULE_NAME, rule)
+        print(f"{out_dir / RULE_NAME} is up to date (bundle {rule.bundle_sha256[:16]})")
+        return 0
+    path, changed = write_rule(out_dir, rule)
+    state = "wrote" if changed else "unchanged:"
+    print(f"{state} {path} (target {target}, bundle {rule.bundle_sha256[:16]})", file=sys.stderr)
+    print("Add to pyoxidizer.bzl (and run pyoxidizer from that directory):\n")
+    print(LOAD_LINES)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="certembed",
@@ -157,6 +184,26 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("path", help="a PEM/DER file, a build output dir or a manifest.json")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(func=_cmd_inspect)
+    pox = sub.add_parser(
+        "pyoxidizer",
+        help="write certembed.bzl, a PyOxidizer rule with the bundle and bootstrap inlined",
+        description="Render certembed.bzl into --out (default: the current directory, next to\n"
+        "pyoxidizer.bzl) and print the lines to add to pyoxidizer.bzl. The rule adds the\n"
+        "bootstrap, the anchors and a sitecustomize as in-memory modules (certembed_add) or\n"
+        "as files (certembed_manifest). --check exits 2 if the rule is missing, broken or\n"
+        "stale for the current config.",
+        epilog=EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    pox.add_argument("config", nargs="?", help="config (default: discovered, else certifi)")
+    pox.add_argument("--out", default=".", help="directory for certembed.bzl (default: .)")
+    pox.add_argument(
+        "--target",
+        choices=["host", "linux", "macos", "windows"],
+        help="OS the PyOxidizer app runs on (default: host)",
+    )
+    pox.add_argument("--check", action="store_true", help="verify instead of writing")
+    pox.set_defaults(func=_cmd_pyoxidizer)
     doc = sub.add_parser(
         "doctor",
         help="what this Python/OpenSSL sees and what the bootstrap would decide here",

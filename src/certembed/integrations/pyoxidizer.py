@@ -1,0 +1,181 @@
+"""``certembed pyoxidizer``: render a ``load()``-able PyOxidizer rule with everything inlined.
+
+The rule (template: top-level ``starlark/certembed.bzl.j2``) carries the rendered bootstrap, the
+anchors as an in-memory module, a ``sitecustomize`` and the file payload, all as string
+constants, in the Starlark subset that PyOxidizer 0.24 (starlark-rust 0.3.2) and starlark-go
+both accept. Output is deterministic; ``--check`` reports a stale or broken rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import jinja2
+
+from certembed import __version__
+from certembed.bootstrap.render import BOOTSTRAP_NAME, DATA_DIR_NAME, render_payload
+from certembed.bundle.assemble import assemble
+from certembed.bundle.model import Bundle
+from certembed.bundle.render import bundle_pem
+from certembed.config.model import Spec
+from certembed.errors import ConfigError, Location
+
+RULE_NAME = "certembed.bzl"
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
+
+LOAD_LINES = """\
+load("certembed.bzl", "certembed_configure", "certembed_add", "certembed_manifest")
+
+def make_exe():
+    dist = default_python_distribution()
+    python_config = dist.make_python_interpreter_config()
+    certembed_configure(python_config)        # site_import = True: runs certembed first
+    python_config.run_command = "import app; app.main()"
+    exe = dist.to_python_executable(name = "app", config = python_config)
+    certembed_add(exe)                        # bootstrap + anchors + sitecustomize, in memory
+    # ... add your own resources here (exe.add_python_resources(...)) ...
+    return exe"""
+
+
+def bzl_string(text: str) -> str:
+    """A Starlark string literal using only the escapes both interpreters accept."""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif " " <= char <= "~":
+            out.append(char)
+        else:
+            raise ConfigError.single(
+                Location(RULE_NAME),
+                f"cannot inline character {char!r}: only printable ASCII, newline and tab",
+            )
+    return '"' + "".join(out) + '"'
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def _environment() -> jinja2.Environment:
+    folder = files("certembed._starlark")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["bzl"] = bzl_string
+    return env
+
+
+def inline_module(payload_files: dict[str, bytes]) -> str:
+    """``_certembed_inline``: the role PEMs as a Python module (anchors with no file on disk)."""
+    parts = [
+        '"""certembed anchors for in-memory hosts (generated; do not edit)."""',
+        "",
+        "FILES = {",
+    ]
+    for name, data in payload_files.items():
+        if "/" in name:
+            continue  # hashed directories are for files on disk only
+        parts.append(f'    "{name}": """{data.decode("ascii")}""",')
+    parts += [
+        "}",
+        "",
+        "",
+        "def files():",
+        '    return {name: text.encode("ascii") for name, text in FILES.items()}',
+        "",
+    ]
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    config_digest: str
+    bundle_sha256: str
+
+
+def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
+    bundle = bundle or assemble(spec.bundle)
+    digest = hashlib.sha256(bundle_pem(bundle).encode("utf-8")).hexdigest()
+    payload = render_payload(spec, bundle, target, digest)
+    env = _environment()
+    sitecustomize = env.get_template("sitecustomize.py.j2").render()
+    data_files = []
+    for name, data in payload.files.items():
+        directory, _, filename = f"{DATA_DIR_NAME}/{name}".rpartition("/")
+        data_files.append((directory, filename, _lines(data.decode("ascii"))))
+    text = env.get_template("certembed.bzl.j2").render(
+        version=__version__,
+        target=target,
+        config_name=spec.config_path.name if spec.config_path else "the embedded default",
+        config_digest=spec.config_digest,
+        bundle_sha256=digest,
+        bootstrap_lines=_lines(payload.bootstrap),
+        inline_lines=_lines(inline_module(payload.files)),
+        sitecustomize_lines=_lines(sitecustomize),
+        data_files=data_files,
+    )
+    return Rule(text, spec.config_digest, digest)
+
+
+def check_rule(path: Path, expected: Rule) -> None:
+    """Raise ConfigError when ``path`` is missing, is not valid Starlark, or is stale."""
+    import starlark_go
+
+    if not path.is_file():
+        raise ConfigError.single(Location(str(path)), "does not exist: run certembed pyoxidizer")
+    current = path.read_text(encoding="utf-8")
+    try:
+        starlark_go.Starlark().exec(current, filename=path.name)
+    except starlark_go.StarlarkError as exc:
+        line = int(getattr(exc, "line", 0) or 0)
+        column = int(getattr(exc, "column", 0) or 0)
+        raise ConfigError.single(
+            Location(path.name, line, column),
+            f"the generated rule is not valid Starlark ({getattr(exc, 'msg', exc)}); "
+            "regenerate it with certembed pyoxidizer",
+        ) from None
+    if current != expected.text:
+        recorded = _recorded(current)
+        raise ConfigError.single(
+            Location(path.name),
+            "stale: generated from config "
+            f"{recorded.get('CERTEMBED_CONFIG_DIGEST', '?')} / bundle "
+            f"{recorded.get('CERTEMBED_BUNDLE_SHA256', '?')[:16]}, but the config now gives "
+            f"{expected.config_digest} / {expected.bundle_sha256[:16]}; run certembed pyoxidizer",
+        )
+
+
+def _recorded(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep and name.startswith("CERTEMBED_") and value.startswith('"'):
+            out[name] = value.strip('"')
+    return out
+
+
+def write_rule(out_dir: Path, rule: Rule) -> tuple[Path, bool]:
+    """Write ``out_dir/certembed.bzl`` atomically; return (path, changed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / RULE_NAME
+    if path.is_file() and path.read_text(encoding="utf-8") == rule.text:
+        return path, False
+    fd, tmp = tempfile.mkstemp(prefix=".certembed.bzl.", dir=out_dir)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(rule.text)
+    Path(tmp).chmod(0o644)
+    Path(tmp).replace(path)
+    return path, True
+
+
+__all__ = ["BOOTSTRAP_NAME", "LOAD_LINES", "RULE_NAME", "check_rule", "render_rule", "write_rule"]

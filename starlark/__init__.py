@@ -1,0 +1,1 @@
+"""Starlark assets shipped as ``certembed._starlark`` (the PyOxidizer rule template)."""
