@@ -37,8 +37,9 @@ def test_pyproject_lists_every_package():
     from certembed.config.toml import tomllib
 
     root = DOCS.parent
-    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"])
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(p.parent.relative_to(root / "src").parts)
         for p in (root / "src").rglob("__init__.py")
