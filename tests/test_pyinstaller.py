@@ -270,3 +270,26 @@ def test_pyinstaller40_tests_entry_point_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "2 passed" in proc.stdout
+
+
+def test_audit_frozen_apps_end_to_end(built, tmp_path, capsys):
+    """`certembed audit` on the onedir dist and the onefile executable (read with PyInstaller's
+    own CArchiveReader): this machine's OpenSSL and the embedded certembed bundle."""
+    import ssl
+    from datetime import date
+
+    import certembed
+    from certembed.audit.report import audit
+    from certembed.cli import main
+
+    target = built if built.name == "tlsapp" and built.parent.name == "dist" else built.parent
+    report = audit(target, date(2026, 1, 1))
+    assert report.kind in ("pyinstaller-onedir", "pyinstaller-onefile")
+    versions = {lib.version for lib in report.openssl.libraries}
+    assert ssl.OPENSSL_VERSION.split()[1] in versions
+    (bundle,) = [b for b in report.bundles if b.kind == "certembed"]
+    assert bundle.certificates == 2 and bundle.integrity == "ok" and bundle.mode == "fill-gaps"
+    assert bundle.certembed_version == certembed.__version__
+    assert main(["audit", str(target), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == report.kind and data["trust"]

@@ -33,10 +33,11 @@ resolve_targets()
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
+    """A payload's files, minus the pyc and the provenance manifest (not inlined in the rule)."""
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
+        if p.is_file() and "__pycache__" not in p.parts and p.name != "_certembed_manifest.json"
     }
 
 

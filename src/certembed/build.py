@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from certembed.bootstrap.render import render_payload
+from certembed.bootstrap.render import PAYLOAD_MANIFEST, render_payload
 from certembed.bundle.assemble import assemble
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import bundle_pem, dumps, manifest, write_hashed_dir
@@ -77,5 +77,8 @@ def build_bundle_output(
             payloads[target] = payload.write(stage / target)
         data = manifest(spec, bundle, digest, payloads, source_date_epoch())
         data["targets"] = list(targets)
-        (stage / "manifest.json").write_text(dumps(data), encoding="utf-8")
+        text = dumps(data)
+        (stage / "manifest.json").write_text(text, encoding="utf-8")
+        for target in targets:  # provenance travels with the payload (for `certembed audit`)
+            (stage / target / PAYLOAD_MANIFEST).write_text(text, encoding="utf-8")
     return BuildResult(out_dir, bundle, digest, targets, warnings=list(bundle.warnings))

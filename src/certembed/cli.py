@@ -130,6 +130,39 @@ def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from certembed.audit.report import FAIL_ON, audit, render_text
+    from certembed.errors import AUDIT_FINDINGS_EXIT, AuditError
+
+    fail_on = tuple(x for x in (args.fail_on or "").split(",") if x)
+    unknown = [x for x in fail_on if x not in FAIL_ON]
+    if unknown:
+        raise AuditError(
+            f"--fail-on: unknown {', '.join(unknown)} (choose from {', '.join(FAIL_ON)})"
+        )
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        raise AuditError(f"--as-of: {args.as_of!r} is not a YYYY-MM-DD date") from None
+    report = audit(Path(args.path), as_of)
+    failing = report.failing(fail_on)
+    if args.json:
+        data = report.to_json()
+        data["fail_on"] = list(fail_on)
+        data["failed"] = bool(failing)
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(render_text(report))
+        if failing:
+            print(
+                f"\n{len(failing)} finding(s) in --fail-on categories: "
+                f"{', '.join(sorted({f.category for f in failing}))}"
+            )
+    return AUDIT_FINDINGS_EXIT if failing else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="certembed",
@@ -204,6 +237,37 @@ def parser() -> argparse.ArgumentParser:
     )
     pox.add_argument("--check", action="store_true", help="verify instead of writing")
     pox.set_defaults(func=_cmd_pyoxidizer)
+    aud = sub.add_parser(
+        "audit",
+        help="which OpenSSL and which CAs an app, a Python or a wheel really carries",
+        description="Audit PATH: a PyInstaller onedir dist or onefile executable, a Python\n"
+        "installation (Windows DLLs/ layout or Unix), a wheel, or any directory of binaries.\n"
+        "Reports every libssl/libcrypto and statically linked OpenSSL (version, end of life,\n"
+        "architecture, name vs exported name), the import graph of _ssl/_hashlib and other\n"
+        "OpenSSL users (missing names, mixed architectures: the 'DLL load failed' and '%1 is\n"
+        "not a valid Win32 application' errors, explained with the fix), and the certembed or\n"
+        "certifi bundle inside (expired, expiring within 90 days, removed from certifi).",
+        epilog="examples:\n  certembed audit dist/myapp\n  certembed audit dist/myapp.exe "
+        "--fail-on eol,mismatch --json\n  certembed audit C:\\Python39 --as-of 2027-01-01\n\n"
+        + EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    aud.add_argument("path", help="app dir, onefile executable, Python install, wheel or dir")
+    aud.add_argument(
+        "--json", action="store_true", help="machine-readable report (schema: docs/audit.md)"
+    )
+    aud.add_argument(
+        "--fail-on",
+        metavar="CATS",
+        help="exit 6 when findings exist in these comma-separated categories: "
+        "eol, expired, distrusted, mismatch",
+    )
+    aud.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="judge end of life and expiry on this YYYY-MM-DD date (default: today)",
+    )
+    aud.set_defaults(func=_cmd_audit)
     doc = sub.add_parser(
         "doctor",
         help="what this Python/OpenSSL sees and what the bootstrap would decide here",
@@ -257,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("certembed: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `certembed audit ... | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         traceback.print_exc()
         print("certembed: unexpected error (exit 1); please report it", file=sys.stderr)

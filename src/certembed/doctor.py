@@ -72,6 +72,13 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
         },
         "decisions": decisions,
     }
+    from datetime import date
+
+    from certembed.audit.analyze import interpreter_openssl
+
+    loaded = interpreter_openssl(date.today())
+    report["openssl_binaries"] = loaded.to_json()["libraries"]
+    report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
     return report
 
 
@@ -97,6 +104,15 @@ def render_text(report: dict[str, Any]) -> str:
         "Environment:",
     ]
     lines += [f"  {k}={v}" if v else f"  {k} (unset)" for k, v in report["environment"].items()]
+    for lib in report.get("openssl_binaries", []):
+        eol = {
+            True: f"END OF LIFE since {lib['eol_date']}",
+            False: f"supported until {lib['eol_date']}",
+            None: "end of life unknown",
+        }[lib["end_of_life"]]
+        lines.append(
+            f"  loaded: {lib['file']}: {lib['role']} {lib['version'] or '?'} [{lib['arch']}] {eol}"
+        )
     lines.append(f"Trust-store probe ({report['platform']}):")
     for item in report["probed"]:
         mark = "found" if item["usable"] else "-"

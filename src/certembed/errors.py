@@ -77,10 +77,20 @@ class FreezeError(CertembedError):
     exit_code = 4
 
 
+class AuditError(CertembedError):
+    """``certembed audit`` could not read its input."""
+
+    exit_code = 5
+
+
+AUDIT_FINDINGS_EXIT = 6
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: please report it with --debug output)",
     ConfigError.exit_code: "configuration error (file:line:column or key named)",
     BundleError.exit_code: "certificate or bundle error (subject, SHA-256 and source named)",
     FreezeError.exit_code: "freeze error (PyInstaller failed)",
+    AuditError.exit_code: "audit: the input cannot be read",
+    AUDIT_FINDINGS_EXIT: "audit: findings in a --fail-on category",
 }

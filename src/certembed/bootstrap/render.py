@@ -19,6 +19,7 @@ from certembed.config.model import Spec
 
 BOOTSTRAP_NAME = "_certembed_bootstrap.py"
 DATA_DIR_NAME = "_certembed_data"
+PAYLOAD_MANIFEST = "_certembed_manifest.json"
 ROLES = ("fallback", "always")
 
 

@@ -1,0 +1,239 @@
+"""Trust findings: the certembed bundle or certifi bundle inside, expired and expiring roots,
+and roots that the installed (newer) certifi no longer carries — computed by diffing against
+it, never from a hard-coded list."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import certifi
+
+from certembed.audit.analyze import Finding, _rel
+from certembed.bundle.load import parse_blob
+
+EXPIRING_DAYS = 90
+_CERTIFI_VERSION = re.compile(r"certifi-(\d{4}\.\d{1,2}\.\d{1,2})\.dist-info$")
+
+
+@dataclass
+class BundleReport:
+    kind: str  # "certembed" | "certifi"
+    location: str
+    certificates: int = 0
+    certembed_version: str | None = None
+    mode: str | None = None
+    bundle_sha256: str | None = None
+    certifi_version: str | None = None
+    age_days: int | None = None
+    expired: list[dict[str, str]] = field(default_factory=list)
+    expiring: list[dict[str, str]] = field(default_factory=list)
+    not_in_installed_certifi: list[dict[str, str]] = field(default_factory=list)
+    integrity: str | None = None
+
+
+def _version_date(version: str | None) -> date | None:
+    if not version:
+        return None
+    try:
+        year, month, day = (int(x) for x in version.split(".")[:3])
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _installed_certifi() -> tuple[str, set[str]]:
+    blob = certifi.contents().encode("ascii")
+    shas = {hashlib.sha256(der).hexdigest() for _, der, _ in parse_blob(blob, "certifi", [])}
+    return certifi.__version__, shas
+
+
+def _constant(tree: ast.Module, name: str) -> Any:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    return None
+
+
+def _certs(paths: list[Path]) -> list[tuple[Any, str, str]]:
+    out = []
+    for path in paths:
+        if path.is_file():
+            for cert, der, origin in parse_blob(path.read_bytes(), path.name, []):
+                out.append((cert, hashlib.sha256(der).hexdigest(), origin))
+    return out
+
+
+def _describe(cert: Any, sha: str) -> dict[str, str]:
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "sha256": sha,
+        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%d"),
+    }
+
+
+class TrustAuditor:
+    def __init__(self, root: Path, files: list[Path], as_of: date) -> None:
+        self.root = root
+        self.files = files
+        self.as_of = as_of
+        self.findings: list[Finding] = []
+        self.bundles: list[BundleReport] = []
+        self.installed_version, self.installed = _installed_certifi()
+
+    def run(self) -> list[BundleReport]:
+        for path in self.files:
+            if path.name == "_certembed_bootstrap.py":
+                self._certembed(path)
+            elif path.name == "cacert.pem" and path.parent.name == "certifi":
+                self._certifi(path)
+        return self.bundles
+
+    def _check_certs(
+        self, report: BundleReport, certs: list[tuple[Any, str, str]], compare: set[str] | None
+    ) -> None:
+        report.certificates = len(certs)
+        now = datetime(self.as_of.year, self.as_of.month, self.as_of.day, tzinfo=timezone.utc)
+        soon = now + timedelta(days=EXPIRING_DAYS)
+        for cert, sha, _ in certs:
+            not_after = cert.not_valid_after_utc
+            if not_after <= now:
+                report.expired.append(_describe(cert, sha))
+            elif not_after <= soon:
+                report.expiring.append(_describe(cert, sha))
+        for item in report.expired:
+            self.findings.append(
+                Finding(
+                    "expired",
+                    report.location,
+                    f"expired root {item['subject']} "
+                    f"(not after {item['not_after']}, SHA-256 "
+                    f"{item['sha256'][:16]}…)",
+                    "rebuild with a fresh bundle",
+                )
+            )
+        for item in report.expiring:
+            self.findings.append(
+                Finding(
+                    "expiring",
+                    report.location,
+                    f"root {item['subject']} expires on "
+                    f"{item['not_after']} (within {EXPIRING_DAYS} days)",
+                )
+            )
+        bundle_date = _version_date(report.certifi_version)
+        installed_date = _version_date(self.installed_version)
+        if compare is None or not certs:
+            return
+        if bundle_date and installed_date and installed_date < bundle_date:
+            self.findings.append(
+                Finding(
+                    "info",
+                    report.location,
+                    f"installed certifi {self.installed_version} is older than the bundle's "
+                    f"{report.certifi_version}: cannot tell which roots were removed since",
+                )
+            )
+            return
+        for cert, sha, _ in certs:
+            if sha in compare and sha not in self.installed:
+                report.not_in_installed_certifi.append(_describe(cert, sha))
+        if bundle_date is None and report.not_in_installed_certifi:
+            # Unknown certifi version: absent roots may be removed ones or added by hand.
+            self.findings.append(
+                Finding(
+                    "info",
+                    report.location,
+                    f"{len(report.not_in_installed_certifi)} root(s) are not in certifi "
+                    f"{self.installed_version}, and the bundle's certifi version is unknown: "
+                    "removed from Mozilla's store since, or added by hand",
+                )
+            )
+            return
+        for item in report.not_in_installed_certifi:
+            self.findings.append(
+                Finding(
+                    "distrusted",
+                    report.location,
+                    f"{item['subject']} (SHA-256 {item['sha256'][:16]}…) is no longer in certifi "
+                    f"{self.installed_version}: removed from Mozilla's store (distrusted or "
+                    "retired)",
+                    "rebuild with the current certifi",
+                )
+            )
+        if bundle_date:
+            report.age_days = (self.as_of - bundle_date).days
+
+    def _certembed(self, path: Path) -> None:
+        folder = path.parent
+        report = BundleReport("certembed", _rel(folder, self.root))
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            report.certembed_version = _constant(tree, "VERSION")
+            report.mode = _constant(tree, "MODE")
+            report.bundle_sha256 = _constant(tree, "BUNDLE_SHA256")
+            data = _constant(tree, "DATA") or {}
+        except (SyntaxError, ValueError):
+            data = {}
+            report.integrity = "unreadable bootstrap"
+        data_dir = folder / "_certembed_data"
+        bad = [
+            name
+            for name, digest in data.items()
+            if not (data_dir / name).is_file()
+            or hashlib.sha256((data_dir / name).read_bytes()).hexdigest() != digest
+        ]
+        if report.integrity is None:
+            report.integrity = "ok" if not bad else f"{len(bad)} file(s) differ from the bootstrap"
+        if bad:
+            self.findings.append(
+                Finding(
+                    "mismatch",
+                    report.location,
+                    f"embedded data does not match the bootstrap's SHA-256 "
+                    f"for {', '.join(sorted(bad)[:5])}: the app will not "
+                    "trust those anchors",
+                    "rebuild the app",
+                )
+            )
+        manifest_path = folder / "_certembed_manifest.json"
+        from_certifi: set[str] | None = None
+        if manifest_path.is_file():
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            for source in manifest.get("sources", []):
+                if source.get("kind") == "certifi":
+                    report.certifi_version = source.get("version")
+            from_certifi = {
+                c["sha256"]
+                for c in manifest.get("certificates", [])
+                if "certifi" in c.get("sources", [])
+            }
+        certs = _certs([data_dir / "fallback.pem", data_dir / "always.pem"])
+        if from_certifi is None:  # no manifest: certifi roots are the fallback role by default
+            from_certifi = {sha for _, sha, _ in _certs([data_dir / "fallback.pem"])}
+        self._check_certs(report, certs, from_certifi)
+        self.bundles.append(report)
+
+    def _certifi(self, path: Path) -> None:
+        report = BundleReport("certifi", _rel(path, self.root))
+        init = path.parent / "__init__.py"
+        if init.is_file():
+            match = re.search(r"__version__ = \"([\d.]+)\"", init.read_text(encoding="utf-8"))
+            report.certifi_version = match.group(1) if match else None
+        if report.certifi_version is None:
+            for candidate in self.files:
+                match = _CERTIFI_VERSION.search(candidate.parent.name)
+                if match:
+                    report.certifi_version = match.group(1)
+                    break
+        certs = _certs([path])
+        self._check_certs(report, certs, {sha for _, sha, _ in certs})
+        self.bundles.append(report)

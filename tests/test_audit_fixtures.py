@@ -1,0 +1,121 @@
+"""Audit real OpenSSL binaries from PyPI wheels (pinned by SHA-256), and seed 000's two Windows
+failures rebuilt from them in a Windows-like Python directory."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from certembed.audit.binaries import read_binary
+from certembed.audit.report import audit
+from certembed.cli import main
+from tests.support.binaries import write_pe
+from tests.support.fixtures import extract, wheel
+
+AS_OF = date(2026, 11, 21)
+
+
+def _libs(report):
+    return {(lib.role, lib.version, lib.arch, lib.end_of_life) for lib in report.openssl.libraries}
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("kafka-win64", {("libssl", "1.1.1n", "x64", True), ("libcrypto", "1.1.1n", "x64", True)}),
+        ("kafka-win32", {("libssl", "1.1.1n", "x86", True), ("libcrypto", "1.1.1n", "x86", True)}),
+        ("psycopg-win64", {("libssl", "3.6.3", "x64", True), ("libcrypto", "3.6.3", "x64", True)}),
+        (
+            "psycopg-macos",
+            {("libssl", "3.5.8", "arm64", False), ("libcrypto", "3.5.8", "arm64", False)},
+        ),
+        (
+            "psycopg-linux",
+            {("libssl", "3.5.8", "x64", False), ("libcrypto", "3.5.8", "x64", False)},
+        ),
+    ],
+)
+def test_real_wheels(name, expected):
+    report = audit(wheel(name), AS_OF)
+    assert report.kind == "wheel"
+    assert _libs(report) == expected
+    assert not [f for f in report.findings if f.category == "mismatch"]
+    # every OpenSSL user in the wheel resolves its imports inside the wheel
+    assert report.openssl.importers
+    assert all(edge["resolved"] for imp in report.openssl.importers for edge in imp["imports"])
+
+
+def test_delvewheel_renamed_dll_keeps_its_export_name(tmp_path):
+    folder = extract("psycopg-win64", tmp_path)
+    (dll,) = folder.glob("psycopg2_binary.libs/libcrypto-3-x64-*.dll")
+    binary = read_binary(dll)
+    assert binary.export_name == "libcrypto-3-x64.dll" and binary.version_source == "VERSIONINFO"
+
+
+def _windows_python(tmp_path: Path) -> Path:
+    root = tmp_path / "Python39"
+    (root / "DLLs").mkdir(parents=True)
+    write_pe(root / "python.exe", "x64", ["python39.dll"])
+    write_pe(
+        root / "DLLs" / "_ssl.pyd", "x64", ["libssl-1_1.dll", "libcrypto-1_1.dll", "python39.dll"]
+    )
+    return root
+
+
+def test_seed_renamed_vc_win64a_dlls(tmp_path):
+    """x64 DLLs built with VC-WIN64A (named -x64) renamed to python.org's names: libssl still
+    imports its libcrypto by the old name -> 'DLL load failed ... could not be found'."""
+    libs = extract("kafka-win64", tmp_path / "whl") / "confluent_kafka.libs"
+    root = _windows_python(tmp_path)
+    shutil.copy(next(libs.glob("libssl-1_1-x64-*.dll")), root / "DLLs" / "libssl-1_1.dll")
+    shutil.copy(next(libs.glob("libcrypto-1_1-x64-*.dll")), root / "DLLs" / "libcrypto-1_1.dll")
+    report = audit(root, AS_OF)
+    assert report.kind == "python-windows"
+    (finding,) = [f for f in report.findings if f.category == "mismatch"]
+    assert finding.file == "DLLs/libssl-1_1.dll"
+    assert "imports libcrypto-1_1-x64-6d3f430c.dll, which is not here" in finding.message
+    assert "The specified module could not be found" in finding.message
+    assert "Renaming an OpenSSL DLL does not change the names it imports" in finding.message
+    assert "VC-WIN64A-masm" in finding.fix
+    assert main(["audit", str(root), "--fail-on", "mismatch"]) == 6
+
+
+def _patch_import(dll: Path, old: str, new: str) -> None:
+    """Rewrite an imported DLL name in place (NUL-padded, same length), as delvewheel does."""
+    data = dll.read_bytes()
+    assert data.count(old.encode()) >= 1 and len(new) <= len(old)
+    dll.write_bytes(data.replace(old.encode() + b"\x00", new.encode().ljust(len(old) + 1, b"\x00")))
+
+
+def test_seed_x86_dlls_in_x64_python(tmp_path):
+    """x86 DLLs under the right names in an x64 Python -> '%1 is not a valid Win32 application'."""
+    libs = extract("kafka-win32", tmp_path / "whl") / "confluent_kafka.libs"
+    root = _windows_python(tmp_path)
+    ssl_dll = root / "DLLs" / "libssl-1_1.dll"
+    shutil.copy(next(libs.glob("libssl-1_1-*.dll")), ssl_dll)
+    shutil.copy(next(libs.glob("libcrypto-1_1-*.dll")), root / "DLLs" / "libcrypto-1_1.dll")
+    _patch_import(ssl_dll, read_binary(ssl_dll).openssl_imports()[0], "libcrypto-1_1.dll")
+    assert read_binary(ssl_dll).imports[0] == "libcrypto-1_1.dll"
+    report = audit(root, AS_OF)
+    findings = [f for f in report.findings if f.category == "mismatch"]
+    assert {f.file for f in findings} == {"DLLs/_ssl.pyd"}
+    assert all("%1 is not a valid Win32 application" in f.message for f in findings)
+    assert any("_ssl.pyd is x64 but libssl-1_1.dll is x86" in f.message for f in findings)
+    # 1.1.1 is past end of life: --fail-on eol fails too, and not before that date
+    assert main(["audit", str(root), "--fail-on", "eol"]) == 6
+    assert main(["audit", str(root), "--fail-on", "eol", "--as-of", "2023-01-01"]) == 0
+
+
+def test_old_certifi_roots_are_reported_as_removed():
+    report = audit(wheel("certifi-2022"), AS_OF)
+    (bundle,) = report.bundles
+    assert bundle.kind == "certifi" and bundle.certifi_version == "2022.09.24"
+    removed = {item["subject"] for item in bundle.not_in_installed_certifi}
+    # TrustCor was removed in certifi 2022.12.07 (CVE-2022-23491)
+    assert any("TrustCor" in subject for subject in removed)
+    assert any(f.category == "distrusted" and "TrustCor" in f.message for f in report.findings)
+    assert bundle.age_days and bundle.age_days > 1000
+    assert main(["audit", str(wheel("certifi-2022")), "--fail-on", "distrusted"]) == 6
