@@ -77,6 +77,9 @@ def test_version_text_needs_its_build_info_context(tmp_path):
     assert static.version == "3.0.13"
     old = read_binary(write_elf(tmp_path / "old.so", "x64", [], blob=VERSION_1X))
     assert old.version == "1.1.1w"  # 1.x puts two spaces before the date
+    far_apart = VERSION_ALONE + b"\x00" * 4096 + b'built on: Sat May 2\x00OPENSSLDIR: "/o"\x00'
+    far = read_binary(write_elf(tmp_path / "_rust.abi3.so", "x64", [], blob=far_apart))
+    assert far.version == "3.0.13"  # statically linked: build info linked in, far apart
     boring = read_binary(
         write_elf(tmp_path / "boring.so", "x64", [], blob=VERSION_WITH_CONTEXT + b"BoringSSL\x00")
     )
@@ -249,3 +252,19 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     not_binary = tmp_path / "notes.txt"
     not_binary.write_text("x")
     assert main(["audit", str(not_binary)]) == 5
+
+
+def test_this_unix_python_installation():
+    """The running interpreter's own installation: its _ssl resolves to the system OpenSSL."""
+    import ssl
+    import sys
+
+    root = Path(sys.base_prefix)
+    if not any((root / "lib").glob("python3*/lib-dynload/_ssl*")):
+        pytest.skip(f"{root} has no lib-dynload/_ssl (not a Unix layout)")
+    report = audit(root, TODAY)
+    assert report.kind == "python-unix"
+    versions = {(lib.role, lib.version) for lib in report.openssl.libraries}
+    assert ("libssl", ssl.OPENSSL_VERSION.split()[1]) in versions
+    ssl_ext = [i for i in report.openssl.importers if "_ssl" in i["file"]]
+    assert ssl_ext and all(edge["resolved"] for edge in ssl_ext[0]["imports"])

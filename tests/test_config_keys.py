@@ -142,9 +142,14 @@ def test_doctor_reports_and_decides(tmp_path, monkeypatch, capsys):
     assert set(report["decisions"]) == {"fill-gaps", "merge", "embedded-only"}
     assert report["decisions"]["embedded-only"]["roles"] == ["fallback"]
     assert report["probed"] and all({"kind", "path", "usable"} <= set(p) for p in report["probed"])
+    import ssl
+
+    loaded = {(lib["role"], lib["version"]) for lib in report["openssl_binaries"]}
+    assert ("libssl", ssl.OPENSSL_VERSION.split()[1]) in loaded  # the OpenSSL really loaded
     assert main(["doctor"]) == 0
     text = capsys.readouterr().out
     assert "Decision per mode:" in text and "fill-gaps (configured)" in text
+    assert "loaded: " in text
 
 
 def test_doctor_honours_respect_env(tmp_path, monkeypatch, capsys):

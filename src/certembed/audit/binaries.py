@@ -77,9 +77,12 @@ def openssl_version_in(data: bytes | mmap.mmap) -> tuple[str | None, bool]:
     boring = data.find(b"BoringSSL") != -1
     if boring:
         return None, True
+    # Statically linked builds may place the strings far apart; libcrypto's own build-info
+    # strings anywhere in the file still prove its code is linked in.
+    linked = data.find(b"built on: ") != -1 and data.find(b"OPENSSLDIR: ") != -1
     for match in _VERSION.finditer(data):
         window = data[match.end() : match.end() + _CONTEXT_WINDOW]
-        if any(marker in window for marker in _CONTEXT):
+        if linked or any(marker in window for marker in _CONTEXT):
             return match.group(1).decode("ascii"), False
     return None, False
 
