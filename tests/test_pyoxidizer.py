@@ -101,6 +101,26 @@ def test_check_reports_stale_and_broken_rules(project, capsys, monkeypatch, ca_d
     assert "certembed.bzl:21:" in capsys.readouterr().err  # the line we broke
 
 
+def _list_targets(project: Path, break_rule: bool = False) -> subprocess.CompletedProcess[str]:
+    """Generate the rule (optionally with a syntax error), add the recipe, and let the real
+    pyoxidizer evaluate both."""
+    assert main(["pyoxidizer"]) == 0
+    (project / "pyoxidizer.bzl").write_text(RECIPE)
+    if break_rule:
+        rule = project / "certembed.bzl"
+        rule.write_text(
+            rule.read_text().replace("def certembed_files(", "def certembed_files(((", 1)
+        )
+    return subprocess.run(
+        [_pyoxidizer(), "list-targets"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+        timeout=300,
+    )
+
+
 def _pyoxidizer() -> str:
     exe = shutil.which("pyoxidizer", path=str(Path(sys.executable).parent)) or shutil.which(
         "pyoxidizer"
@@ -121,16 +141,7 @@ def layouts(tmp_path_factory, ca_dir):
 def test_real_pyoxidizer_evaluates_and_builds_the_manifest(project, monkeypatch, layouts, servers):
     pyox = _pyoxidizer()
     monkeypatch.chdir(project)
-    assert main(["pyoxidizer"]) == 0
-    (project / "pyoxidizer.bzl").write_text(RECIPE)
-    listed = subprocess.run(
-        [pyox, "list-targets"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=scrubbed_env(),
-        timeout=300,
-    )
+    listed = _list_targets(project)
     assert listed.returncode == 0, listed.stderr
     assert "certs" in listed.stdout
     built = subprocess.run(
@@ -165,20 +176,8 @@ def test_real_pyoxidizer_evaluates_and_builds_the_manifest(project, monkeypatch,
 
 
 def test_real_pyoxidizer_reports_a_broken_rule(project, monkeypatch):
-    pyox = _pyoxidizer()
     monkeypatch.chdir(project)
-    assert main(["pyoxidizer"]) == 0
-    (project / "pyoxidizer.bzl").write_text(RECIPE)
-    rule = project / "certembed.bzl"
-    rule.write_text(rule.read_text().replace("def certembed_files(", "def certembed_files(((", 1))
-    listed = subprocess.run(
-        [pyox, "list-targets"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=scrubbed_env(),
-        timeout=300,
-    )
+    listed = _list_targets(project, break_rule=True)
     assert listed.returncode != 0
     assert "certembed.bzl" in listed.stdout + listed.stderr
 

@@ -163,6 +163,22 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return AUDIT_FINDINGS_EXIT if failing else 0
 
 
+def _command(
+    sub: Any, name: str, func: Any, help: str, description: str, examples: str = ""
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows its description, examples and the exit codes."""
+    epilog = (f"examples:\n{examples}\n\n" if examples else "") + EPILOG_EXIT
+    command: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.set_defaults(func=func)
+    return command
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="certembed",
@@ -173,8 +189,10 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"certembed {__version__}")
     top.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
-    build = sub.add_parser(
+    build = _command(
+        sub,
         "build",
+        _cmd_build,
         help="assemble the CA bundle, render bootstraps, freeze the declared app",
         description=(
             "Build the CA bundle and per-target bootstraps into -o DIR (published atomically:\n"
@@ -184,9 +202,7 @@ def parser() -> argparse.ArgumentParser:
             "Output: cacert.pem, certs/ (OpenSSL hashed dir), manifest.json and one payload\n"
             "dir per target with _certembed_bootstrap.py. SOURCE_DATE_EPOCH is honoured."
         ),
-        epilog="examples:\n  certembed build\n  certembed build app.star -o out --target linux\n\n"
-        + EPILOG_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples="  certembed build\n  certembed build app.star -o out --target linux",
     )
     build.add_argument("config", nargs="?", help="app.star, certembed.toml or pyproject.toml")
     build.add_argument(
@@ -205,28 +221,26 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--no-freeze", action="store_true", help="build the bundle only")
     build.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     build.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    build.set_defaults(func=_cmd_build)
-    inspect = sub.add_parser(
+    inspect = _command(
+        sub,
         "inspect",
+        _cmd_inspect,
         help="list the certificates in a PEM file, an output dir or a manifest",
         description="Show subject, SHA-256 prefix, expiry, source and trust role of every "
         "certificate in PATH.",
-        epilog=EPILOG_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect.add_argument("path", help="a PEM/DER file, a build output dir or a manifest.json")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
-    inspect.set_defaults(func=_cmd_inspect)
-    pox = sub.add_parser(
+    pox = _command(
+        sub,
         "pyoxidizer",
+        _cmd_pyoxidizer,
         help="write certembed.bzl, a PyOxidizer rule with the bundle and bootstrap inlined",
         description="Render certembed.bzl into --out (default: the current directory, next to\n"
         "pyoxidizer.bzl) and print the lines to add to pyoxidizer.bzl. The rule adds the\n"
         "bootstrap, the anchors and a sitecustomize as in-memory modules (certembed_add) or\n"
         "as files (certembed_manifest). --check exits 2 if the rule is missing, broken or\n"
         "stale for the current config.",
-        epilog=EPILOG_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     pox.add_argument("config", nargs="?", help="config (default: discovered, else certifi)")
     pox.add_argument("--out", default=".", help="directory for certembed.bzl (default: .)")
@@ -236,9 +250,10 @@ def parser() -> argparse.ArgumentParser:
         help="OS the PyOxidizer app runs on (default: host)",
     )
     pox.add_argument("--check", action="store_true", help="verify instead of writing")
-    pox.set_defaults(func=_cmd_pyoxidizer)
-    aud = sub.add_parser(
+    aud = _command(
+        sub,
         "audit",
+        _cmd_audit,
         help="which OpenSSL and which CAs an app, a Python or a wheel really carries",
         description="Audit PATH: a PyInstaller onedir dist or onefile executable, a Python\n"
         "installation (Windows DLLs/ layout or Unix), a wheel, or any directory of binaries.\n"
@@ -247,10 +262,8 @@ def parser() -> argparse.ArgumentParser:
         "OpenSSL users (missing names, mixed architectures: the 'DLL load failed' and '%1 is\n"
         "not a valid Win32 application' errors, explained with the fix), and the certembed or\n"
         "certifi bundle inside (expired, expiring within 90 days, removed from certifi).",
-        epilog="examples:\n  certembed audit dist/myapp\n  certembed audit dist/myapp.exe "
-        "--fail-on eol,mismatch --json\n  certembed audit C:\\Python39 --as-of 2027-01-01\n\n"
-        + EPILOG_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples="  certembed audit dist/myapp\n  certembed audit dist/myapp.exe "
+        "--fail-on eol,mismatch --json\n  certembed audit C:\\Python39 --as-of 2027-01-01",
     )
     aud.add_argument("path", help="app dir, onefile executable, Python install, wheel or dir")
     aud.add_argument(
@@ -267,15 +280,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="DATE",
         help="judge end of life and expiry on this YYYY-MM-DD date (default: today)",
     )
-    aud.set_defaults(func=_cmd_audit)
-    doc = sub.add_parser(
+    doc = _command(
+        sub,
         "doctor",
+        _cmd_doctor,
         help="what this Python/OpenSSL sees and what the bootstrap would decide here",
         description="Report this interpreter's OpenSSL, its compiled-in CA paths, the SSL_* "
         "environment, the machine's trust store as the bootstrap probes it, and the decision "
         "in every mode.",
-        epilog=EPILOG_EXIT,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     doc.add_argument(
         "config",
@@ -283,7 +295,6 @@ def parser() -> argparse.ArgumentParser:
         help="config to take the bundle from (default: discovered, else certifi)",
     )
     doc.add_argument("--json", action="store_true", help="machine-readable output")
-    doc.set_defaults(func=_cmd_doctor)
     return top
 
 
