@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -41,8 +42,6 @@ def _from_pem(path: Path) -> list[dict[str, Any]]:
     rows = []
     lines = data.decode("utf-8", "replace").splitlines()
     for cert, der, origin in parse_blob(data, path.name, problems):
-        import hashlib
-
         meta = {"Source": path.name, "Trust": "-"}
         line = int(origin.rsplit(":", 1)[1]) if origin.rsplit(":", 1)[-1].isdigit() else 0
         for text in reversed(lines[max(0, line - 12) : max(0, line - 1)]):
