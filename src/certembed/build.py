@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from certembed.bootstrap.render import PAYLOAD_MANIFEST, render_payload
+from certembed.bootstrap.render import PAYLOAD_MANIFEST, payload_files, render_payload
 from certembed.bundle.assemble import assemble
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import bundle_pem, dumps, manifest, write_hashed_dir
@@ -71,9 +71,10 @@ def build_bundle_output(
         if hashed_dir:
             write_hashed_dir(stage / "certs", bundle.anchors)
         payloads = {}
+        files = payload_files(bundle)
         for target in targets:
             progress(f"rendering bootstrap for {target}")
-            payload = render_payload(spec, bundle, target, digest)
+            payload = render_payload(spec, bundle, target, digest, files)
             payloads[target] = payload.write(stage / target)
         data = manifest(spec, bundle, digest, payloads, source_date_epoch())
         data["targets"] = list(targets)

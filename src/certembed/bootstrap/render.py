@@ -116,6 +116,14 @@ def render_bootstrap(
     )
 
 
-def render_payload(spec: Spec, bundle: Bundle, target: str, bundle_digest: str) -> Payload:
-    files = payload_files(bundle)
+def render_payload(
+    spec: Spec,
+    bundle: Bundle,
+    target: str,
+    bundle_digest: str,
+    files: dict[str, bytes] | None = None,
+) -> Payload:
+    """``files``: :func:`payload_files` of ``bundle``, when the caller already has them (they
+    are the same for every target)."""
+    files = payload_files(bundle) if files is None else files
     return Payload(target, render_bootstrap(spec, bundle, target, files, bundle_digest), files)
