@@ -12,7 +12,7 @@ import pytest
 from certembed.audit.binaries import read_binary
 from certembed.audit.report import audit
 from certembed.cli import main
-from tests.support.binaries import write_pe
+from tests.support.binaries import windows_python
 from tests.support.fixtures import extract, wheel
 
 AS_OF = date(2026, 11, 21)
@@ -56,13 +56,7 @@ def test_delvewheel_renamed_dll_keeps_its_export_name(tmp_path):
 
 
 def _windows_python(tmp_path: Path) -> Path:
-    root = tmp_path / "Python39"
-    (root / "DLLs").mkdir(parents=True)
-    write_pe(root / "python.exe", "x64", ["python39.dll"])
-    write_pe(
-        root / "DLLs" / "_ssl.pyd", "x64", ["libssl-1_1.dll", "libcrypto-1_1.dll", "python39.dll"]
-    )
-    return root
+    return windows_python(tmp_path / "Python39")
 
 
 def test_seed_renamed_vc_win64a_dlls(tmp_path):

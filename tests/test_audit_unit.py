@@ -16,6 +16,7 @@ from tests.support.binaries import (
     VERSION_1X,
     VERSION_ALONE,
     VERSION_WITH_CONTEXT,
+    windows_python,
     write_elf,
     write_macho,
     write_pe,
@@ -127,10 +128,7 @@ def test_series():
 
 
 def _windows_python(tmp_path: Path, arch_ext: str, arch_lib: str, ssl_imports: list[str]) -> Path:
-    root = tmp_path / "Python39"
-    (root / "DLLs").mkdir(parents=True)
-    write_pe(root / "python.exe", arch_ext, ["python39.dll"])
-    write_pe(root / "DLLs" / "_ssl.pyd", arch_ext, ["libssl-1_1.dll", "libcrypto-1_1.dll"])
+    root = windows_python(tmp_path / "Python39", arch_ext)
     write_pe(root / "DLLs" / "libssl-1_1.dll", arch_lib, ssl_imports, export_name="libssl-1_1.dll")
     write_pe(
         root / "DLLs" / "libcrypto-1_1.dll",

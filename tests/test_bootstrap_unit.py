@@ -16,6 +16,7 @@ from certembed.bootstrap import load_side_effect_free
 from certembed.bootstrap.paths import TABLES
 from tests.support.env import scrubbed_env
 from tests.support.project import build
+from tests.support.pythons import pyenv_pythons
 
 ROLES = {"fallback": 2, "always": 1}
 
@@ -213,14 +214,7 @@ def test_template_imports_only_os_sys_ssl_at_module_level(result):
 
 
 def _pyenv_pythons() -> list[str]:
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    found = []
-    for folder in root.glob("3.*") if root.is_dir() else []:
-        exe = folder / "bin" / "python3"
-        parts = folder.name.split(".")
-        if exe.exists() and len(parts) >= 2 and parts[1].isdigit() and int(parts[1]) >= 8:
-            found.append((int(parts[1]), str(exe)))
-    return [exe for _, exe in sorted(found)]  # oldest first
+    return [exe for _, exe in pyenv_pythons()]
 
 
 def test_oldest_python_compiles_every_payload(result):

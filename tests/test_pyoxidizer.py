@@ -19,6 +19,7 @@ from certembed.config import load_config
 from tests.support.env import scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
 from tests.support.project import toml_config
+from tests.support.pythons import pyenv_pythons
 
 RUNNER = Path(__file__).parent / "support" / "oxidized_runner.py"
 RECIPE = """\
@@ -183,13 +184,12 @@ def test_real_pyoxidizer_reports_a_broken_rule(project, monkeypatch):
 
 
 def _python310() -> str:
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    found = sorted(root.glob("3.10*/bin/python3")) if root.is_dir() else []
+    found = [exe for minor, exe in pyenv_pythons(10) if minor == 10]
     if not found:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but no CPython 3.10 for oxidized-importer")
         pytest.skip("no CPython 3.10 (oxidized-importer 0.6 has wheels for 3.10 only)")
-    return str(found[-1])
+    return found[-1]
 
 
 @pytest.fixture(scope="module")

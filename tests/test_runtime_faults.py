@@ -15,7 +15,7 @@ import pytest
 from tests.support.env import scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
 from tests.support.project import build
-from tests.test_bootstrap_unit import _pyenv_pythons
+from tests.support.pythons import pyenv_pythons
 from tests.test_runtime_layouts import CLIENT, outcome, run_clients
 
 pytestmark = pytest.mark.namespace
@@ -232,7 +232,7 @@ def test_fifty_processes_at_once(tmp_path, ca_dir, servers):
 
 
 def test_every_pyenv_cpython(layouts, servers, tmp_path, ca_dir):
-    pythons = _pyenv_pythons()
+    pythons = [exe for _, exe in pyenv_pythons()]
     if not pythons:
         pythons = [sys.executable]
     payload = build(tmp_path / "p", ca_dir, mode="fill-gaps").out_dir / "linux"

@@ -251,3 +251,14 @@ VERSION_WITH_CONTEXT = (
 )
 VERSION_ALONE = b"\x00OpenSSL 3.0.13 30 Jan 2024\x00some other text\x00"
 VERSION_1X = b"\x00OpenSSL 1.1.1w  11 Sep 2023\x00compiler: cl /Z7\x00built on: Mon Sep 11\x00"
+
+
+def windows_python(root: Path, arch: str = "x64") -> Path:
+    """A python.org-style Windows install: python.exe and DLLs/_ssl.pyd importing
+    libssl-1_1.dll and libcrypto-1_1.dll (the DLLs themselves are up to the caller)."""
+    (root / "DLLs").mkdir(parents=True)
+    write_pe(root / "python.exe", arch, ["python39.dll"])
+    write_pe(
+        root / "DLLs" / "_ssl.pyd", arch, ["libssl-1_1.dll", "libcrypto-1_1.dll", "python39.dll"]
+    )
+    return root
