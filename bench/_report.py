@@ -20,6 +20,22 @@ def machine() -> str:
     )
 
 
+def scrubbed_env() -> dict[str, str]:
+    """This environment minus what changes TLS or import behaviour in the measured processes
+    (this machine exports SSL_CERT_FILE & co.)."""
+    import os
+
+    drop = (
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "PYTHONPATH",
+        "CERTEMBED_DEBUG",
+    )
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
 def write_section(name: str, body: str) -> None:
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     text = DOC.read_text(encoding="utf-8")

@@ -7,7 +7,6 @@ difference is certembed. Freezes alternate and use --clean; start-ups alternate 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import machine, median, write_section
+from _report import machine, median, scrubbed_env, write_section
 
 APP = "import ssl, urllib.request\nssl.create_default_context()\n"
 SPEC = """
@@ -25,11 +24,6 @@ pyz = PYZ(a.pure)
 exe = EXE(pyz, a.scripts, [], exclude_binaries=True, name="app", console=True)
 coll = COLLECT(exe, a.binaries, a.datas, name="app")
 """
-
-
-def env() -> dict[str, str]:
-    drop = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PYTHONPATH")
-    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def freeze(folder: Path) -> float:
@@ -47,14 +41,14 @@ def freeze(folder: Path) -> float:
         ],
         cwd=folder,
         check=True,
-        env=env(),
+        env=scrubbed_env(),
     )
     return time.perf_counter() - start
 
 
 def start_up(exe: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([str(exe)], check=True, env=env())
+    subprocess.run([str(exe)], check=True, env=scrubbed_env())
     return time.perf_counter() - start
 
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import certifi
-from _report import machine, median, write_section
+from _report import machine, median, scrubbed_env, write_section
 
 from certembed.build import build_bundle_output
 from certembed.config import load_config
@@ -42,19 +41,7 @@ print(json.dumps({"bootstrap": boot, "certifi": plain}))
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k
-        not in (
-            "SSL_CERT_FILE",
-            "SSL_CERT_DIR",
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-            "PYTHONPATH",
-            "CERTEMBED_DEBUG",
-        )
-    }
+    env = scrubbed_env()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "certembed.toml"
         config.write_text('mode = "embedded-only"\ntargets = ["linux"]\n')
