@@ -145,7 +145,7 @@ def test_manifest_records_provenance(project, tmp_path):
     assert data["bundle"]["sha256"] == result.bundle_sha256
     corp = [c for c in data["certificates"] if c["label"] == "Corp Root"]
     assert corp and corp[0]["trust"] == "always"
-    assert corp[0]["sources"] == ["pem_file:" + str(project / "certs" / "corp-root.pem")]
+    assert corp[0]["sources"] == ["pem_file:certs/corp-root.pem"]  # relative to the config
     shas = [c["sha256"] for c in data["certificates"]]
     assert shas == sorted(shas)
     assert set(data["payloads"]) == {"linux", "macos", "windows"}

@@ -26,6 +26,14 @@ def source_date_epoch() -> int | None:
         raise CertembedError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from None
 
 
+def _normalize_modes(root: Path) -> None:
+    """0644 files, 0755 directories: the output must not depend on the builder's umask."""
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            (Path(dirpath) / name).chmod(0o644)
+        Path(dirpath).chmod(0o755)
+
+
 def _stamp(root: Path, epoch: int) -> None:
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
@@ -41,10 +49,10 @@ def staged(out_dir: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     try:
         yield stage
+        _normalize_modes(stage)
         epoch = source_date_epoch()
         if epoch is not None:
             _stamp(stage, epoch)
-        stage.chmod(0o755)
         old = None
         if out_dir.exists() or out_dir.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))

@@ -170,8 +170,9 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
         else:
             blob = _read(source.path, problems)
             if blob is not None:
-                files.append((source.path.as_posix(), digest_bytes(blob)))
-                found = list(parse_blob(blob, source.path.name, problems))
+                name = source.display or source.path.name
+                files.append((name, digest_bytes(blob)))
+                found = list(parse_blob(blob, name, problems))
     elif source.kind == "pem_dir":
         assert source.path is not None
         if not source.path.is_dir():

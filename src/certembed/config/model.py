@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import posixpath
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from certembed.errors import ConfigError, Diagnostic, Location
@@ -133,13 +134,17 @@ class Source:
     location: Location
     path: Path | None = None
     text: str | None = None
+    display: str = ""  # ``path`` as named relative to the config (never the build directory)
 
     def label(self) -> str:
-        """A short human name used in headers, manifests and error messages."""
+        """A short human name used in headers, manifests and error messages.
+
+        It never depends on where the project sits: a ``pem_file``/``pem_dir`` is named by its
+        path relative to the config, an inline ``pem`` by its kind alone (so the TOML and the
+        Starlark form of one project give the same bytes).
+        """
         if self.kind in ("pem_file", "pem_dir") and self.path is not None:
-            return f"{self.kind}:{self.path.as_posix()}"
-        if self.kind == "pem":
-            return f"pem@{self.location}"
+            return f"{self.kind}:{self.display or self.path.name}"
         return self.kind
 
 
@@ -293,6 +298,12 @@ class Checker:
     def path(self, value: str) -> Path:
         return (self.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
 
+    def display(self, value: str) -> str:
+        """How a path is named in outputs: relative to the config's directory (POSIX
+        separators), so that the same project builds the same bytes wherever it is checked out.
+        An absolute path outside the project stays as written: the user chose it."""
+        return display_path(value, self.base_dir)
+
     # -- model objects --------------------------------------------------------------------
     def source(self, raw: Mapping[str, Any], loc: Location) -> Source | None:
         self.unknown_keys(raw, SOURCE_OPTIONS, loc, "source")
@@ -332,7 +343,8 @@ class Checker:
             ok = False
         if not ok:
             return None
-        return Source(kind=kind, trust=trust, location=loc, path=path, text=text)
+        display = self.display(str(raw["path"])) if path is not None else ""
+        return Source(kind=kind, trust=trust, location=loc, path=path, text=text, display=display)
 
     def bundle(
         self, raw: Mapping[str, Any], loc: Location, sources: Sequence[Source] | None
@@ -444,6 +456,17 @@ class Checker:
             base_dir=self.base_dir,
             **flags,
         )
+
+
+def display_path(value: str, base_dir: Path) -> str:
+    """``value`` (a path from a config) named relative to ``base_dir`` when it lies inside."""
+    text = value.replace("\\", "/")
+    if not Path(value).is_absolute() and not PureWindowsPath(value).is_absolute():
+        return posixpath.normpath(text)
+    try:
+        return Path(value).resolve().relative_to(base_dir.resolve()).as_posix()
+    except ValueError:
+        return text
 
 
 def _valid_exclude(item: str) -> bool:
