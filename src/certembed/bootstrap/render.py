@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 
 from certembed import __version__
+from certembed.bootstrap.assemble import assemble, parts
 from certembed.bootstrap.paths import TABLES, TARGET_TABLES
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import hashed_names, render_pem
@@ -101,8 +102,9 @@ def write_pyc(source: Path) -> Path:
 def render_bootstrap(
     spec: Spec, bundle: Bundle, target: str, files: dict[str, bytes], bundle_digest: str
 ) -> str:
-    template = _environment().get_template("bootstrap.py.j2")
-    return template.render(
+    """The baked data (the only template) followed by the target's runtime modules."""
+    template = _environment().get_template("baked.py.j2")
+    header = template.render(
         version=__version__,
         target=target,
         mode=spec.mode,
@@ -113,7 +115,9 @@ def render_bootstrap(
         roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
         data_files=[(name, hashlib.sha256(data).hexdigest()) for name, data in files.items()],
         tables=[(key, TABLES[key]) for key in TARGET_TABLES[target]],
+        parts=[f"{name}.py" for name in parts(target)],
     )
+    return assemble(header, target)
 
 
 def render_payload(

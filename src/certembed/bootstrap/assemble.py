@@ -1,0 +1,66 @@
+"""Assemble ``_certembed_bootstrap.py`` from the real modules under :mod:`.runtime`.
+
+Per target: the baked data (``templates/baked.py.j2``, data only), then :mod:`.runtime.stores`,
+the target's OS module and :mod:`.runtime.core`, each without its docstring, its ``os``/``ssl``/
+``sys`` imports (the header has them once) and its ``dev-only`` block. The result is one
+standard-library module that imports nothing else at start-up.
+"""
+
+from __future__ import annotations
+
+import ast
+from importlib import resources
+
+RUNTIME_PACKAGE = "certembed.bootstrap.runtime"
+OS_MODULE = {"linux": "posix", "macos": "macos", "windows": "windows"}
+DEV_BEGIN = "# certembed: dev-only begin"
+DEV_END = "# certembed: dev-only end"
+SHARED_IMPORTS = ("import os", "import ssl", "import sys")
+
+
+def parts(target: str) -> list[str]:
+    """The runtime modules a target's bootstrap is made of, in order."""
+    return ["stores", OS_MODULE[target], "core"]
+
+
+def module_source(name: str) -> str:
+    return (resources.files(RUNTIME_PACKAGE) / f"{name}.py").read_text(encoding="utf-8")
+
+
+def strip_module(name: str, source: str) -> str:
+    """``source`` without its docstring, shared imports and dev-only block."""
+    tree = ast.parse(source, f"{name}.py")
+    lines = source.splitlines()
+    drop: set[int] = set()
+    body = tree.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        end = body[0].end_lineno or body[0].lineno
+        drop.update(range(body[0].lineno - 1, end))
+    inside = False
+    for index, line in enumerate(lines):
+        if line == DEV_BEGIN:
+            inside = True
+        if inside or line in SHARED_IMPORTS:
+            drop.add(index)
+        if line == DEV_END:
+            inside = False
+    if inside:
+        raise ValueError(f"{name}.py: {DEV_BEGIN!r} without {DEV_END!r}")
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno - 1 not in drop:
+            raise ValueError(
+                f"{name}.py line {node.lineno}: module-level import outside the dev-only block"
+            )
+    kept = [line for index, line in enumerate(lines) if index not in drop]
+    return "\n".join(kept).strip("\n")
+
+
+def assemble(header: str, target: str) -> str:
+    """The shipped module: ``header`` (rendered baked data) and the target's runtime modules."""
+    sections = [header.rstrip("\n")]
+    for name in parts(target):
+        sections.append(
+            f"# --- certembed/bootstrap/runtime/{name}.py ---\n\n"
+            + strip_module(name, module_source(name))
+        )
+    return "\n\n\n".join(sections) + "\n"

@@ -1,0 +1,65 @@
+"""macOS: Apple's root-owned OpenSSL files only (``/private/etc/ssl``); never the frozen
+OpenSSL's compiled-in directory (possibly Homebrew's, user-writable: the table says so).
+
+Same OS-module shape as :mod:`.posix` (see :mod:`.shape`).
+"""
+
+import os
+import ssl
+import sys
+
+# certembed: dev-only begin
+from typing import Any, Dict, List, Optional, Tuple
+
+from certembed.bootstrap.runtime.stores import _load_verify_locations, probe
+
+Table = Dict[str, Any]
+Plan = Dict[str, Any]
+Pair = Tuple[Optional[str], Optional[str]]
+Probed = List[List[Any]]
+# certembed: dev-only end
+
+OS_FAMILY = "macos"
+
+
+def find_machine_store(
+    key: "str", table: "Table", compiled: "Optional[Pair]", probed: "Probed"
+) -> "Tuple[bool, Optional[Pair]]":
+    """(uses an OS certificate store, (cafile, capath) found on disk or None)."""
+    found = probe(table, compiled, probed)
+    return False, (found if (found[0] or found[1]) else None)
+
+
+def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
+    """Adjust the decided plan for this OS (the keychain is not consulted yet)."""
+
+
+def load_machine_files(
+    context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
+) -> "None":
+    _load_verify_locations(context, cafile, capath)
+
+
+def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
+    """The keychain is not read (see the runtime contract)."""
+
+
+def os_store_pem() -> "bytes":
+    return b""
+
+
+def cache_base() -> "Optional[str]":
+    """``~/Library/Caches``."""
+    return os.path.join(os.path.expanduser("~"), "Library", "Caches")
+
+
+def private_dir_ok(folder: "str") -> "bool":
+    """A real directory (not a link) owned by this user and closed to everyone else."""
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    if getuid is None or sys.platform == "win32":  # pragma: no cover - POSIX module
+        return False
+    return st.st_uid == getuid() and not st.st_mode & 0o077 and (st.st_mode & 0o170000) == 0o040000

@@ -1,0 +1,45 @@
+"""The shape every OS module has (checked by mypy: each module is assigned to this Protocol).
+
+Not shipped: only the type checker and the tests read it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Optional, Protocol
+
+from certembed.bootstrap.runtime import macos, posix, windows
+
+Pair = tuple[Optional[str], Optional[str]]
+
+
+class OSModule(Protocol):
+    OS_FAMILY: str
+
+    def find_machine_store(
+        self, key: str, table: dict[str, Any], compiled: Pair | None, probed: list[list[Any]]
+    ) -> tuple[bool, Pair | None]:
+        """(uses an OS certificate store such as CryptoAPI, (cafile, capath) or None)."""
+
+    def refine_plan(self, plan: dict[str, Any], mode: str, roles: dict[str, int]) -> None:
+        """Adjust the plan ``core.decide`` made (which store, which embedded roles)."""
+
+    def load_machine_files(
+        self, context: ssl.SSLContext, cafile: str | None, capath: str | None
+    ) -> None:
+        """Load the decided machine or environment file/directory into a default context."""
+
+    def load_os_store(self, context: ssl.SSLContext, purpose: Any) -> None:
+        """Load the OS certificate store (only called when the plan uses one)."""
+
+    def os_store_pem(self) -> bytes:
+        """The OS certificate store's anchors as PEM (certifi, export_env)."""
+
+    def cache_base(self) -> str | None:
+        """The per-user cache base directory (absolute) or None."""
+
+    def private_dir_ok(self, folder: str) -> bool:
+        """``folder`` is a private directory of this user (never shared or world-writable)."""
+
+
+OS_MODULES: dict[str, OSModule] = {"linux": posix, "macos": macos, "windows": windows}

@@ -1,0 +1,102 @@
+"""OpenSSL-style trust locations: usable files, hashed directories, the candidate-table probe.
+
+Shared by every target (the Windows table simply has no candidates).
+"""
+
+import os
+import ssl
+
+# certembed: dev-only begin
+from typing import Any, Dict, List, Optional, Tuple
+
+Table = Dict[str, Any]
+Pair = Tuple[Optional[str], Optional[str]]
+Probed = List[List[Any]]
+# certembed: dev-only end
+
+_HEX = "0123456789abcdef"
+# The C implementation, whatever a subclass or another library (truststore) does to the class.
+_load_verify_locations = ssl._SSLContext.load_verify_locations  # type: ignore[attr-defined]
+
+
+def _usable_file(path: "str") -> "bool":
+    """A regular, non-empty file (following links)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (st.st_mode & 0o170000) == 0o100000 and st.st_size > 0
+
+
+def _hashed_name(name: "str") -> "bool":
+    """``<8 hex>.<digits>`` (certificates) or ``<8 hex>.r<digits>`` (CRLs), as rehash writes."""
+    if len(name) < 10 or name[8] != ".":
+        return False
+    if any(c not in _HEX for c in name[:8].lower()):
+        return False
+    tail = name[9:]
+    if tail[:1] == "r":
+        tail = tail[1:]
+    return tail.isdigit()
+
+
+def _hashed_dir(path: "str") -> "bool":
+    """True only if ``path`` holds OpenSSL hash links (RHEL's /etc/ssl/certs holds none)."""
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if _hashed_name(entry.name):
+                    return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def _hashed_files(capath: "str") -> "List[str]":
+    """The certificate files of every directory in ``capath`` (``os.pathsep``-separated)."""
+    found: "List[str]" = []
+    for folder in capath.split(os.pathsep):
+        if not folder:
+            continue
+        try:
+            names = sorted(n for n in os.listdir(folder) if _hashed_name(n))
+        except OSError:
+            continue
+        found.extend(os.path.join(folder, name) for name in names)
+    return found
+
+
+def probe(
+    table: "Table", compiled: "Optional[Pair]" = None, probed: "Optional[Probed]" = None
+) -> "Pair":
+    """Find the machine's store: (cafile or None, capath or None).
+
+    The compiled-in cafile if it exists, else the first candidate file; the compiled-in capath
+    only if it holds hash links, else the first candidate dir that does.
+    """
+    if probed is None:
+        probed = []
+    if compiled is None and table["use_compiled_default"]:
+        paths = ssl.get_default_verify_paths()
+        compiled = (paths.openssl_cafile, paths.openssl_capath)
+    files = list(table["files"])
+    dirs = list(table["dirs"])
+    if compiled is not None and table["use_compiled_default"]:
+        if compiled[0]:
+            files.insert(0, compiled[0])
+        if compiled[1]:
+            dirs.insert(0, compiled[1])
+    cafile = capath = None
+    for path in files:
+        ok = _usable_file(path)
+        probed.append(["file", path, ok])
+        if ok:
+            cafile = path
+            break
+    for path in dirs:
+        ok = _hashed_dir(path)
+        probed.append(["dir", path, ok])
+        if ok:
+            capath = path
+            break
+    return cafile, capath

@@ -1,0 +1,185 @@
+"""The runtime bootstrap's source as real modules: their shape, the assembly into the shipped
+``_certembed_bootstrap.py``, and the modules' logic imported directly (no build)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import ssl
+import subprocess
+
+import pytest
+
+from certembed.bootstrap import assemble
+from certembed.bootstrap.runtime import core, stores
+from certembed.bootstrap.runtime.shape import OS_MODULES, OSModule
+from tests.support.env import scrubbed_env
+from tests.support.project import build
+from tests.support.pythons import pyenv_pythons
+
+RUNTIME = ("stores", "posix", "macos", "windows", "core")
+
+
+def _bare(sig: inspect.Signature) -> list[tuple[str, object, object]]:
+    return [(p.name, p.kind, p.default) for p in sig.parameters.values()]
+
+
+def _contract() -> dict[str, inspect.Signature | None]:
+    names: dict[str, inspect.Signature | None] = {}
+    for name, member in vars(OSModule).items():
+        if name.startswith("_"):
+            continue
+        if callable(member):
+            sig = inspect.signature(member)
+            names[name] = sig.replace(parameters=list(sig.parameters.values())[1:])
+    for name in OSModule.__annotations__:
+        names[name] = None
+    return names
+
+
+@pytest.mark.parametrize("target", ["linux", "macos", "windows"])
+def test_every_os_module_has_exactly_the_shape(target):
+    module = OS_MODULES[target]
+    public = {
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_")
+        and not inspect.ismodule(v)
+        and getattr(v, "__module__", module.__name__) == module.__name__
+    }
+    contract = _contract()
+    assert public == set(contract)
+    for name, sig in contract.items():
+        if sig is not None:
+            # names, kinds and defaults here; the types are mypy's job (shape.OS_MODULES)
+            assert _bare(inspect.signature(getattr(module, name))) == _bare(sig), name
+
+
+def _top_level_names(source: str) -> set[str]:
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+@pytest.mark.parametrize("target", ["linux", "macos", "windows"])
+def test_assembled_parts_never_shadow_each_other(target):
+    seen: dict[str, str] = {}
+    for part in assemble.parts(target):
+        for name in _top_level_names(assemble.strip_module(part, assemble.module_source(part))):
+            assert name not in seen, f"{name} defined in {seen.get(name)} and {part}"
+            seen[name] = part
+
+
+@pytest.mark.parametrize("name", RUNTIME)
+def test_runtime_sources_follow_the_rules(name):
+    source = assemble.module_source(name)
+    tree = ast.parse(source, feature_version=(3, 8))
+    for node in tree.body:
+        assert not (isinstance(node, ast.ImportFrom) and node.module == "__future__"), name
+    stripped = assemble.strip_module(name, source)
+    assert "dev-only" not in stripped and "certembed.bootstrap" not in stripped
+    # every annotation is a string: nothing is evaluated at run time on 3.8
+    for node in ast.walk(ast.parse(stripped)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for arg in [*node.args.args, *node.args.kwonlyargs]:
+                if arg.annotation is not None:
+                    assert isinstance(arg.annotation, ast.Constant), (name, node.name, arg.arg)
+            if node.returns is not None:
+                assert isinstance(node.returns, ast.Constant), (name, node.name)
+
+
+def test_strip_module_rejects_stray_imports_and_open_blocks():
+    with pytest.raises(ValueError, match=r"x\.py line 2: module-level import"):
+        assemble.strip_module("x", '"""doc"""\nimport json\n')
+    with pytest.raises(ValueError, match="without"):
+        assemble.strip_module("x", f"{assemble.DEV_BEGIN}\nfrom typing import Any\n")
+    text = assemble.strip_module(
+        "x", f'"""doc"""\nimport os\n{assemble.DEV_BEGIN}\nimport json\n{assemble.DEV_END}\nA = 1\n'
+    )
+    assert text == "A = 1"
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, ca_dir):
+    return build(tmp_path_factory.mktemp("mods"), ca_dir, targets=("linux", "macos", "windows"))
+
+
+@pytest.mark.parametrize(
+    "target,family", [("linux", "posix"), ("macos", "macos"), ("windows", "windows")]
+)
+def test_payload_is_core_plus_its_own_os_module(result, target, family):
+    source = (result.out_dir / target / "_certembed_bootstrap.py").read_text()
+    assert f'OS_FAMILY = "{family}"' in source
+    assert source.count("OS_FAMILY = ") == 1
+    assert source.count("def install(") == 1
+    assert "# certembed: dev-only" not in source
+    for part in assemble.parts(target):
+        assert f"# --- certembed/bootstrap/runtime/{part}.py ---" in source
+
+
+def test_payload_installs_on_the_oldest_and_newest_python(result, servers):
+    pythons = [exe for _, exe in pyenv_pythons()]
+    if not pythons:
+        pytest.skip("no pyenv CPython on this machine")
+    code = (
+        "import ssl, urllib.request, sys, _certembed_bootstrap as b\n"
+        "assert b.decision()['mode'] == 'fill-gaps'\n"
+        "urllib.request.urlopen(sys.argv[1], timeout=20).read()\n"
+        "b.uninstall()\n"
+        "C = ssl.SSLContext\n"
+        "assert C.set_default_verify_paths is ssl._SSLContext.set_default_verify_paths\n"
+        "print('ok')\n"
+    )
+    env = scrubbed_env(PYTHONPATH=str(result.out_dir / "linux"))
+    for exe in {pythons[0], pythons[-1]}:
+        proc = subprocess.run(
+            [exe, "-c", code, servers["corp"].url], capture_output=True, text=True, env=env
+        )
+        assert proc.returncode == 0 and proc.stdout.strip() == "ok", (exe, proc.stderr)
+        # negative twin: the always root is trusted only through the bootstrap
+        twin = subprocess.run(
+            [
+                exe,
+                "-c",
+                "import urllib.request, sys; urllib.request.urlopen(sys.argv[1])",
+                servers["corp"].url,
+            ],
+            capture_output=True,
+            text=True,
+            env=scrubbed_env(),
+        )
+        assert twin.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in twin.stderr
+
+
+def test_core_decides_as_a_plain_module():
+    roles = {"fallback": 2, "always": 1}
+    plan = core.decide("fill-gaps", None, ("/etc/ssl/cert.pem", None), False, roles)
+    assert plan["store"] == "system" and plan["roles"] == ["always"]
+    plan = core.decide("merge", ("/env.pem", None), None, False, roles)
+    assert plan["store"] == "env" and plan["roles"] == ["fallback", "always"]
+    assert core._platform_key("win32") == "windows" and core._platform_key("freebsd14") == "freebsd"
+
+
+def test_stores_probe_and_hashed_files_as_a_plain_module(tmp_path):
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    (folder / "0a1b2c3d.0").write_text("x")
+    (folder / "README").write_text("x")
+    (tmp_path / "ca.pem").write_text("pem")
+    table = {
+        "files": [str(tmp_path / "missing.pem"), str(tmp_path / "ca.pem")],
+        "dirs": [str(folder)],
+        "use_compiled_default": False,
+        "system_store": "openssl",
+    }
+    probed: list[list[object]] = []
+    assert stores.probe(table, None, probed) == (str(tmp_path / "ca.pem"), str(folder))
+    assert probed[0] == ["file", str(tmp_path / "missing.pem"), False]
+    assert stores._hashed_files(f"{folder}:/nonexistent") == [str(folder / "0a1b2c3d.0")]
+    # the C method, not a Python override: what subclasses or truststore do cannot change it
+    assert stores._load_verify_locations is ssl._SSLContext.load_verify_locations
