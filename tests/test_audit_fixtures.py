@@ -107,9 +107,47 @@ def test_old_certifi_roots_are_reported_as_removed():
     report = audit(wheel("certifi-2022"), AS_OF)
     (bundle,) = report.bundles
     assert bundle.kind == "certifi" and bundle.certifi_version == "2022.09.24"
-    removed = {item["subject"] for item in bundle.not_in_installed_certifi}
+    removed = {item["subject"] for item in bundle.removed_by_mozilla}
     # TrustCor was removed in certifi 2022.12.07 (CVE-2022-23491)
     assert any("TrustCor" in subject for subject in removed)
     assert any(f.category == "distrusted" and "TrustCor" in f.message for f in report.findings)
     assert bundle.age_days and bundle.age_days > 1000
     assert main(["audit", str(wheel("certifi-2022")), "--fail-on", "distrusted"]) == 6
+
+
+def test_static_openssl_whose_version_text_has_no_build_context():
+    """pymssql 2.2.5 links OpenSSL 1.1.1n into _mssql.pyd; its version text stands alone (no
+    built on:/OPENSSLDIR), and OpenSSL's error tables and source paths prove the code is in."""
+    report = audit(wheel("pymssql-static-111"), AS_OF)
+    (lib,) = report.openssl.libraries
+    assert (lib.file, lib.role, lib.version, lib.arch, lib.end_of_life) == (
+        "pymssql/_mssql.cp310-win_amd64.pyd",
+        "static",
+        "1.1.1n",
+        "x64",
+        True,
+    )
+    assert lib.version_source == "version text"
+    assert any("error-library names" in e for e in lib.evidence)
+    assert any("ssl_lib.c" in e for e in lib.evidence)
+    assert [f.category for f in report.findings] == ["eol"]
+    assert main(["audit", str(wheel("pymssql-static-111")), "--fail-on", "eol"]) == 6
+
+
+def test_static_openssl_with_its_version_text_stripped():
+    """pymssql 2.2.11: no OpenSSL version text at all; the build tree's path names 3.1.1."""
+    report = audit(wheel("pymssql-static-31"), AS_OF)
+    (lib,) = report.openssl.libraries
+    assert (lib.role, lib.version, lib.series, lib.end_of_life) == ("static", "3.1.1", "3.1", True)
+    assert lib.version_source and lib.version_source.startswith("build path")
+    assert "openssl-3.1.1" in lib.version_source
+    assert lib.series_hint == "3"  # OpenSSL 3's Provider/ENCODER/DECODER error libraries
+
+
+def test_openssl_importers_are_not_static_openssl(tmp_path):
+    """The kafka wheel's librdkafka imports OpenSSL's functions and carries none of its code:
+    only the two DLLs are OpenSSL, nothing is reported as linked in statically."""
+    report = audit(wheel("kafka-win64"), AS_OF)
+    assert {lib.role for lib in report.openssl.libraries} == {"libssl", "libcrypto"}
+    for lib in report.openssl.libraries:
+        assert lib.evidence or lib.role == "libssl"

@@ -87,6 +87,29 @@ def test_version_text_needs_its_build_info_context(tmp_path):
     assert boring.version is None and boring.boringssl
 
 
+def test_implementation_evidence_not_header_constants(tmp_path):
+    """Issue 13 item 8: OpenSSL's error tables prove a static build without any build-info
+    text; a version constant next to imported function names proves nothing."""
+    tables = b"\x00".join(
+        [b"common libcrypto routines", b"bignum routines", b"rsa routines", b"SSL routines", b""]
+    )
+    stripped = read_binary(write_elf(tmp_path / "_db.so", "x64", [], blob=tables))
+    assert stripped.version is None and len(stripped.implementation) == 1
+    report = analyze_openssl(tmp_path, [tmp_path / "_db.so"], TODAY)
+    (lib,) = report.libraries
+    assert lib.role == "static" and lib.version is None and lib.end_of_life is None
+    (info,) = report.findings
+    assert "statically linked" in info.message and "version text is stripped" in info.message
+    with_text = read_binary(write_elf(tmp_path / "_db2.so", "x64", [], blob=tables + VERSION_ALONE))
+    assert with_text.version == "3.0.13" and with_text.version_source == "version text"
+    imports_only = VERSION_ALONE + b"OPENSSL_init_ssl\x00EVP_DigestInit_ex\x00SSL routines\x00"
+    user = tmp_path / "_client.so"
+    write_elf(user, "x64", ["libssl.so.3"], blob=imports_only)
+    assert read_binary(user).version is None and not read_binary(user).implementation
+    libraries = analyze_openssl(tmp_path, [user], TODAY).libraries
+    assert not [lib for lib in libraries if lib.file == "_client.so"]
+
+
 def test_non_binaries_and_malformed_files(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     assert read_binary(tmp_path / "notes.txt") is None
@@ -228,7 +251,7 @@ def test_trust_expired_and_expiring(tmp_path):
     assert ["Soon Root" in e["subject"] for e in bundle.expiring] == [True]
     later = audit(tmp_path, date.today().replace(year=date.today().year + 2))
     assert len(later.bundles[0].expired) == 2
-    assert {f.category for f in later.findings} == {"expired", "info"}  # info: unknown version
+    assert {f.category for f in later.findings} == {"expired", "local"}  # never in certifi
 
 
 def test_cli_exit_codes_and_json(tmp_path, capsys):
@@ -238,7 +261,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     capsys.readouterr()
     assert main(["audit", str(root), "--fail-on", "eol", "--json", "--as-of", "2022-01-01"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema"] == "certembed-audit" and data["schema_version"] == 1
+    assert data["schema"] == "certembed-audit" and data["schema_version"] == 2
     assert data["kind"] == "python-windows" and data["as_of"] == "2022-01-01"
     assert data["failed"] is False and data["fail_on"] == ["eol"]
     assert {"libraries", "importers", "unreadable"} <= set(data["openssl"])

@@ -272,8 +272,9 @@ def parser() -> argparse.ArgumentParser:
     aud.add_argument(
         "--fail-on",
         metavar="CATS",
-        help="exit 6 when findings exist in these comma-separated categories: "
-        "eol, expired, distrusted, mismatch",
+        help="exit 6 when findings exist in these comma-separated categories: eol (OpenSSL "
+        "past end of life), expired (root), distrusted (root removed from Mozilla's store), "
+        "mismatch (import graph, names, integrity), local (root never in Mozilla's store)",
     )
     aud.add_argument(
         "--as-of",

@@ -50,6 +50,30 @@ WHEELS = {
         "psycopg2_binary-2.9.13-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
         "e3861eba31f8ea8663fd876166b032fd89179e42aa63764d6feb281f13f9eb60",
     ),
+    # FreeTDS with OpenSSL linked in statically; the version text has no build-info context
+    # (2.2.5: "OpenSSL 1.1.1n  15 Mar 2022" alone) or is stripped (2.2.11: only OpenSSL's
+    # error tables, source and build paths remain).
+    "pymssql-static-111": (
+        "pymssql==2.2.5",
+        "win_amd64",
+        "3.10",
+        "pymssql-2.2.5-cp310-cp310-win_amd64.whl",
+        "b691779a450ebbbb98cd2ad89ae9f17799b0bf0c9dd2e65b316efcc74246716e",
+    ),
+    "pymssql-static-31": (
+        "pymssql==2.2.11",
+        "win_amd64",
+        "3.10",
+        "pymssql-2.2.11-cp310-cp310-win_amd64.whl",
+        "c1bde266dbc91b100abd0311102a6585df09cc963599421cc12fd6b4cfa8e3d3",
+    ),
+    "certifi-2022.12": (
+        "certifi==2022.12.7",
+        None,
+        None,
+        "certifi-2022.12.7-py3-none-any.whl",
+        "4ad3232f5e926d6718ec31cfc1fcadfde020920e278684144551c91769c7bc18",
+    ),
     "certifi-2022": (
         "certifi==2022.9.24",
         None,

@@ -51,6 +51,9 @@ class OpenSSLEntry:
     export_name: str | None
     name_implies: str | None
     system: bool = False
+    evidence: list[str] = field(default_factory=list)  # why a "static" entry is OpenSSL
+    series_hint: str | None = None  # series family from the evidence when the version is unknown
+    maintained_by: str | None = None  # "debian" | "rhel" ...: a distribution patches it
 
 
 @dataclass
@@ -181,6 +184,8 @@ class Analyzer:
             export_name=binary.export_name,
             name_implies=implied,
             system=system,
+            evidence=list(binary.implementation),
+            series_hint=binary.series_hint,
         )
 
     def run(self) -> OpenSSLReport:
@@ -189,7 +194,7 @@ class Analyzer:
             role = binary.openssl_role
             if role is not None:
                 self._library(self.entry(binary, "lib" + role), binary)
-            elif binary.version and not binary.boringssl:
+            elif (binary.version or binary.implementation) and not binary.boringssl:
                 self._library(self.entry(binary, "static"), binary)
             imports = binary.openssl_imports()
             if not imports:
@@ -223,6 +228,18 @@ class Analyzer:
 
     def _library(self, entry: OpenSSLEntry, binary: Binary) -> None:
         self.report.libraries.append(entry)
+        if entry.role == "static" and entry.version is None:
+            hint = f" (OpenSSL {entry.series_hint}.x by its error tables)"
+            hint = hint if entry.series_hint else ""
+            self.report.findings.append(
+                Finding(
+                    "info",
+                    entry.file,
+                    f"OpenSSL is statically linked{hint} but its version text is stripped: "
+                    f"found by {'; '.join(entry.evidence)}; end of life cannot be judged",
+                    "ask the package's maintainers which OpenSSL release it bundles",
+                )
+            )
         if entry.end_of_life:
             self.report.findings.append(
                 Finding(

@@ -39,6 +39,9 @@ class Binary:
     version: str | None = None  # OpenSSL version text found with its context
     version_source: str | None = None
     boringssl: bool = False
+    # OpenSSL's implementation found inside (statically linked when not a libssl/libcrypto)
+    implementation: list[str] = field(default_factory=list)
+    series_hint: str | None = None
 
     @property
     def openssl_role(self) -> str | None:
@@ -71,20 +74,80 @@ def kind_of(head: bytes) -> str | None:
     return None
 
 
-def openssl_version_in(data: bytes | mmap.mmap) -> tuple[str | None, bool]:
-    """(version, is_boringssl). Only text followed by OpenSSL's build-info strings counts:
-    binaries that merely compiled against OpenSSL headers carry the text alone."""
-    boring = data.find(b"BoringSSL") != -1
-    if boring:
-        return None, True
-    # Statically linked builds may place the strings far apart; libcrypto's own build-info
-    # strings anywhere in the file still prove its code is linked in.
-    linked = data.find(b"built on: ") != -1 and data.find(b"OPENSSLDIR: ") != -1
+# libcrypto's error-library names (ERR_str_libraries): compiled into libcrypto itself, never
+# into a program that only includes OpenSSL's headers or imports its functions.
+_ERR_LIBRARIES = (
+    b"common libcrypto routines",
+    b"bignum routines",
+    b"rsa routines",
+    b"digital envelope routines",
+    b"x509 certificate routines",
+    b"asn1 encoding routines",
+    b"elliptic curve routines",
+    b"PEM routines",
+    b"BIO routines",
+    b"SSL routines",
+)
+_ERR_LIBRARIES_3 = (b"Provider routines", b"ENCODER routines", b"DECODER routines")
+_EVIDENCE_MIN = 3
+# OpenSSL's own source paths, kept by its error macros (OPENSSL_FILE): ssl\ssl_lib.c, crypto/evp/...
+_SOURCE_PATH = re.compile(rb"(?<![\w.])(?:ssl[\\/](?:ssl_lib|s3_lib|statem[\\/]statem)\.c)")
+# A build tree named after the release: ...\openssl-3.1.1-temp_64\crypto\err\err_local.h
+_BUILD_PATH = re.compile(
+    rb"openssl-(\d+\.\d+\.\d+[a-z]{0,2})[^\x00\\/]{0,24}[\\/](?:crypto|ssl|include)[\\/]",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class OpenSSLEvidence:
+    version: str | None = None
+    version_source: str | None = None
+    implementation: list[str] = field(default_factory=list)  # what proves the code is linked in
+    series_hint: str | None = None  # "3" when only 3.x has the strings found
+    boringssl: bool = False
+
+
+def openssl_evidence(data: bytes | mmap.mmap) -> OpenSSLEvidence:
+    """What a file carries of OpenSSL. Implementation evidence: libcrypto's error-library
+    names, OpenSSL's source paths and its build-info strings. A version text counts when it
+    has its build-info context next to it or when the implementation is in the file; the text
+    alone (a header constant such as OPENSSL_VERSION_TEXT) proves nothing."""
+    found = OpenSSLEvidence()
+    if data.find(b"BoringSSL") != -1:
+        found.boringssl = True
+        return found
+    names = [name for name in _ERR_LIBRARIES if data.find(name + b"\x00") != -1]
+    if len(names) >= _EVIDENCE_MIN:
+        found.implementation.append(
+            f"{len(names)} libcrypto error-library names ({names[0].decode()}, ...)"
+        )
+    source = _SOURCE_PATH.search(data)
+    if source:
+        found.implementation.append(f"OpenSSL source path {source.group(0).decode()}")
+    if data.find(b"built on: ") != -1 and data.find(b"OPENSSLDIR: ") != -1:
+        found.implementation.append("build-info strings (built on:, OPENSSLDIR:)")
+    if any(data.find(name + b"\x00") != -1 for name in _ERR_LIBRARIES_3) and names:
+        found.series_hint = "3"
     for match in _VERSION.finditer(data):
         window = data[match.end() : match.end() + _CONTEXT_WINDOW]
-        if linked or any(marker in window for marker in _CONTEXT):
-            return match.group(1).decode("ascii"), False
-    return None, False
+        if any(marker in window for marker in _CONTEXT):
+            found.version, found.version_source = match.group(1).decode(), "build-info text"
+            return found
+        if found.implementation and found.version is None:
+            found.version, found.version_source = match.group(1).decode(), "version text"
+    if found.version is None and found.implementation:
+        build = _BUILD_PATH.search(data)
+        if build:
+            found.version = build.group(1).decode()
+            found.version_source = f"build path ({build.group(0).decode(errors='replace')})"
+    return found
+
+
+def openssl_version_in(data: bytes | mmap.mmap) -> tuple[str | None, bool]:
+    """(version, is_boringssl): the version of OpenSSL linked into ``data``, if any."""
+    found = openssl_evidence(data)
+    return found.version, found.boringssl
 
 
 def _pe(path: Path, data: bytes | mmap.mmap) -> Binary:
@@ -188,10 +251,12 @@ def read_binary(path: Path) -> Binary | None:
                     binary = _elf(path, handle)
                 else:
                     binary = _macho(path)
-                version, boring = openssl_version_in(data)
+                evidence = openssl_evidence(data)
     except Exception as exc:  # malformed files are reported, not fatal
         raise ValueError(f"{path}: cannot parse as {kind}: {exc}") from exc
-    binary.boringssl = boring
-    if version and not binary.version:
-        binary.version, binary.version_source = version, "build-info text"
+    binary.boringssl = evidence.boringssl
+    binary.implementation = evidence.implementation
+    binary.series_hint = evidence.series_hint
+    if evidence.version and not binary.version:
+        binary.version, binary.version_source = evidence.version, evidence.version_source
     return binary

@@ -12,8 +12,8 @@ from certembed.audit.collect import candidate_binaries, open_tree
 from certembed.audit.trust import BundleReport, TrustAuditor
 
 SCHEMA = "certembed-audit"
-SCHEMA_VERSION = 1
-FAIL_ON = ("eol", "expired", "distrusted", "mismatch")
+SCHEMA_VERSION = 2
+FAIL_ON = ("eol", "expired", "distrusted", "mismatch", "local")
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Trust findings: the certembed bundle or certifi bundle inside, expired and expiring roots,
-and roots that the installed (newer) certifi no longer carries — computed by diffing against
-it, never from a hard-coded list."""
+and what certifi's history (every release's roots, generated from the releases themselves:
+certembed.audit.history) says about each root: current, removed by Mozilla (which certifi
+release dropped it, when), or never in Mozilla's store (added locally)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import certifi
 
 from certembed.audit.analyze import Finding, _rel
+from certembed.audit.history import History, shipped
 from certembed.bundle.load import parse_blob
 
 EXPIRING_DAYS = 90
@@ -34,7 +36,8 @@ class BundleReport:
     age_days: int | None = None
     expired: list[dict[str, str]] = field(default_factory=list)
     expiring: list[dict[str, str]] = field(default_factory=list)
-    not_in_installed_certifi: list[dict[str, str]] = field(default_factory=list)
+    removed_by_mozilla: list[dict[str, str]] = field(default_factory=list)
+    never_in_mozilla: list[dict[str, str]] = field(default_factory=list)
     integrity: str | None = None
 
 
@@ -88,6 +91,7 @@ class TrustAuditor:
         self.findings: list[Finding] = []
         self.bundles: list[BundleReport] = []
         self.installed_version, self.installed = _installed_certifi()
+        self.history: History = shipped()
 
     def run(self) -> list[BundleReport]:
         for path in self.files:
@@ -98,7 +102,10 @@ class TrustAuditor:
         return self.bundles
 
     def _check_certs(
-        self, report: BundleReport, certs: list[tuple[Any, str, str]], compare: set[str] | None
+        self,
+        report: BundleReport,
+        certs: list[tuple[Any, str, str]],
+        sources: dict[str, list[str]] | None = None,
     ) -> None:
         report.certificates = len(certs)
         now = datetime(self.as_of.year, self.as_of.month, self.as_of.day, tzinfo=timezone.utc)
@@ -130,47 +137,48 @@ class TrustAuditor:
                 )
             )
         bundle_date = _version_date(report.certifi_version)
-        installed_date = _version_date(self.installed_version)
-        if compare is None or not certs:
-            return
-        if bundle_date and installed_date and installed_date < bundle_date:
-            self.findings.append(
-                Finding(
-                    "info",
-                    report.location,
-                    f"installed certifi {self.installed_version} is older than the bundle's "
-                    f"{report.certifi_version}: cannot tell which roots were removed since",
-                )
-            )
-            return
-        for cert, sha, _ in certs:
-            if sha in compare and sha not in self.installed:
-                report.not_in_installed_certifi.append(_describe(cert, sha))
-        if bundle_date is None and report.not_in_installed_certifi:
-            # Unknown certifi version: absent roots may be removed ones or added by hand.
-            self.findings.append(
-                Finding(
-                    "info",
-                    report.location,
-                    f"{len(report.not_in_installed_certifi)} root(s) are not in certifi "
-                    f"{self.installed_version}, and the bundle's certifi version is unknown: "
-                    "removed from Mozilla's store since, or added by hand",
-                )
-            )
-            return
-        for item in report.not_in_installed_certifi:
-            self.findings.append(
-                Finding(
-                    "distrusted",
-                    report.location,
-                    f"{item['subject']} (SHA-256 {item['sha256'][:16]}…) is no longer in certifi "
-                    f"{self.installed_version}: removed from Mozilla's store (distrusted or "
-                    "retired)",
-                    "rebuild with the current certifi",
-                )
-            )
         if bundle_date:
             report.age_days = (self.as_of - bundle_date).days
+        for cert, sha, _ in certs:
+            verdict = self.history.verdict(sha, self.as_of, self.installed)
+            if verdict.status == "removed":
+                item = _describe(cert, sha)
+                item.update(
+                    removed_in=str(verdict.removed_in),
+                    removed_on=str(verdict.removed_on),
+                    last_in=str(verdict.last_in),
+                )
+                report.removed_by_mozilla.append(item)
+                self.findings.append(
+                    Finding(
+                        "distrusted",
+                        report.location,
+                        f"{item['subject']} (SHA-256 {sha[:16]}…) was removed from Mozilla's "
+                        f"store: certifi {verdict.removed_in} ({verdict.removed_on}) dropped it, "
+                        f"certifi {verdict.last_in} was the last to carry it",
+                        "rebuild with the current certifi",
+                    )
+                )
+            elif verdict.status == "never":
+                item = _describe(cert, sha)
+                configured = (sources or {}).get(sha)
+                if configured:
+                    item["sources"] = ", ".join(configured)
+                report.never_in_mozilla.append(item)
+                how = (
+                    f"added by the app's config ({item['sources']})"
+                    if configured
+                    else "added locally (by hand or by the packager)"
+                )
+                self.findings.append(
+                    Finding(
+                        "local",
+                        report.location,
+                        f"{item['subject']} (SHA-256 {sha[:16]}…) was never in Mozilla's store "
+                        f"(no certifi release {self.history.versions[0]} to "
+                        f"{self.history.latest} carried it): {how}; not a distrusted root",
+                    )
+                )
 
     def _certembed(self, path: Path) -> None:
         folder = path.parent
@@ -205,21 +213,19 @@ class TrustAuditor:
                 )
             )
         manifest_path = folder / "_certembed_manifest.json"
-        from_certifi: set[str] | None = None
+        sources: dict[str, list[str]] = {}
         if manifest_path.is_file():
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
             for source in manifest.get("sources", []):
                 if source.get("kind") == "certifi":
                     report.certifi_version = source.get("version")
-            from_certifi = {
-                c["sha256"]
+            sources = {
+                c["sha256"]: [str(x) for x in c.get("sources", []) if x != "certifi"]
                 for c in manifest.get("certificates", [])
-                if "certifi" in c.get("sources", [])
+                if isinstance(c, dict) and "sha256" in c
             }
         certs = _certs([data_dir / "fallback.pem", data_dir / "always.pem"])
-        if from_certifi is None:  # no manifest: certifi roots are the fallback role by default
-            from_certifi = {sha for _, sha, _ in _certs([data_dir / "fallback.pem"])}
-        self._check_certs(report, certs, from_certifi)
+        self._check_certs(report, certs, sources)
         self.bundles.append(report)
 
     def _certifi(self, path: Path) -> None:
@@ -234,6 +240,5 @@ class TrustAuditor:
                 if match:
                     report.certifi_version = match.group(1)
                     break
-        certs = _certs([path])
-        self._check_certs(report, certs, {sha for _, sha, _ in certs})
+        self._check_certs(report, _certs([path]))
         self.bundles.append(report)
