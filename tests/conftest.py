@@ -11,6 +11,7 @@ import trustme
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.tls import Server, tls_server, write_ca
+from tests.support.wine import WineLane, require_wine, session_root, shutdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +59,15 @@ def _no_env_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
             "CERTEMBED_CONFIG",
         ):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WineLane]:
+    """The session's Wine lane (tests/support/wine.py): ``wine.python("3.13", packages=[...],
+    certembed=True).run([...])``, ``wine.run([exe, ...])``. Skips without wine, fails if CI=true."""
+    require_wine()
+    lane = WineLane(session_root(tmp_path_factory))
+    try:
+        yield lane
+    finally:
+        shutdown(lane)
