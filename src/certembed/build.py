@@ -26,9 +26,11 @@ class BuildResult:
     targets: tuple[str, ...]
     executable: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    config: Path | None = None
 
     def summary(self) -> dict[str, object]:
         return {
+            "config": str(self.config) if self.config else None,
             "output": str(self.out_dir),
             "certificates": len(self.bundle.anchors),
             "fallback": len(self.bundle.by_role("fallback")),
@@ -82,4 +84,6 @@ def build_bundle_output(
         (stage / "manifest.json").write_text(text, encoding="utf-8")
         for target in targets:  # provenance travels with the payload (for `certembed audit`)
             (stage / target / PAYLOAD_MANIFEST).write_text(text, encoding="utf-8")
-    return BuildResult(out_dir, bundle, digest, targets, warnings=list(bundle.warnings))
+    return BuildResult(
+        out_dir, bundle, digest, targets, warnings=list(bundle.warnings), config=spec.config_path
+    )

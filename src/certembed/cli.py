@@ -41,9 +41,11 @@ def _progress(quiet: bool) -> Any:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from certembed.build import build_bundle_output
-    from certembed.config import load_config
+    from certembed.config import describe_config, load_config
 
     spec = load_config(Path(args.config) if args.config else None)
+    for line in describe_config(spec, Path.cwd()):  # every build says which config it used
+        print(f"certembed: {line}", file=sys.stderr)
     targets = tuple(args.target) if args.target else None
     if targets:
         from certembed.config.model import host_target
