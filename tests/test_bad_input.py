@@ -185,14 +185,14 @@ CASES = [
         "toml-source-key",
         {"certembed.toml": '[[source]]\nkind = "certifi"\ntrsut = "always"\n'},
         2,
-        ["certembed.toml:1: source[0].trsut", "did you mean 'trust'"],
+        ["certembed.toml:3: source[1].trsut", "did you mean 'trust'"],
         config="certembed.toml",
     ),
     Case(
         "toml-source-no-kind",
         {"certembed.toml": '[[source]]\npath = "a.pem"\n'},
         2,
-        ["source[0].kind: is required"],
+        ["certembed.toml:1: source[1].kind: is required"],
         config="certembed.toml",
     ),
     Case(
@@ -213,16 +213,58 @@ CASES = [
         "toml-app-onefile",
         {"certembed.toml": '[app]\nname = "x"\nscript = "certembed.toml"\nonefile = "yes"\n'},
         2,
-        ["certembed.toml:1: app.onefile: must be a boolean"],
+        ["certembed.toml:4: app.onefile: must be a boolean"],
         config="certembed.toml",
     ),
-    Case("config-missing", {}, 2, ["missing.star", "does not exist"], config="missing.star"),
+    Case(
+        "config-missing",
+        {"missing.str": "certembed()\n"},
+        8,  # not a configuration error: there is no configuration yet
+        ["certembed: not found: config file missing.star does not exist", "'missing.str'"],
+        config="missing.star",
+    ),
+    Case(
+        "toml-key-line-in-second-source",
+        {
+            "certembed.toml": 'mode = "merge"\n\n[[source]]\nkind = "certifi"\n\n'
+            '[[source]]\nkind = "pem_file"\npath = "c.pem"\ntrust = "alwyas"\n'
+        },
+        2,
+        ["certembed.toml:9: source[2].trust: 'alwyas' is not one of"],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-top-key-line",
+        {"certembed.toml": '\n# policy\ntargets = ["linux", "windoze"]\n'},
+        2,
+        ["certembed.toml:3: targets[1]", "did you mean 'windows'"],
+        config="certembed.toml",
+    ),
+    Case(
+        "app-without-script",
+        {"certembed.toml": '[app]\nname = "x"\n'},
+        2,
+        ["app.script: is required: the entry script", "certembed pyoxidizer` does not freeze"],
+        config="certembed.toml",
+    ),
     # --- certificates and sources (exit 3) ---
     Case(
         "pem-file-missing",
         {"app.star": star("pem_file('nope.pem')")},
         3,
         ["app.star:1:", "nope.pem does not exist"],
+    ),
+    Case(
+        "pem-file-missing-near-names",
+        {"app.star": star("pem_file('certs/corp.pem')"), "certs/corp.crt": GOOD},
+        3,
+        ["pem_file: certs/corp.pem does not exist (did you mean 'certs/corp.crt'?)"],
+    ),
+    Case(
+        "pem-file-missing-dir",
+        {"app.star": star("pem_file('cert/corp.pem')")},
+        3,
+        ["cert/corp.pem does not exist (there is no directory", "/cert)"],
     ),
     Case(
         "pem-file-is-dir",
@@ -270,7 +312,15 @@ CASES = [
         "non-ca",
         {"app.star": star("pem_file('leaf.pem')"), "leaf.pem": pem(NON_CA)},
         3,
-        ["not a CA certificate", "CN=Leaf Not CA", sha(NON_CA), "leaf.pem:1"],
+        [
+            "not a CA certificate",
+            "CN=Leaf Not CA",
+            sha(NON_CA),
+            "leaf.pem:1",
+            "vouches for no other certificate",
+            "Embed the CA that issued it instead (issuer O=certembed tests,CN=Leaf Not CA",
+            "allow_non_ca = True",
+        ],
     ),
     Case(
         "expired",

@@ -215,7 +215,7 @@ def test_inspect_table_and_json(project, tmp_path, capsys):
         rows = json.loads(capsys.readouterr().out)["certificates"]
         corp = next(r for r in rows if "Corp Root" in r["subject"])
         assert corp["trust"] == "always" and len(corp["sha256"]) == 64
-    assert main(["inspect", str(tmp_path / "nothing")]) == 2
+    assert main(["inspect", str(tmp_path / "nothing")]) == 8  # not found: its own exit code
 
 
 def test_version_and_help(capsys):

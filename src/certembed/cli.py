@@ -31,6 +31,9 @@ typical use:
 """
 
 
+_KINDS = {"FreezeError": "freeze error", "PathNotFoundError": "not found"}
+
+
 def _progress(quiet: bool) -> Any:
     def emit(message: str) -> None:
         if not quiet:
@@ -46,6 +49,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     spec = load_config(Path(args.config) if args.config else None)
     for line in describe_config(spec, Path.cwd()):  # every build says which config it used
         print(f"certembed: {line}", file=sys.stderr)
+    from certembed.integrations.pyoxidizer import missing_rule
+
+    project_dir = spec.config_path.parent if spec.config_path else Path.cwd()
+    missing = missing_rule(project_dir)
+    if missing:
+        print(f"certembed: warning: {missing}", file=sys.stderr)
     targets = tuple(args.target) if args.target else None
     if targets:
         from certembed.config.model import host_target
@@ -312,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CertembedError as exc:
         if args.debug:
             traceback.print_exc()
-        kind = "configuration error" if isinstance(exc, ConfigError) else "error"
+        kind = _KINDS.get(type(exc).__name__, "error")
         message = str(exc)
         if isinstance(exc, ConfigError):
             print(f"certembed: {message}", file=sys.stderr)

@@ -85,6 +85,15 @@ class AuditError(CertembedError):
 
 AUDIT_FINDINGS_EXIT = 6
 
+
+class PathNotFoundError(CertembedError):
+    """A path named on the command line (or by ``CERTEMBED_CONFIG``) does not exist.
+
+    Not a configuration error: nothing was read yet. The message names near files that do."""
+
+    exit_code = 8
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: please report it with --debug output)",
@@ -93,4 +102,5 @@ EXIT_CODES = {
     FreezeError.exit_code: "freeze error (PyInstaller failed)",
     AuditError.exit_code: "audit: the input cannot be read",
     AUDIT_FINDINGS_EXIT: "audit: findings in a --fail-on category",
+    PathNotFoundError.exit_code: "a path given does not exist (near names suggested)",
 }

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from certembed.bundle.load import parse_blob
-from certembed.errors import BundleError, ConfigError, Location
+from certembed.errors import BundleError, ConfigError, Location, PathNotFoundError
+from certembed.suggest import missing_hint
 
 _HEADER = re.compile(r"^# (Source|Trust): (.*)$")
 
@@ -71,7 +72,7 @@ def inspect_path(path: Path) -> list[dict[str, Any]]:
             return _from_manifest(manifest)
         raise ConfigError.single(Location(str(path)), "directory has no manifest.json")
     if not path.exists():
-        raise ConfigError.single(Location(str(path)), "does not exist")
+        raise PathNotFoundError(missing_hint(path))
     if path.suffix == ".json":
         return _from_manifest(path)
     return _from_pem(path)

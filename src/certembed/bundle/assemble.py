@@ -47,6 +47,24 @@ def _excluded_by(candidate: Candidate, patterns: tuple[str, ...]) -> str | None:
     return None
 
 
+def _not_ca(cert: x509.Certificate, who: str) -> str:
+    """Why a leaf cannot be an anchor, and what to embed instead."""
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = names.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        dns = []
+    what = f"a leaf (server) certificate for {', '.join(dns[:3])}" if dns else "a leaf certificate"
+    issuer = cert.issuer.rfc4514_string() or "(empty)"
+    return (
+        f"not a CA certificate (no basicConstraints CA:TRUE): {who}; it is {what}, which "
+        "vouches for no other certificate, and trusting a server's own certificate breaks at "
+        f"its next renewal. Embed the CA that issued it instead (issuer {issuer}; "
+        "'openssl s_client -connect HOST:443 -showcerts' prints the chain, its last certificate "
+        "is the root), or set allow_non_ca = True to trust exactly this certificate"
+    )
+
+
 def check(candidate: Candidate, spec: BundleSpec, now: datetime) -> tuple[list[str], list[str]]:
     """Errors and warnings for one certificate, each naming subject, SHA-256 and source."""
     errors: list[str] = []
@@ -60,10 +78,7 @@ def check(candidate: Candidate, spec: BundleSpec, now: datetime) -> tuple[list[s
         except x509.ExtensionNotFound:
             is_ca = False
         if not is_ca:
-            errors.append(
-                f"not a CA certificate (no basicConstraints CA:TRUE): {who}; "
-                "set allow_non_ca = True to embed it anyway"
-            )
+            errors.append(_not_ca(cert, who))
     not_after = cert.not_valid_after_utc
     if not_after <= now:
         errors.append(f"expired on {not_after:%Y-%m-%d}: {who}; exclude it or update the source")

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certembed.bundle.model import Candidate, SourceRecord
 from certembed.config.model import Source, digest_bytes
 from certembed.errors import BundleError
+from certembed.suggest import missing_hint
 
 PEM_SUFFIXES = (".pem", ".crt", ".cer", ".der", ".cert")
 _BLOCK = re.compile(
@@ -164,7 +165,8 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
     elif source.kind == "pem_file":
         assert source.path is not None
         if not source.path.exists():
-            problems.append(f"{where}: pem_file: {source.path} does not exist")
+            hint = missing_hint(source.path, source.display or None)
+            problems.append(f"{where}: pem_file: {hint}")
         elif source.path.is_dir():
             problems.append(f"{where}: pem_file: {source.path} is a directory (use pem_dir)")
         else:
@@ -175,8 +177,12 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
                 found = list(parse_blob(blob, name, problems))
     elif source.kind == "pem_dir":
         assert source.path is not None
-        if not source.path.is_dir():
-            problems.append(f"{where}: pem_dir: {source.path} is not a directory")
+        if not source.path.exists():
+            problems.append(
+                f"{where}: pem_dir: {missing_hint(source.path, source.display or None)}"
+            )
+        elif not source.path.is_dir():
+            problems.append(f"{where}: pem_dir: {source.display} is a file (use pem_file)")
         else:
             paths = _walk_dir(source.path, problems)
             if not paths:

@@ -8,7 +8,8 @@ from pathlib import Path
 from certembed.config.model import Spec, default_spec
 from certembed.config.starlark import StarlarkConfig
 from certembed.config.toml import TomlConfig, read_table
-from certembed.errors import ConfigError, Location
+from certembed.errors import ConfigError, Location, PathNotFoundError
+from certembed.suggest import missing_hint
 
 DISCOVERY_ORDER = ("certembed.star", "certembed.toml", "pyproject.toml")
 
@@ -104,7 +105,7 @@ def load_config(path: Path | None = None, directory: Path | None = None) -> Spec
             )
         path = found
     if not path.exists():
-        raise ConfigError.single(Location(str(path)), "config file does not exist")
+        raise PathNotFoundError(f"config file {missing_hint(path)}")
     if path.suffix in (".star", ".bzl", ".sky"):
         return StarlarkConfig(path).load()
     if path.name == "pyproject.toml":

@@ -18,6 +18,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from certembed.errors import ConfigError, Diagnostic, Location
+from certembed.suggest import missing_hint
 
 MODES = ("fill-gaps", "merge", "embedded-only")
 TARGETS = ("host", "linux", "macos", "windows")
@@ -125,6 +126,15 @@ APP_OPTIONS = (
 
 
 DEFAULT_LOCATION = Location("<default>")
+_APP_REQUIRED = {
+    "name": 'the name of the executable to build, e.g. name = "myapp"',
+    "script": (
+        'the entry script PyInstaller freezes, relative to the config, e.g. script = "app.py" '
+        "(the app table is for `certembed build`; `certembed pyoxidizer` does not freeze: "
+        "there pyoxidizer.bzl's run_command says what runs, so drop the app table or "
+        "complete it)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -389,7 +399,7 @@ class Checker:
         script = raw.get("script")
         for key, value in (("name", name), ("script", script)):
             if value is None:
-                self.error(self._at(loc, key), "is required")
+                self.error(self._at(loc, key), f"is required: {_APP_REQUIRED[key]}")
                 ok = False
             elif not self.expect(value, str, loc, key) or not value:
                 if isinstance(value, str):
@@ -405,7 +415,9 @@ class Checker:
             return None
         script_path = self.path(str(script))
         if not script_path.is_file():
-            self.error(self._at(loc, "script"), f"{script_path} does not exist")
+            self.error(
+                self._at(loc, "script"), missing_hint(script_path, self.display(str(script)))
+            )
             return None
         return AppSpec(
             name=str(name),

@@ -24,7 +24,7 @@ from certembed.config.model import (
     default_spec,
     digest_bytes,
 )
-from certembed.errors import ConfigError, Location
+from certembed.errors import ConfigError, Diagnostic, Location
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,6 +37,9 @@ TOP_OPTIONS: tuple[Option, ...] = (
     Option("source", "array of tables", '[{kind = "certifi"}]', "`[[source]]` tables."),
     Option("app", "table", None, "`[app]` table: the application to freeze.", ()),
 )
+_SOURCE_HEADER = r"^\s*\[\[\s*(tool\.certembed\.)?source\s*\]\]"
+_APP_HEADER = r"^\s*\[\s*(tool\.certembed\.)?app\s*\]"
+_TABLE_HEADER = re.compile(r"^\s*\[")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -79,6 +82,35 @@ class TomlConfig:
                     return number
                 seen += 1
         return 0
+
+    def _key_location(self, loc: Location) -> Location:
+        """``loc`` moved to the line that sets its key (``source[2].trust`` -> the ``trust = ...``
+        line inside the second ``[[source]]``); unchanged when the key is not written there."""
+        key = loc.key[len(self.prefix) :] if loc.key.startswith(self.prefix) else loc.key
+        if loc.file != self.path.name or not key:
+            return loc
+        head, _, rest = key.partition(".")
+        block = re.fullmatch(r"source\[(\d+)\]", head)
+        if block:
+            start = self._line(_SOURCE_HEADER, int(block.group(1)) - 1)
+        elif head == "app":
+            start = self._line(_APP_HEADER)
+        else:
+            start = self._line(r"^\s*\[\s*tool\.certembed\s*\]") if self.pyproject else 0
+            rest = key
+            if self.pyproject and not start:
+                return loc
+        if (block or head == "app") and not (start and rest):
+            return loc  # the table itself, or a table written inline: keep its location
+        name = re.sub(r"\[\d+\]$", "", rest.partition(".")[0])
+        assignment = re.compile(rf"""^\s*["']?{re.escape(name)}["']?\s*=""")
+        for number in range(start + 1, len(self.lines) + 1):
+            text = self.lines[number - 1]
+            if _TABLE_HEADER.match(text):
+                break  # the next table starts: the key is not in this one
+            if assignment.match(text):
+                return Location(loc.file, number, 0, loc.key)
+        return loc
 
     def _loc(self, key: str, line: int = 0) -> Location:
         return Location(self.path.name, line, 0, self.prefix + key)
@@ -123,7 +155,7 @@ class TomlConfig:
         app_ok = True
         if "app" in table:
             raw_app = table["app"]
-            line = self._line(r"^\s*\[\s*(tool\.certembed\.)?app\s*\]")
+            line = self._line(_APP_HEADER)
             if not isinstance(raw_app, Mapping):
                 checker.error(self._loc("app", line), "must be a table ([app])")
                 app_ok = False
@@ -131,6 +163,10 @@ class TomlConfig:
                 app = checker.app(raw_app, self._loc("app", line))
                 app_ok = app is not None
         spec = checker.top(table, top_loc, bundle, app, app_ok, config_path, digest)
+        if self.lines:  # point at the offending key's own line, not its table's header
+            checker.diagnostics = [
+                Diagnostic(self._key_location(d.location), d.message) for d in checker.diagnostics
+            ]
         checker.raise_if_any()
         assert spec is not None
         return spec
@@ -144,8 +180,8 @@ class TomlConfig:
         out: list[Source] = []
         ok = True
         for index, item in enumerate(value):
-            line = self._line(r"^\s*\[\[\s*(tool\.certembed\.)?source\s*\]\]", index)
-            loc = self._loc(f"source[{index}]", line)
+            line = self._line(_SOURCE_HEADER, index)
+            loc = self._loc(f"source[{index + 1}]", line)  # counted from 1, as in the file
             if not isinstance(item, Mapping):
                 checker.error(loc, "must be a table")
                 ok = False

@@ -132,7 +132,11 @@ def check_rule(path: Path, expected: Rule) -> None:
     import starlark_go
 
     if not path.is_file():
-        raise ConfigError.single(Location(str(path)), "does not exist: run certembed pyoxidizer")
+        raise ConfigError.single(
+            Location(str(path)),
+            f'does not exist, and pyoxidizer.bzl\'s load("{RULE_NAME}", ...) needs it; write it '
+            "with: certembed pyoxidizer",
+        )
     current = path.read_text(encoding="utf-8")
     try:
         starlark_go.Starlark().exec(current, filename=path.name)
@@ -153,6 +157,22 @@ def check_rule(path: Path, expected: Rule) -> None:
             f"{recorded.get('CERTEMBED_BUNDLE_SHA256', '?')[:16]}, but the config now gives "
             f"{expected.config_digest} / {expected.bundle_sha256[:16]}; run certembed pyoxidizer",
         )
+
+
+def missing_rule(directory: Path) -> str | None:
+    """A sentence when ``directory/pyoxidizer.bzl`` loads certembed.bzl but it is not there
+    (pyoxidizer itself would only report an I/O error)."""
+    project = directory / "pyoxidizer.bzl"
+    try:
+        text = project.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    if f'"{RULE_NAME}"' not in text or (directory / RULE_NAME).is_file():
+        return None
+    return (
+        f"{project} loads {RULE_NAME}, which does not exist next to it; write it with "
+        f"'certembed pyoxidizer --out {directory}' before running pyoxidizer"
+    )
 
 
 def _recorded(text: str) -> dict[str, str]:

@@ -67,6 +67,13 @@ def absolutize_args(args: tuple[str, ...], base: Path) -> list[str]:
     return out
 
 
+def _shown(path: Path, spec: Spec) -> str:
+    try:
+        return path.relative_to(spec.base_dir).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str], None]) -> Path:
     app = spec.app
     assert app is not None
@@ -105,10 +112,14 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise FreezeError(
-                f"PyInstaller failed (exit {exc.code}); see its output above"
+                f"PyInstaller could not freeze {app.name} from {_shown(app.script, spec)} "
+                f"(it exited with status {exc.code}), and its log above says why."
             ) from exc
     except Exception as exc:
-        raise FreezeError(f"PyInstaller failed: {type(exc).__name__}: {exc}") from exc
+        raise FreezeError(
+            f"PyInstaller could not freeze {app.name} from {_shown(app.script, spec)} "
+            f"because it raised {type(exc).__name__}: {exc}."
+        ) from exc
     finally:
         if previous is None:
             os.environ.pop(PAYLOAD_ENV, None)
