@@ -251,7 +251,8 @@ def test_trust_expired_and_expiring(tmp_path):
     assert ["Soon Root" in e["subject"] for e in bundle.expiring] == [True]
     later = audit(tmp_path, date.today().replace(year=date.today().year + 2))
     assert len(later.bundles[0].expired) == 2
-    assert {f.category for f in later.findings} == {"expired", "local"}  # never in certifi
+    # local: never in certifi; x509-strict: make_cert roots carry no keyUsage/subjectKeyIdentifier
+    assert {f.category for f in later.findings} == {"expired", "local", "x509-strict"}
 
 
 def test_cli_exit_codes_and_json(tmp_path, capsys):

@@ -63,7 +63,7 @@ def build_bundle_output(
     payloads, which carry their own hashed dirs).
     """
     progress("assembling CA bundle")
-    bundle = assemble(spec.bundle, now)
+    bundle = assemble(spec.bundle, now, spec.relax_x509_strict)
     targets = targets or spec.resolved_targets()
     pem = bundle_pem(bundle)
     digest = hashlib.sha256(pem.encode("utf-8")).hexdigest()

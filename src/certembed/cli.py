@@ -285,7 +285,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="CATS",
         help="exit 6 when findings exist in these comma-separated categories: eol (OpenSSL "
         "past end of life), expired (root), distrusted (root removed from Mozilla's store), "
-        "mismatch (import graph, names, integrity), local (root never in Mozilla's store)",
+        "mismatch (import graph, names, integrity), local (root never in Mozilla's store), "
+        "x509-strict (root Python 3.13+ rejects under VERIFY_X509_STRICT)",
     )
     aud.add_argument(
         "--as-of",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from certembed.bootstrap import load_side_effect_free
+from certembed.bundle.strict import explain
 from certembed.config.model import MODES, host_target
 
 
@@ -71,6 +72,16 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
             "configured_mode": spec.mode,
         },
         "decisions": decisions,
+        "x509_strict": {
+            # create_default_context() sets VERIFY_X509_STRICT from 3.13 on
+            "interpreter_sets_flag": sys.version_info >= (3, 13),
+            "relax_x509_strict": spec.relax_x509_strict,
+            "flagged": [
+                {"subject": a.subject, "sha256": a.sha256, "trust": a.trust, "problems": a.strict}
+                for a in result.bundle.anchors
+                if a.strict
+            ],
+        },
     }
     from datetime import date
 
@@ -130,4 +141,22 @@ def render_text(report: dict[str, Any]) -> str:
     for mode, plan in report["decisions"].items():
         star = " (configured)" if mode == bundle["configured_mode"] else ""
         lines.append(f"  {mode}{star}: {_describe_plan(plan)}")
+    lines += _strict_lines(report["x509_strict"])
     return "\n".join(lines)
+
+
+def _strict_lines(strict: dict[str, Any]) -> list[str]:
+    sets = "sets it" if strict["interpreter_sets_flag"] else "does not set it (before 3.13)"
+    relax = (
+        "RELAXED by relax_x509_strict = true: contexts loading certembed's anchors verify "
+        "without the flag"
+        if strict["relax_x509_strict"]
+        else "kept (relax_x509_strict = false)"
+    )
+    lines = [f"VERIFY_X509_STRICT: this Python {sets}; certembed: {relax}"]
+    for item in strict["flagged"]:
+        lines.append(
+            f"  rejected under the flag: {item['subject']} ({item['trust']}, SHA-256 "
+            f"{item['sha256'][:16]}…): {explain(item['problems'])}"
+        )
+    return lines

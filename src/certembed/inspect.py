@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from certembed.bundle.load import parse_blob
+from certembed.bundle.strict import strict_problems
 from certembed.errors import BundleError, ConfigError, Location, PathNotFoundError
 from certembed.suggest import missing_hint
 
@@ -29,6 +30,8 @@ def _from_manifest(path: Path) -> list[dict[str, Any]]:
             "not_after": c["not_after"],
             "source": ", ".join(c["sources"]),
             "trust": c["trust"],
+            # manifests before the strict check carry no key: unknown, not "passes"
+            "x509_strict": c.get("x509_strict"),
         }
         for c in data.get("certificates", [])
     ]
@@ -58,6 +61,7 @@ def _from_pem(path: Path) -> list[dict[str, Any]]:
                 "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "source": meta["Source"],
                 "trust": meta["Trust"],
+                "x509_strict": list(strict_problems(cert)),
             }
         )
     if problems:
@@ -78,8 +82,14 @@ def inspect_path(path: Path) -> list[dict[str, Any]]:
     return _from_pem(path)
 
 
+def _strict_cell(codes: list[str] | None) -> str:
+    if codes is None:
+        return "?"
+    return ",".join(codes) if codes else "ok"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    headers = ("SUBJECT", "SHA-256", "NOT AFTER", "SOURCE", "TRUST")
+    headers = ("SUBJECT", "SHA-256", "NOT AFTER", "SOURCE", "TRUST", "PY3.13+ STRICT")
     body = [
         (
             r["subject"] if len(r["subject"]) <= 60 else r["subject"][:57] + "...",
@@ -87,6 +97,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             r["not_after"][:10],
             r["source"],
             r["trust"],
+            _strict_cell(r.get("x509_strict")),
         )
         for r in rows
     ]
@@ -97,4 +108,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
     out.append(f"{len(rows)} certificate{'s' if len(rows) != 1 else ''}")
+    flagged = [r for r in rows if r.get("x509_strict")]
+    if flagged:
+        out.append(
+            f"{len(flagged)} rejected by Python 3.13+ default contexts (VERIFY_X509_STRICT); "
+            "codes: docs/config.md#python-313-strict-verification"
+        )
     return "\n".join(out)

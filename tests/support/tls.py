@@ -39,6 +39,22 @@ def tls_server(name: str, ca: trustme.CA) -> Iterator[Server]:
     cert = ca.issue_cert("127.0.0.1", "localhost")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     cert.configure_cert(context)
+    with serve(context) as url:
+        yield Server(name, ca, url)
+
+
+@contextmanager
+def pem_server(chain_and_key: Path) -> Iterator[str]:
+    """An HTTPS server for a certificate chain + key PEM not made by trustme; yields its URL."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain_and_key)
+    with serve(context) as url:
+        yield url
+
+
+@contextmanager
+def serve(context: ssl.SSLContext) -> Iterator[str]:
+    """Serve ``BODY`` over HTTPS on 127.0.0.1 (port 0) with ``context``; yield the URL."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
@@ -47,7 +63,7 @@ def tls_server(name: str, ca: trustme.CA) -> Iterator[Server]:
     )
     thread.start()
     try:
-        yield Server(name, ca, f"https://127.0.0.1:{httpd.server_address[1]}/")
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/"
     finally:
         httpd.shutdown()
         httpd.server_close()

@@ -32,7 +32,7 @@ _MACHO_NAME = re.compile(r"^lib(?:ssl|crypto)\.(\d+)(?:\.(\d+))?\.dylib$")
 
 @dataclass
 class Finding:
-    category: str  # eol | mismatch | expired | expiring | distrusted | info
+    category: str  # eol | mismatch | expired | expiring | distrusted | x509-strict | info
     file: str
     message: str
     fix: str = ""

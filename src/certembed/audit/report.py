@@ -13,7 +13,7 @@ from certembed.audit.trust import BundleReport, TrustAuditor
 
 SCHEMA = "certembed-audit"
 SCHEMA_VERSION = 2
-FAIL_ON = ("eol", "expired", "distrusted", "mismatch", "local")
+FAIL_ON = ("eol", "expired", "distrusted", "mismatch", "local", "x509-strict")
 
 
 @dataclass

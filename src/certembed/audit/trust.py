@@ -19,6 +19,7 @@ import certifi
 from certembed.audit.analyze import Finding, _rel
 from certembed.audit.history import History, shipped
 from certembed.bundle.load import parse_blob
+from certembed.bundle.strict import explain, strict_problems
 
 EXPIRING_DAYS = 90
 _CERTIFI_VERSION = re.compile(r"certifi-(\d{4}\.\d{1,2}\.\d{1,2})\.dist-info$")
@@ -39,6 +40,8 @@ class BundleReport:
     removed_by_mozilla: list[dict[str, str]] = field(default_factory=list)
     never_in_mozilla: list[dict[str, str]] = field(default_factory=list)
     integrity: str | None = None
+    relax_x509_strict: bool | None = None  # certembed bundles: the baked opt-in
+    x509_strict: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _version_date(version: str | None) -> date | None:
@@ -127,6 +130,11 @@ class TrustAuditor:
                     "rebuild with a fresh bundle",
                 )
             )
+        for cert, sha, _ in certs:
+            codes = strict_problems(cert)
+            if codes:
+                report.x509_strict.append({**_describe(cert, sha), "problems": list(codes)})
+                self.findings.append(self._strict_finding(report, cert, sha, codes))
         for item in report.expiring:
             self.findings.append(
                 Finding(
@@ -180,6 +188,23 @@ class TrustAuditor:
                     )
                 )
 
+    @staticmethod
+    def _strict_finding(
+        report: BundleReport, cert: Any, sha: str, codes: tuple[str, ...]
+    ) -> Finding:
+        what = (
+            f"{cert.subject.rfc4514_string()} (SHA-256 {sha[:16]}…) is rejected by Python 3.13+ "
+            f"default contexts (VERIFY_X509_STRICT): {explain(codes)}"
+        )
+        if report.relax_x509_strict:
+            return Finding("info", report.location, what + "; relaxed by relax_x509_strict = true")
+        fix = (
+            "a public root: nothing certembed can change"
+            if report.kind == "certifi"
+            else "re-issue the root, or rebuild with relax_x509_strict = true"
+        )
+        return Finding("x509-strict", report.location, what, fix)
+
     def _certembed(self, path: Path) -> None:
         folder = path.parent
         report = BundleReport("certembed", _rel(folder, self.root))
@@ -188,6 +213,7 @@ class TrustAuditor:
             report.certembed_version = _constant(tree, "VERSION")
             report.mode = _constant(tree, "MODE")
             report.bundle_sha256 = _constant(tree, "BUNDLE_SHA256")
+            report.relax_x509_strict = _constant(tree, "RELAX_X509_STRICT")
             data = _constant(tree, "DATA") or {}
         except (SyntaxError, ValueError):
             data = {}
@@ -216,6 +242,8 @@ class TrustAuditor:
         sources: dict[str, list[str]] = {}
         if manifest_path.is_file():
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if report.relax_x509_strict is None:
+                report.relax_x509_strict = manifest.get("policy", {}).get("relax_x509_strict")
             for source in manifest.get("sources", []):
                 if source.get("kind") == "certifi":
                     report.certifi_version = source.get("version")

@@ -12,6 +12,7 @@ from cryptography.x509.oid import NameOID
 
 from certembed.bundle.load import load_all
 from certembed.bundle.model import Anchor, Bundle, Candidate
+from certembed.bundle.strict import strict_problems, strict_warning
 from certembed.bundle.subject_hash import subject_hash
 from certembed.config.model import BundleSpec
 from certembed.errors import BundleError
@@ -101,18 +102,22 @@ def check(candidate: Candidate, spec: BundleSpec, now: datetime) -> tuple[list[s
     return errors, warnings
 
 
-def assemble(spec: BundleSpec, now: datetime | None = None) -> Bundle:
+def assemble(
+    spec: BundleSpec, now: datetime | None = None, relax_x509_strict: bool = False
+) -> Bundle:
     """Load every source, validate every certificate, and return the sorted bundle.
 
-    All problems are collected and raised as one :class:`BundleError`.
+    All problems are collected and raised as one :class:`BundleError`. Anchors that Python
+    3.13+ rejects under ``VERIFY_X509_STRICT`` are kept, flagged and warned about
+    (``relax_x509_strict``: the policy's opt-in, which only changes the advice given).
     """
     with pywarnings.catch_warnings():
         # Some old roots carry non-positive serials; cryptography warns on every access.
         pywarnings.filterwarnings("ignore", message="Parsed a serial number")
-        return _assemble(spec, now)
+        return _assemble(spec, now, relax_x509_strict)
 
 
-def _assemble(spec: BundleSpec, now: datetime | None) -> Bundle:
+def _assemble(spec: BundleSpec, now: datetime | None, relax_x509_strict: bool) -> Bundle:
     now = now or datetime.now(timezone.utc)
     candidates, records = load_all(spec.sources)
     errors: list[str] = []
@@ -148,6 +153,10 @@ def _assemble(spec: BundleSpec, now: datetime | None) -> Bundle:
         trust = max((c.trust for c in group), key=_ROLE_RANK.__getitem__)
         cert = first.cert
         serial = cert.serial_number
+        strict = strict_problems(cert)
+        if strict:
+            public = all(c.source == "certifi" for c in group)
+            warnings.append(strict_warning(first.describe(), strict, relax_x509_strict, public))
         anchors.append(
             Anchor(
                 der=first.der,
@@ -162,6 +171,7 @@ def _assemble(spec: BundleSpec, now: datetime | None) -> Bundle:
                 sources=tuple(sorted({c.source for c in group})),
                 trust=trust,
                 pem_text=_pem(first.der),
+                strict=strict,
             )
         )
     if errors:

@@ -48,6 +48,7 @@ class Anchor:
     sources: tuple[str, ...]
     trust: str
     pem_text: str
+    strict: tuple[str, ...] = ()  # codes of certembed.bundle.strict.RULES it breaks
 
     def pem(self) -> str:
         return self.pem_text

@@ -97,6 +97,7 @@ def manifest(
             "respect_env": spec.respect_env,
             "export_env": spec.export_env,
             "patch_certifi": spec.patch_certifi,
+            "relax_x509_strict": spec.relax_x509_strict,
         },
         "targets": list(spec.resolved_targets()),
         "sources": [
@@ -133,6 +134,7 @@ def manifest(
                 "subject_hash": a.subject_hash,
                 "sources": list(a.sources),
                 "trust": a.trust,
+                "x509_strict": list(a.strict),
             }
             for a in bundle.anchors
         ],

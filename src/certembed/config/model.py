@@ -114,6 +114,14 @@ CERTEMBED_OPTIONS = (
         True,
         "Make `certifi.where()`/`contents()` answer with the decided anchors (requests uses them).",
     ),
+    Option(
+        "relax_x509_strict",
+        "bool",
+        False,
+        "Python 3.13+: clear `VERIFY_X509_STRICT` on the contexts that load certembed's anchors, "
+        "for roots the build flags as strict-invalid (shown by `doctor` and `CERTEMBED_DEBUG`). "
+        "Prefer re-issuing the root.",
+    ),
     Option("app", "app", None, "An application to freeze (see `pyinstaller_app`)."),
 )
 APP_OPTIONS = (
@@ -187,6 +195,7 @@ class Spec:
     respect_env: bool = True
     export_env: bool = False
     patch_certifi: bool = True
+    relax_x509_strict: bool = False
     app: AppSpec | None = None
     config_path: Path | None = None
     config_digest: str = "default"
@@ -452,6 +461,7 @@ class Checker:
             ("respect_env", True),
             ("export_env", False),
             ("patch_certifi", True),
+            ("relax_x509_strict", False),
         ):
             value = raw.get(name, default)
             ok = self.expect(value, bool, loc, name) and ok

@@ -104,7 +104,7 @@ class Rule:
 
 
 def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
-    bundle = bundle or assemble(spec.bundle)
+    bundle = bundle or assemble(spec.bundle, relax_x509_strict=spec.relax_x509_strict)
     digest = hashlib.sha256(bundle_pem(bundle).encode("utf-8")).hexdigest()
     payload = render_payload(spec, bundle, target, digest)
     env = _environment()
