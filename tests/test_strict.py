@@ -190,3 +190,70 @@ def test_audit_fail_on_x509_strict(tmp_path, capsys):
     code = main(["audit", str(tmp_path / "out" / "linux"), "--fail-on", "x509-strict"])
     assert code != 0
     assert "[x509-strict]" in capsys.readouterr().out
+
+
+# Inside the app: a default context (urllib), and a context the app builds itself from the same
+# root with its own flags, which certembed leaves alone.
+_APP = """
+import json, os, ssl, sys, urllib.request
+sys.path.insert(0, os.environ["BOOTSTRAP"])
+import _certembed_bootstrap
+out = {"x509_strict": _certembed_bootstrap.decision()["x509_strict"]}
+for name, context in (
+    ("default", None),
+    ("own", ssl.create_default_context(cafile=os.environ["ROOT"])),
+):
+    try:
+        urllib.request.urlopen(sys.argv[1], context=context, timeout=10).read()
+        out[name] = "ok"
+    except Exception as exc:
+        reason = getattr(exc, "reason", exc)
+        out[name] = "verify-failed: " + getattr(reason, "verify_message", repr(reason))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def corp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    folder = tmp_path_factory.mktemp("corp")
+    key, root = strict_variant_root("basic-constraints-not-critical", "Corp Proxy Root")
+    (folder / "corp.pem").write_bytes(pem(root))
+    (folder / "server.pem").write_bytes(issue_server_pem(key, root))
+    with pem_server(folder / "server.pem") as url:
+        yield folder / "corp.pem", url
+
+
+def _run_app(python: str, out: Path, root: Path, url: str) -> tuple[dict[str, str], str]:
+    proc = subprocess.run(
+        [python, "-c", _APP, url],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(BOOTSTRAP=str(out / "linux"), ROOT=str(root), CERTEMBED_DEBUG="1"),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr
+
+
+@pytest.mark.parametrize("relax", [False, True], ids=["kept", "relaxed"])
+def test_python_313_with_the_bootstrap(tmp_path, corp_server, relax):
+    """3.13 rejects the corporate root in a default context unless the config opts in; the
+    opt-in shows in the decision and the debug line; the app's own context keeps the flag."""
+    py313 = require_python(13)
+    root, url = corp_server
+    config = tmp_path / "certembed.toml"
+    config.write_text(
+        f'mode = "embedded-only"\ntargets = ["linux"]\nrelax_x509_strict = {str(relax).lower()}\n'
+        f'[[source]]\nkind = "pem_file"\npath = "{root.as_posix()}"\ntrust = "always"\n'
+    )
+    assert main(["build", str(config), "-o", str(tmp_path / "out"), "--no-freeze", "-q"]) == 0
+    result, stderr = _run_app(py313, tmp_path / "out", root, url)
+    strict_failure = "verify-failed: Basic Constraints of CA cert not marked critical"
+    assert result["default"] == ("ok" if relax else strict_failure), result
+    assert result["own"] == strict_failure, result
+    assert result["x509_strict"] == ("relaxed" if relax else "kept")
+    (line,) = [x for x in stderr.splitlines() if x.startswith("certembed: {")]
+    assert json.loads(line[len("certembed: ") :])["x509_strict"] == result["x509_strict"]
+    if not relax:  # the twin: 3.12 never set the flag, the same build works there
+        twin, _ = _run_app(require_python(12), tmp_path / "out", root, url)
+        assert twin["default"] == "ok" and twin["own"] == "ok", twin

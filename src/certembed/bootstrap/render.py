@@ -111,6 +111,7 @@ def render_bootstrap(
         respect_env=spec.respect_env,
         export_env=spec.export_env,
         patch_certifi=spec.patch_certifi,
+        relax_x509_strict=spec.relax_x509_strict,
         bundle_sha256=bundle_digest,
         roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
         data_files=[(name, hashlib.sha256(data).hexdigest()) for name, data in files.items()],

@@ -18,6 +18,7 @@ MODE: "str" = "fill-gaps"
 RESPECT_ENV: "bool" = True
 EXPORT_ENV: "bool" = False
 PATCH_CERTIFI: "bool" = True
+RELAX_X509_STRICT: "bool" = False
 BUNDLE_SHA256: "str" = ""
 DATA_DIR_NAME: "str" = "_certembed_data"
 ROLES: "Dict[str, int]" = {}

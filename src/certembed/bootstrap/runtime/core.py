@@ -21,6 +21,7 @@ from certembed.bootstrap.runtime.baked import (
     EXPORT_ENV,
     MODE,
     PATCH_CERTIFI,
+    RELAX_X509_STRICT,
     RESPECT_ENV,
     ROLES,
     TABLES,
@@ -223,6 +224,7 @@ class _State:
         return roles
 
     def load_into(self, context: "ssl.SSLContext") -> "None":
+        relax_x509_strict(context)
         plan = self.plan
         if plan["cafile"] or plan["capath"]:
             load_machine_files(context, plan["cafile"], plan["capath"])
@@ -322,6 +324,15 @@ class _State:
         with os.fdopen(fd, "wb") as handle:
             handle.write(blob)
         return target
+
+
+def relax_x509_strict(context: "ssl.SSLContext") -> "None":
+    """With the ``relax_x509_strict`` opt-in, clear ``VERIFY_X509_STRICT`` (set by 3.13+'s
+    create_default_context and urllib3 2 on 3.13+) on a context that loads certembed's anchors.
+    Chain, hostname and expiry checks stay on; the report says ``"x509_strict": "relaxed"``."""
+    flag = getattr(ssl, "VERIFY_X509_STRICT", 0)
+    if RELAX_X509_STRICT and flag:
+        context.verify_flags &= ~flag
 
 
 def _private_cache_dir() -> "Optional[str]":
@@ -496,6 +507,7 @@ def install(
         "system_found": list(system) if system else None,
         "bundle_sha256": BUNDLE_SHA256,
         "data": "memory" if data is not None else data_dir,
+        "x509_strict": "relaxed" if RELAX_X509_STRICT else "kept",
     }
     state = _State(plan, _Data(data_dir, data), report)
     state.saved["set_default_verify_paths"] = ssl.SSLContext.set_default_verify_paths
