@@ -293,3 +293,17 @@ def test_audit_frozen_apps_end_to_end(built, tmp_path, capsys):
     assert main(["audit", str(target), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["kind"] == report.kind and data["trust"]
+
+
+def test_inspect_frozen_apps(built, capsys):
+    """`certembed inspect` on the onedir dist and on the onefile executable: the payload's
+    provenance manifest (in the onefile: inside PyInstaller's archive)."""
+    from certembed.cli import main
+
+    target = built if built.parent.name == "dist" else built.parent
+    assert main(["inspect", str(target), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["certificates"]
+    assert sorted(r["trust"] for r in rows) == ["always", "fallback"]
+    assert all(len(r["sha256"]) == 64 for r in rows)
+    assert main(["inspect", str(target)]) == 0
+    assert "2 certificates" in capsys.readouterr().out

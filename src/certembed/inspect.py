@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from certembed.bootstrap.render import DATA_DIR_NAME, PAYLOAD_MANIFEST
 from certembed.bundle.load import parse_blob
 from certembed.bundle.strict import strict_problems
 from certembed.errors import BundleError, ConfigError, Location, PathNotFoundError
@@ -69,17 +70,116 @@ def _from_pem(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+_ROLE_FILES = {"fallback.pem": "fallback", "always.pem": "always"}
+
+
+def _from_role_pems(files: list[tuple[str, bytes]], source: str) -> list[dict[str, Any]]:
+    """Rows from a payload's ``_certembed_data/<role>.pem`` files (no manifest beside them)."""
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for name, data in files:
+        role = _ROLE_FILES[Path(name).name]
+        for cert, der, _origin in parse_blob(data, name, problems):
+            rows.append(
+                {
+                    "subject": cert.subject.rfc4514_string(),
+                    "sha256": hashlib.sha256(der).hexdigest(),
+                    "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "source": source,
+                    "trust": role,
+                    "x509_strict": list(strict_problems(cert)),
+                }
+            )
+    if problems:
+        raise BundleError("\n".join(problems))
+    return sorted(rows, key=lambda r: str(r["sha256"]))
+
+
+def _in_directory(path: Path) -> list[dict[str, Any]]:
+    """A build dir (``manifest.json``), a PyInstaller onedir (``_certembed_manifest.json``
+    under ``_internal/certembed``) or a file-layout PyOxidizer install (``_certembed_data/``)."""
+    manifest = path / "manifest.json"
+    if manifest.is_file():
+        return _from_manifest(manifest)
+    found = sorted(path.rglob(PAYLOAD_MANIFEST), key=lambda p: (len(p.parts), str(p)))
+    if found:
+        return _from_manifest(found[0])
+    data_dirs = sorted(path.rglob(DATA_DIR_NAME), key=lambda p: (len(p.parts), str(p)))
+    for data_dir in data_dirs:
+        pems = [data_dir / name for name in _ROLE_FILES if (data_dir / name).is_file()]
+        if pems:
+            files = [(p.relative_to(path).as_posix(), p.read_bytes()) for p in pems]
+            return _from_role_pems(files, data_dir.parent.relative_to(path).as_posix() or ".")
+    raise ConfigError.single(
+        Location(str(path)),
+        f"no certembed output here (looked for manifest.json, {PAYLOAD_MANIFEST} and "
+        f"{DATA_DIR_NAME}/ below it)",
+    )
+
+
+def _from_rule(path: Path) -> list[dict[str, Any]]:
+    """A ``certembed.bzl`` written by ``certembed pyoxidizer``: the payload it inlines."""
+    import starlark_go
+
+    try:
+        interp = starlark_go.Starlark()
+        interp.exec(path.read_text(encoding="utf-8"), filename=path.name)
+        interp.exec('files = certembed_files("")\n', filename="<inspect>")
+        entries: Any = interp.get("files")  # type: ignore[func-returns-value]
+    except (OSError, UnicodeDecodeError, starlark_go.StarlarkError) as exc:
+        raise ConfigError.single(
+            Location(str(path)),
+            f"not a readable certembed.bzl ({exc}); regenerate it with certembed pyoxidizer",
+        ) from None
+    files = [
+        (f"{directory}/{name}", str(content).encode("ascii", "replace"))
+        for directory, name, content in entries
+        if str(directory).endswith(DATA_DIR_NAME) and name in _ROLE_FILES
+    ]
+    if not files:
+        raise ConfigError.single(Location(str(path)), "holds no certembed payload data files")
+    return _from_role_pems(files, path.name)
+
+
+def _in_executable(path: Path) -> list[dict[str, Any]] | None:
+    """A PyInstaller onefile executable: the manifest inside its archive (None: not one)."""
+    from certembed.audit.collect import open_tree
+    from certembed.errors import AuditError
+
+    try:
+        with open_tree(path) as tree:
+            if tree.kind != "pyinstaller-onefile":
+                return None
+            for file in tree.files:
+                if file.name == PAYLOAD_MANIFEST:
+                    return _from_manifest(file)
+    except AuditError:
+        return None
+    raise ConfigError.single(
+        Location(str(path)), "a PyInstaller onefile executable without a certembed payload"
+    )
+
+
 def inspect_path(path: Path) -> list[dict[str, Any]]:
-    if path.is_dir():
-        manifest = path / "manifest.json"
-        if manifest.is_file():
-            return _from_manifest(manifest)
-        raise ConfigError.single(Location(str(path)), "directory has no manifest.json")
+    """The certificates of any output certembed makes, or of a PEM/DER file."""
     if not path.exists():
         raise PathNotFoundError(missing_hint(path))
+    if path.is_dir():
+        return _in_directory(path)
     if path.suffix == ".json":
         return _from_manifest(path)
+    if path.suffix == ".bzl":
+        return _from_rule(path)
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head[:4] == b"\x7fELF" or head[:2] == b"MZ" or head[:4] in _MACHO:
+        rows = _in_executable(path)
+        if rows is not None:
+            return rows
     return _from_pem(path)
+
+
+_MACHO = (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
 
 
 def _strict_cell(codes: list[str] | None) -> str:

@@ -1,0 +1,53 @@
+"""`certembed inspect` reads every output certembed makes (the frozen ones: test_pyinstaller)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import starlark_go
+
+from certembed.cli import main
+from tests.support.project import toml_config
+
+
+def _rows(capsys, path: Path) -> list[dict[str, str]]:
+    assert main(["inspect", str(path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)["certificates"]
+
+
+def _roles(rows: list[dict[str, str]]) -> dict[str, str]:
+    return {r["subject"].split("CN=")[-1]: r["trust"] for r in rows}
+
+
+def test_build_dir_payload_dir_rule_and_file_layout(tmp_path, ca_dir, monkeypatch, capsys):
+    toml_config(tmp_path, ca_dir)  # fallback.pem as fallback, corp.pem as always
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "certembed.toml", "-q", "-o", "out"]) == 0
+    assert main(["pyoxidizer", "certembed.toml"]) == 0
+    capsys.readouterr()
+    expected = _roles(_rows(capsys, tmp_path / "out"))
+    assert sorted(expected.values()) == ["always", "fallback"]
+    # a payload directory alone (what the PyInstaller hook embeds): its _certembed_manifest.json
+    assert _roles(_rows(capsys, tmp_path / "out" / "linux")) == expected
+    # the PyOxidizer rule itself
+    assert _roles(_rows(capsys, tmp_path / "certembed.bzl")) == expected
+    # a file-layout PyOxidizer install: what certembed_manifest() writes, no manifest beside it
+    interp = starlark_go.Starlark()
+    interp.exec((tmp_path / "certembed.bzl").read_text(), filename="certembed.bzl")
+    interp.exec('files = certembed_files("lib")\n', filename="probe.star")
+    install = tmp_path / "install"
+    for directory, name, content in interp.get("files"):
+        (install / directory).mkdir(parents=True, exist_ok=True)
+        (install / directory / name).write_text(content)
+    assert not list(install.rglob("*.json"))
+    rows = _rows(capsys, install)
+    assert _roles(rows) == expected
+    assert {r["source"] for r in rows} == {"lib"}
+
+
+def test_a_directory_without_certembed_output_is_named(tmp_path, capsys):
+    (tmp_path / "readme.txt").write_text("nothing here\n")
+    assert main(["inspect", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no certembed output here" in err and "_certembed_manifest.json" in err
