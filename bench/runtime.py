@@ -1,7 +1,16 @@
 """Runtime cost, measured in one run:
 - ssl.create_default_context() with the bootstrap serving the embedded bundle (hashed dir)
   vs ssl.create_default_context(cafile=certifi.where()) (target >= 20x faster, <= 0.5 ms);
-- importing and applying the bootstrap in a fresh interpreter (target <= 1 ms)."""
+- importing and applying the bootstrap in a fresh interpreter (target <= 1 ms);
+- per distro layout (Debian, RHEL, Fedora, openSUSE, Alpine, none; real files in private
+  mount namespaces, as the tests build them): stock Python, certifi ``cafile``, truststore and
+  certembed fill-gaps / merge / embedded-only — per-context cost (40 contexts in a process),
+  first-context cost, start-up; min / median / max over alternating runs; the one-time cost of
+  building the private hashed directory on a cold cache; end to end, one HTTPS request per new
+  default context against verification off (issue 14). Writes a plot next to the docs.
+
+Usage: python bench/runtime.py [--quick] [--layouts-only]   (the layout part needs root)
+"""
 
 from __future__ import annotations
 
@@ -41,6 +50,14 @@ print(json.dumps({"bootstrap": boot, "certifi": plain}))
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--layouts-only" not in sys.argv:
+        embedded_section(quick)
+    from runtime_layouts import layouts_section
+
+    layouts_section(quick)
+
+
+def embedded_section(quick: bool) -> None:
     env = scrubbed_env()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "certembed.toml"

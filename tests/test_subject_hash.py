@@ -10,8 +10,10 @@ import certifi
 import pytest
 from cryptography import x509
 from cryptography.x509.name import _ASN1Type
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from certembed.bootstrap.runtime.fastpath import fp_subject_hash
 from certembed.bundle.subject_hash import canonical_string, subject_hash
 from tests.support.certs import make_cert, pem
 
@@ -35,8 +37,11 @@ def test_every_certifi_root_matches_openssl():
     assert len(blocks) > 100
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a few old roots have non-positive serial numbers
-        ours = [subject_hash(x509.load_pem_x509_certificate(b.encode()).subject) for b in blocks]
-    assert ours == openssl_hashes([b.encode() for b in blocks])
+        certs = [x509.load_pem_x509_certificate(b.encode()) for b in blocks]
+    theirs = openssl_hashes([b.encode() for b in blocks])
+    assert [subject_hash(c.subject) for c in certs] == theirs
+    # The bootstrap's standard-library version (runtime fast path), from the DER alone.
+    assert [fp_subject_hash(c.public_bytes(Encoding.DER)) for c in certs] == theirs
 
 
 A = x509.NameAttribute
@@ -60,7 +65,9 @@ ODD_NAMES = {
 @pytest.mark.parametrize("label", sorted(ODD_NAMES))
 def test_odd_names_match_openssl(label):
     cert = make_cert(name=x509.Name(ODD_NAMES[label]))
-    assert subject_hash(cert.subject) == openssl_hashes([pem(cert)])[0]
+    theirs = openssl_hashes([pem(cert)])[0]
+    assert subject_hash(cert.subject) == theirs
+    assert fp_subject_hash(cert.public_bytes(Encoding.DER)) == theirs
 
 
 def test_multi_valued_rdn_matches_openssl():
@@ -72,7 +79,9 @@ def test_multi_valued_rdn_matches_openssl():
     )
     name = x509.Name([x509.RelativeDistinguishedName([A(NameOID.COUNTRY_NAME, "US")]), rdn])
     cert = make_cert(name=name)
-    assert subject_hash(cert.subject) == openssl_hashes([pem(cert)])[0]
+    theirs = openssl_hashes([pem(cert)])[0]
+    assert subject_hash(cert.subject) == theirs
+    assert fp_subject_hash(cert.public_bytes(Encoding.DER)) == theirs
 
 
 def test_canonical_string_rules():

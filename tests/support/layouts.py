@@ -61,8 +61,49 @@ def _hash_link(folder: Path, pem: Path) -> None:
     (folder / f"{out.stdout.strip()}.0").symlink_to(pem.name)
 
 
-def build_layout(root: Path, layout: str, distro_pem: Path) -> Path:
-    """Create ``root/etc`` and ``root/usrlibssl`` for ``layout``; return root."""
+def _pem_blocks(pem: bytes) -> list[bytes]:
+    end = b"-----END CERTIFICATE-----"
+    return [block.strip() + b"\n" + end + b"\n" for block in pem.split(end) if block.strip()]
+
+
+def _one_file_per_cert(folder: Path, pems: Sequence[bytes]) -> None:
+    """Each certificate in its own file plus its ``<subject_hash>.<n>`` link, as
+    ``update-ca-certificates`` / ``c_rehash`` leave them."""
+    import warnings
+
+    from cryptography import x509
+
+    from certembed.bundle.subject_hash import subject_hash
+
+    used: dict[str, int] = {}
+    for index, pem in enumerate(pems):
+        name = f"root-{index:03d}.pem"
+        (folder / name).write_bytes(pem)
+        with warnings.catch_warnings():  # a few old roots have non-positive serial numbers
+            warnings.simplefilter("ignore")
+            digest = subject_hash(x509.load_pem_x509_certificate(pem).subject)
+        count = used.get(digest, 0)
+        used[digest] = count + 1
+        (folder / f"{digest}.{count}").symlink_to(name)
+
+
+def _per_cert(certs: Path, distro_pem: Path, extra: Sequence[bytes]) -> None:
+    (certs / "distro-root.pem").write_bytes(distro_pem.read_bytes())
+    _hash_link(certs, certs / "distro-root.pem")
+    if extra:
+        _one_file_per_cert(certs, extra)
+
+
+def build_layout(
+    root: Path, layout: str, distro_pem: Path, roots: Sequence[bytes] = ()
+) -> Path:
+    """Create ``root/etc`` and ``root/usrlibssl`` for ``layout``; return root.
+
+    ``roots``: more PEM certificates the distribution ships next to ``distro_pem`` (for
+    realistic sizes, e.g. certifi's). With them, hashed layouts (Debian, openSUSE, Alpine) get
+    one file per certificate plus hash links next to the bundle file, as the distributions'
+    tools leave them; file-only layouts (RHEL, Fedora) get the bundle file alone.
+    """
     etc = root / "etc"
     usr = root / "usrlibssl"
     etc.mkdir(parents=True)
@@ -74,12 +115,13 @@ def build_layout(root: Path, layout: str, distro_pem: Path) -> Path:
         elif src.exists():
             shutil.copy2(src, etc / name)
     pem = distro_pem.read_bytes()
+    extra = list(roots)
+    pem = b"".join([pem, *extra])
     if layout == "debian":
         certs = etc / "ssl" / "certs"
         certs.mkdir(parents=True)
         (certs / "ca-certificates.crt").write_bytes(pem)
-        (certs / "distro-root.pem").write_bytes(pem)
-        _hash_link(certs, certs / "distro-root.pem")
+        _per_cert(certs, distro_pem, extra)
         (usr / "cert.pem").symlink_to("/etc/ssl/certs/ca-certificates.crt")
         (usr / "certs").symlink_to("/etc/ssl/certs")
     elif layout == "rhel":
@@ -101,15 +143,13 @@ def build_layout(root: Path, layout: str, distro_pem: Path) -> Path:
         (etc / "ssl" / "ca-bundle.pem").write_bytes(pem)
         certs = etc / "ssl" / "certs"
         certs.mkdir()
-        (certs / "distro-root.pem").write_bytes(pem)
-        _hash_link(certs, certs / "distro-root.pem")
+        _per_cert(certs, distro_pem, extra)
     elif layout == "alpine":
         certs = etc / "ssl" / "certs"
         certs.mkdir(parents=True)
         (certs / "ca-certificates.crt").write_bytes(pem)
         (etc / "ssl" / "cert.pem").symlink_to("certs/ca-certificates.crt")
-        (certs / "distro-root.pem").write_bytes(pem)
-        _hash_link(certs, certs / "distro-root.pem")
+        _per_cert(certs, distro_pem, extra)
     elif layout != "none":
         raise ValueError(layout)
     return root

@@ -1,0 +1,365 @@
+"""Per-layout runtime cost (issue 14); run through ``python bench/runtime.py``.
+
+Every measured process runs inside a private mount namespace holding one distro layout
+(``tests/support/layouts.py``: the distro's bundle file, and for hashed layouts one file per
+certificate plus hash links, with certifi's roots standing in for the distro's). Columns
+alternate inside each run and the run order rotates, so a noisy neighbour hits every column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import certifi
+import trustme
+from _report import DOC, machine, write_section
+
+from certembed.build import build_bundle_output
+from certembed.config import load_config
+from tests.support.env import scrubbed_env
+from tests.support.layouts import LAYOUTS, build_layout, namespaces_available, run_in_layout
+from tests.support.tls import tls_server
+
+PLOT = DOC.parent / "img" / "runtime-layouts.png"
+MODES = ("fill-gaps", "merge", "embedded-only")
+COLUMNS = ("file", "stock", "certifi", "truststore", "bare", *MODES)
+LABELS = {
+    "file": "the distro's own bundle file (distro Python)",
+    "stock": "stock Python (this build)",
+    "certifi": "certifi cafile",
+    "truststore": "truststore",
+    "bare": "bare context (floor)",
+    "fill-gaps": "certembed fill-gaps",
+    "merge": "certembed merge",
+    "embedded-only": "certembed embedded-only",
+}
+CONTEXTS = 40
+
+# The bundle file a Python built by the distribution itself loads for every default context.
+BUNDLE = {
+    "debian": "/etc/ssl/certs/ca-certificates.crt",
+    "rhel": "/etc/pki/tls/certs/ca-bundle.crt",
+    "fedora43": "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "opensuse": "/etc/ssl/ca-bundle.pem",
+    "alpine": "/etc/ssl/certs/ca-certificates.crt",
+    "none": "",
+}
+
+# Runs inside the layout. argv: column, payload dir ("" for none), contexts, bundle file.
+PROBE = r"""
+import json, os, sys, time
+column, payload, n, bundle = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+import ssl
+t0 = time.perf_counter()
+if payload:
+    sys.path.insert(0, payload)
+    import _certembed_bootstrap
+    make = ssl.create_default_context
+elif column == "truststore":
+    import truststore
+    truststore.inject_into_ssl()
+    make = ssl.create_default_context
+elif column == "certifi":
+    import certifi
+    where = certifi.where()
+    make = lambda: ssl.create_default_context(cafile=where)
+elif column == "bare":
+    make = lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+elif column == "file":
+    make = lambda: ssl.create_default_context(cafile=bundle or None)
+else:
+    make = ssl.create_default_context
+t1 = time.perf_counter()
+make()
+t2 = time.perf_counter()
+each = []
+for _ in range(n):
+    a = time.perf_counter()
+    make()
+    each.append(time.perf_counter() - a)
+each.sort()
+print(json.dumps({"startup": (t1 - t0) * 1e3, "first": (t2 - t1) * 1e3,
+                  "per": each[len(each) // 2] * 1e3}))
+"""
+
+# One HTTPS request per new context. argv: column, payload, url, requests, bundle file.
+E2E = r"""
+import http.client, json, ssl, sys, time
+column, payload, url, n, bundle = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+if payload:
+    sys.path.insert(0, payload)
+    import _certembed_bootstrap
+if column == "truststore":
+    import truststore
+    truststore.inject_into_ssl()
+make = ssl._create_unverified_context if column == "off" else ssl.create_default_context
+if column == "file":
+    make = lambda: ssl.create_default_context(cafile=bundle)
+port = int(url.rsplit(":", 1)[1].strip("/"))
+def once():
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=make(), timeout=10)
+    conn.request("GET", "/")
+    body = conn.getresponse().read()
+    conn.close()
+    assert body == b"certembed-ok", body
+once()
+each = []
+for _ in range(n):
+    a = time.perf_counter()
+    once()
+    each.append(time.perf_counter() - a)
+each.sort()
+print(json.dumps({"request": each[len(each) // 2] * 1e3}))
+"""
+
+
+def _payloads(tmp: Path) -> dict[str, Path]:
+    out = {}
+    for mode in MODES:
+        folder = tmp / f"payload-{mode}"
+        folder.mkdir()
+        config = folder / "certembed.toml"
+        config.write_text(f'mode = "{mode}"\ntargets = ["linux"]\n')
+        out[mode] = build_bundle_output(load_config(config), folder / "out").out_dir / "linux"
+    return out
+
+
+def _certifi_roots() -> list[bytes]:
+    text = Path(certifi.where()).read_bytes()
+    end = b"-----END CERTIFICATE-----\n"
+    return [
+        block[block.index(b"-----BEGIN") :] + end
+        for block in text.split(end)
+        if b"-----BEGIN" in block
+    ]
+
+
+def _run(layout: Path, argv: list[str], cache: Path) -> dict[str, float]:
+    env = scrubbed_env(XDG_CACHE_HOME=str(cache))
+    proc = run_in_layout(layout, [sys.executable, *argv], env=env, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} failed in {layout}: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _debug_line(layout: Path, payload: Path, cache: Path) -> dict[str, object]:
+    """What the bootstrap's CERTEMBED_DEBUG lines say in this layout (one default context)."""
+    env = scrubbed_env(XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1")
+    code = f"import sys, ssl; sys.path.insert(0, {str(payload)!r}); import _certembed_bootstrap; "
+    code += "ssl.create_default_context()"
+    proc = run_in_layout(layout, [sys.executable, "-c", code], env=env)
+    found: dict[str, object] = {}
+    for line in proc.stderr.splitlines():
+        if line.startswith("certembed: {"):
+            found["install"] = json.loads(line[len("certembed: ") :])
+        elif line.startswith("certembed: fastpath {"):
+            found["fastpath"] = json.loads(line[len("certembed: fastpath ") :])
+    return found
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    return min(values), statistics.median(values), max(values)
+
+
+def _fmt(values: list[float], digits: int = 2) -> str:
+    low, mid, high = _stats(values)
+    return f"{mid:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
+
+
+@contextmanager
+def _server(tmp: Path) -> Iterator[tuple[str, Path]]:
+    ca = trustme.CA(organization_name="certembed bench distro")
+    pem = tmp / "distro.pem"
+    pem.write_bytes(ca.cert_pem.bytes())
+    with tls_server("distro", ca) as server:
+        yield server.url, pem
+
+
+def layouts_section(quick: bool) -> None:
+    ok, why = namespaces_available()
+    if not ok:
+        print(f"skipping the per-layout table: {why}", file=sys.stderr)
+        return
+    runs = 2 if quick else 5
+    roots = _certifi_roots()
+    with tempfile.TemporaryDirectory() as name, _server(Path(name)) as (url, distro_pem):
+        tmp = Path(name)
+        os.chmod(tmp, 0o700)
+        payloads = _payloads(tmp)
+        layouts = {
+            lay: build_layout(tmp / f"layout-{lay}", lay, distro_pem, roots) for lay in LAYOUTS
+        }
+        warm = tmp / "cache-warm"
+        warm.mkdir(mode=0o700)
+        results: dict[tuple[str, str], list[dict[str, float]]] = {}
+        ratios: dict[tuple[str, str], list[float]] = {}
+        cold: dict[str, list[float]] = {}
+        for run in range(runs):
+            for lay in LAYOUTS:
+                shift = (run + LAYOUTS.index(lay)) % len(COLUMNS)
+                per_run = {}
+                for column in COLUMNS[shift:] + COLUMNS[:shift]:
+                    payload = str(payloads[column]) if column in MODES else ""
+                    argv = ["-c", PROBE, column, payload, str(CONTEXTS), BUNDLE[lay]]
+                    got = _run(layouts[lay], argv, warm)
+                    results.setdefault((lay, column), []).append(got)
+                    per_run[column] = got["per"]
+                for column in COLUMNS:
+                    ratios.setdefault((lay, column), []).append(
+                        per_run["file"] / per_run[column]
+                    )
+                # Cold cache: a fresh private cache dir, fill-gaps, first context.
+                fresh = tmp / f"cache-cold-{run}-{lay}"
+                fresh.mkdir(mode=0o700)
+                got = _run(
+                    layouts[lay],
+                    ["-c", PROBE, "fill-gaps", str(payloads["fill-gaps"]), "1", ""],
+                    fresh,
+                )
+                cold.setdefault(lay, []).append(got["first"])
+            print(f"run {run + 1}/{runs} done", file=sys.stderr)
+        debug = {lay: _debug_line(layouts[lay], payloads["fill-gaps"], warm) for lay in LAYOUTS}
+        e2e = _end_to_end(layouts, payloads["fill-gaps"], url, warm, runs, quick)
+    _write(results, ratios, cold, debug, e2e, runs, len(roots) + 1)
+
+
+def _end_to_end(
+    layouts: dict[str, Path], payload: Path, url: str, cache: Path, runs: int, quick: bool
+) -> dict[tuple[str, str], list[float]]:
+    out: dict[tuple[str, str], list[float]] = {}
+    columns = ("file", "truststore", "fill-gaps", "off")
+    for run in range(runs):
+        for lay in ("debian", "rhel"):
+            for column in columns[run % 4 :] + columns[: run % 4]:
+                argv = ["-c", E2E, column, str(payload) if column == "fill-gaps" else "", url]
+                got = _run(layouts[lay], [*argv, "10" if quick else "30", BUNDLE[lay]], cache)
+                out.setdefault((lay, column), []).append(got["request"])
+    return out
+
+
+def _write(
+    results: dict[tuple[str, str], list[dict[str, float]]],
+    ratios: dict[tuple[str, str], list[float]],
+    cold: dict[str, list[float]],
+    debug: dict[str, dict[str, object]],
+    e2e: dict[tuple[str, str], list[float]],
+    runs: int,
+    roots: int,
+) -> None:
+    def figure(lay: str, column: str, key: str) -> list[float]:
+        return [r[key] for r in results[(lay, column)]]
+
+    lines = [
+        f"Machine: {machine()}; {roots} roots per layout (certifi {certifi.__version__} + one "
+        f"distro root); {runs} alternating runs, each a fresh process per cell; figures are "
+        "medians over runs, (min–max) across runs.",
+        "",
+        f"**Per default context** (median of {CONTEXTS} contexts in a process), ms, and how many "
+        "times cheaper than loading the layout's bundle file, as the distribution's own Python "
+        "does (ratio per run, median (min–max)). Stock Python here is a Debian build: it looks "
+        "in `/usr/lib/ssl` only, which is the Debian store and nothing elsewhere (so it is "
+        "cheap there and verifies nothing):",
+        "",
+        "| layout | " + " | ".join(LABELS[c] for c in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for lay in LAYOUTS:
+        cells = []
+        for column in COLUMNS:
+            cell = _fmt(figure(lay, column, "per"), 3) + " ms"
+            if column != "file" and lay != "none":
+                cell += f"<br>{_fmt(ratios[(lay, column)], 1)}×"
+            cells.append(cell)
+        lines.append(f"| {lay} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "**First default context** in a process (includes certembed's one-time fast-path "
+        "preparation, warm private cache), ms; **cold cache**: fill-gaps' first context when the "
+        "private hashed directory must be built first:",
+        "",
+        "| layout | " + " | ".join(LABELS[c] for c in COLUMNS) + " | fill-gaps, cold cache |",
+        "|---|" + "---|" * (len(COLUMNS) + 1),
+    ]
+    for lay in LAYOUTS:
+        cells = [_fmt(figure(lay, column, "first")) for column in COLUMNS]
+        lines.append(f"| {lay} | " + " | ".join(cells) + f" | {_fmt(cold[lay])} |")
+    lines += [
+        "",
+        "**Start-up**: importing and installing (certembed: `import _certembed_bootstrap`; "
+        "truststore: `import truststore; inject_into_ssl()`; certifi: `import certifi; "
+        "where()`), `ssl` already imported, ms; and the `elapsed_ms` the bootstrap's "
+        "`CERTEMBED_DEBUG` lines report in the same layout (install; first-context fast path):",
+        "",
+        "| layout | certifi | truststore | fill-gaps | merge | embedded-only | debug "
+        "`elapsed_ms` (install / fast path) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for lay in LAYOUTS:
+        cells = [_fmt(figure(lay, c, "startup")) for c in ("certifi", "truststore", *MODES)]
+        info = debug[lay]
+        install = info.get("install", {})
+        fast = info.get("fastpath")
+        shown = f"{install.get('elapsed_ms', '?')} / " + (
+            f"{fast.get('elapsed_ms')} ({fast.get('fastpath')})" if isinstance(fast, dict) else "–"
+        )
+        lines.append(f"| {lay} | " + " | ".join(cells) + f" | {shown} |")
+    lines += [
+        "",
+        "**End to end**: one HTTPS request to a local server (127.0.0.1, a root of the layout's "
+        "store) with a new default context each time, median ms per request, and the ratio to "
+        "the same request with verification off:",
+        "",
+        "| layout | distro Python (bundle file) | truststore | certembed fill-gaps | "
+        "verification off |",
+        "|---|---|---|---|---|",
+    ]
+    for lay in ("debian", "rhel"):
+        off = statistics.median(e2e[(lay, "off")])
+        cells = []
+        for column in ("file", "truststore", "fill-gaps", "off"):
+            mid = statistics.median(e2e[(lay, column)])
+            cells.append(f"{_fmt(e2e[(lay, column)])} ({mid / off:.2f}×)")
+        lines.append(f"| {lay} | " + " | ".join(cells) + " |")
+    lines += ["", f"![per-context cost per layout]({PLOT.relative_to(DOC.parent).as_posix()})"]
+    _plot(results)
+    write_section("runtime-layouts", "\n".join(lines))
+
+
+def _plot(results: dict[tuple[str, str], list[dict[str, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(COLUMNS)
+    for index, column in enumerate(COLUMNS):
+        mids, lows, highs = [], [], []
+        for lay in LAYOUTS:
+            low, mid, high = _stats([r["per"] for r in results[(lay, column)]])
+            mids.append(mid)
+            lows.append(mid - low)
+            highs.append(high - mid)
+        xs = [i + (index - len(COLUMNS) / 2 + 0.5) * width for i in range(len(LAYOUTS))]
+        ax.bar(xs, mids, width, yerr=[lows, highs], label=LABELS[column], capsize=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(LAYOUTS)))
+    ax.set_xticklabels(LAYOUTS)
+    ax.set_ylabel("ms per default context (log)")
+    ax.set_title("ssl.create_default_context() per distro layout (median, min–max over runs)")
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT, dpi=100, metadata={"Software": None})
+    plt.close(fig)

@@ -1,0 +1,381 @@
+"""The fast path for file-and-directory machine stores (Linux, the BSDs): issue 14.
+
+Loading the machine's PEM bundle parses every certificate for every default context (~15-20 ms
+for ~145 roots); a hashed directory (``<subject_hash>.<n>`` names) costs what a bare context
+costs, and OpenSSL then reads only the roots a handshake needs. :func:`fp_capath` turns the
+machine's (file, directory) pair into a ``capath`` that trusts *exactly* the same anchors:
+
+- the machine directory alone, when it covers the file: for every subject hash of the file's
+  certificates, ``<hash>.0``, ``<hash>.1``, ... (read as OpenSSL reads them, up to the first
+  missing name) hold exactly the file's certificates of that hash;
+- else a private hashed directory built from the file, searched *before* the machine directory
+  (``private:machine``). OpenSSL's lookup stops at the first directory that has a certificate
+  with the wanted subject, and with a file loaded it never consults the directory for a subject
+  the file has: both ways the file's certificates win for the file's subjects and the directory
+  serves the rest, so the anchors are the same;
+- else ``None``: the caller loads the file and the directory as they are (stock behaviour).
+
+The private directory lives under the user's cache (``<cache>/certembed/hashed-v1/<SHA-256 of
+the file>``, 0700, owner and mode checked), is written into a temporary sibling and renamed into
+place, and is verified in full by every process before use: exactly the expected names, each a
+private regular file (no links) holding exactly the expected certificate. Anything off (planted,
+tampered, missing, wrong owner or mode) and it is rebuilt; if that fails, the file is loaded.
+
+Standard library only, imported lazily: nothing here runs before the first default context.
+"""
+
+import os
+import sys
+
+# certembed: dev-only begin
+from typing import Any, Dict, List, Optional, Tuple
+
+FpInfo = Dict[str, Any]
+# certembed: dev-only end
+
+FP_CACHE_VERSION = "hashed-v1"
+_FP_BEGIN = b"-----BEGIN "
+_FP_CERT_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_FP_CERT_END = b"-----END CERTIFICATE-----"
+# OpenSSL's ASN1_MASK_CANON: the string types a name's canonical form converts to UTF-8.
+_FP_CANON_TAGS = (12, 19, 20, 22, 26, 28, 30)
+
+
+class _FpUnusable(Exception):
+    """The input cannot be served by a hashed directory: load the file as it is."""
+
+
+def fp_pem_certificates(data: "bytes") -> "List[bytes]":
+    """The DER of every ``CERTIFICATE`` block of a PEM file, in file order.
+
+    Raises :class:`_FpUnusable` for anything OpenSSL would read differently from a plain
+    certificate (``TRUSTED CERTIFICATE`` with trust settings, CRLs, keys, PEM headers, bad
+    base64): such files are loaded as they are.
+    """
+    import binascii
+
+    out = []
+    pos = 0
+    while True:
+        start = data.find(_FP_BEGIN, pos)
+        if start < 0:
+            return out
+        if not data.startswith(_FP_CERT_BEGIN, start):
+            raise _FpUnusable("a PEM block other than CERTIFICATE")
+        body_start = start + len(_FP_CERT_BEGIN)
+        end = data.find(_FP_CERT_END, body_start)
+        if end < 0:
+            raise _FpUnusable("an unterminated CERTIFICATE block")
+        body = data[body_start:end]
+        if b":" in body:
+            raise _FpUnusable("PEM headers in a CERTIFICATE block")
+        try:
+            der = binascii.a2b_base64(body)
+        except (binascii.Error, ValueError):
+            raise _FpUnusable("bad base64 in a CERTIFICATE block") from None
+        out.append(der)
+        pos = end + len(_FP_CERT_END)
+
+
+def _fp_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
+    """(tag, content start, content end) of the DER element at ``pos``."""
+    if pos + 2 > len(der):
+        raise _FpUnusable("truncated DER")
+    tag = der[pos]
+    length = der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(der):
+            raise _FpUnusable("bad DER length")
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise _FpUnusable("truncated DER")
+    return tag, pos, pos + length
+
+
+def _fp_der_length(length: "int") -> "bytes":
+    if length < 0x80:
+        return bytes((length,))
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def _fp_canon(tag: "int", value: "bytes") -> "bytes":
+    """OpenSSL's ``asn1_string_canon``: UTF-8, ASCII white space trimmed and folded to one
+    space, ASCII letters lower-cased, re-tagged as UTF8String."""
+    if tag == 12:
+        raw = value.decode("utf-8").encode("utf-8")
+    elif tag == 30:
+        raw = value.decode("utf-16-be").encode("utf-8")
+    elif tag == 28:
+        raw = value.decode("utf-32-be").encode("utf-8")
+    elif value.isascii():
+        raw = value
+    else:  # Printable, T61, IA5, Visible: one byte per character (Latin-1)
+        raw = value.decode("latin-1").encode("utf-8")
+    # bytes.split() splits on exactly the white space OpenSSL folds; bytes.lower() is ASCII-only.
+    out = b" ".join(raw.split()).lower()
+    return b"\x0c" + _fp_der_length(len(out)) + out
+
+
+def fp_subject_hash(der: "bytes") -> "str":
+    """``openssl x509 -subject_hash`` of a DER certificate: the first four bytes, read
+    little-endian, of the SHA-1 of the subject's canonical encoding (``x509_name_canon``:
+    each RDN a SET OF its canonical attributes, sorted, SETs concatenated)."""
+    import hashlib
+
+    try:
+        _, cert, _ = _fp_tlv(der, 0)
+        _, tbs, tbs_end = _fp_tlv(der, cert)
+        pos = tbs
+        tag, _, end = _fp_tlv(der, pos)
+        if tag == 0xA0:  # [0] version
+            pos = end
+        for _ in range(4):  # serial, signature algorithm, issuer, validity
+            pos = _fp_tlv(der, pos)[2]
+        tag, name, name_end = _fp_tlv(der, pos)
+        if tag != 0x30 or name_end > tbs_end:
+            raise _FpUnusable("no subject name")
+        canon = []
+        pos = name
+        while pos < name_end:
+            tag, rdn, rdn_end = _fp_tlv(der, pos)
+            if tag != 0x31:
+                raise _FpUnusable("a bad RDN")
+            members = []
+            inner = rdn
+            while inner < rdn_end:
+                tag, ava, ava_end = _fp_tlv(der, inner)
+                if tag != 0x30:
+                    raise _FpUnusable("a bad attribute")
+                oid_end = _fp_tlv(der, ava)[2]
+                vtag, vstart, vend = _fp_tlv(der, oid_end)
+                if vtag in _FP_CANON_TAGS:
+                    value = _fp_canon(vtag, der[vstart:vend])
+                else:
+                    value = der[oid_end:vend]
+                body = der[ava:oid_end] + value
+                members.append(b"\x30" + _fp_der_length(len(body)) + body)
+                inner = ava_end
+            joined = b"".join(sorted(members))
+            canon.append(b"\x31" + _fp_der_length(len(joined)) + joined)
+            pos = rdn_end
+    except UnicodeError:
+        raise _FpUnusable("an undecodable subject") from None
+    digest = hashlib.sha1(b"".join(canon)).digest()
+    return "%08x" % int.from_bytes(digest[:4], "little")
+
+
+def fp_group_by_hash(ders: "List[bytes]") -> "Dict[str, List[bytes]]":
+    """Subject hash -> the distinct certificates with that hash, sorted by their DER."""
+    groups = {}  # type: Dict[str, List[bytes]]
+    for der in ders:
+        members = groups.setdefault(fp_subject_hash(der), [])
+        if der not in members:
+            members.append(der)
+    for members in groups.values():
+        members.sort()
+    return groups
+
+
+def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
+    """True if, for every subject hash in ``groups``, ``folder`` holds exactly those
+    certificates under ``<hash>.0``, ``<hash>.1``, ... up to the first missing name (as
+    OpenSSL's directory lookup reads them)."""
+    for digest, members in groups.items():
+        found = []  # type: List[bytes]
+        index = 0
+        while True:
+            path = os.path.join(folder, "%s.%d" % (digest, index))
+            try:
+                with open(path, "rb") as handle:
+                    blob = handle.read()
+            except FileNotFoundError:
+                break
+            except OSError:
+                return False
+            try:
+                found.extend(fp_pem_certificates(blob))
+            except _FpUnusable:
+                return False
+            index += 1
+        if sorted(set(found)) != members:
+            return False
+    return True
+
+
+def fp_hashed_entries(groups: "Dict[str, List[bytes]]") -> "Dict[str, bytes]":
+    """``<hash>.<n>`` -> PEM bytes: the private hashed directory for ``groups``."""
+    import ssl
+
+    out = {}
+    for digest in sorted(groups):
+        for index, der in enumerate(groups[digest]):
+            out["%s.%d" % (digest, index)] = ssl.DER_cert_to_PEM_cert(der).encode("ascii")
+    return out
+
+
+def _fp_private(st: "os.stat_result", kind: "int") -> "bool":
+    """Owned by this user, closed to group and others, of file type ``kind`` (no links)."""
+    return (
+        (st.st_mode & 0o170000) == kind
+        and st.st_uid == os.getuid()  # type: ignore[attr-defined,unused-ignore]
+        and not st.st_mode & 0o077
+    )
+
+
+def fp_verify_dir(folder: "str", entries: "Dict[str, bytes]") -> "Optional[str]":
+    """None if ``folder`` is a private directory holding exactly ``entries``, each a private
+    regular file with exactly the expected bytes; else what is off."""
+    try:
+        if not _fp_private(os.lstat(folder), 0o040000):
+            return "not a private directory"
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "unreadable (%s)" % exc.strerror
+    if names != sorted(entries):
+        return "unexpected or missing entries"
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    for name in names:
+        try:
+            fd = os.open(os.path.join(folder, name), flags)
+        except OSError:
+            return "entry %s cannot be opened" % name
+        try:
+            if not _fp_private(os.fstat(fd), 0o100000):
+                return "entry %s is not a private regular file" % name
+            expected = entries[name]
+            blob = os.read(fd, len(expected) + 1)
+        finally:
+            os.close(fd)
+        if blob != expected:
+            return "entry %s does not hold the expected certificate" % name
+    return None
+
+
+def _fp_write_dir(folder: "str", entries: "Dict[str, bytes]") -> "None":
+    os.mkdir(folder, 0o700)
+    os.chmod(folder, 0o700)  # whatever the umask
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for name, blob in entries.items():
+        fd = os.open(os.path.join(folder, name), flags, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+
+def _fp_remove(path: "str") -> "None":
+    import shutil
+
+    try:
+        if os.path.islink(path) or not os.path.isdir(path):
+            os.unlink(path)
+        else:
+            shutil.rmtree(path, True)
+    except OSError:
+        pass
+
+
+def fp_private_hashed_dir(
+    cache: "str", key: "str", entries: "Dict[str, bytes]", info: "FpInfo"
+) -> "Optional[str]":
+    """``cache/hashed-v1/key`` verified to hold exactly ``entries``: reused when it verifies,
+    else built in a temporary sibling and renamed into place. None when that cannot be done.
+    ``cache`` must be a private directory already (checked by the caller)."""
+    root = os.path.join(cache, FP_CACHE_VERSION)
+    try:
+        os.mkdir(root, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        info["cache"] = "cannot create %s (%s)" % (root, exc.strerror)
+        return None
+    try:
+        if not _fp_private(os.lstat(root), 0o040000):
+            info["cache"] = "%s is not a private directory" % root
+            return None
+    except OSError as exc:
+        info["cache"] = "cannot stat %s (%s)" % (root, exc.strerror)
+        return None
+    folder = os.path.join(root, key)
+    problem = fp_verify_dir(folder, entries)
+    if problem is None:
+        info["cache"] = "hit"
+        return folder
+    info["cache"] = "built" if problem == "missing" else "rebuilt (%s)" % problem
+    tag = "%d-%s" % (os.getpid(), os.urandom(6).hex())
+    tmp = os.path.join(root, ".tmp-" + tag)
+    try:
+        _fp_write_dir(tmp, entries)
+        if os.path.lexists(folder):
+            old = os.path.join(root, ".old-" + tag)
+            os.rename(folder, old)
+            _fp_remove(old)
+        os.rename(tmp, folder)
+    except OSError as exc:
+        _fp_remove(tmp)
+        if fp_verify_dir(folder, entries) is None:  # another process published it meanwhile
+            info["cache"] = "hit (published by another process)"
+            return folder
+        info["cache"] = "cannot write (%s)" % exc.strerror
+        return None
+    if fp_verify_dir(folder, entries) is not None:  # changed under our feet: do not use
+        info["cache"] = "changed while being published"
+        return None
+    return folder
+
+
+def fp_capath(
+    cafile: "Optional[str]", capath: "Optional[str]", cache: "Optional[str]", info: "FpInfo"
+) -> "Optional[str]":
+    """A ``capath`` trusting exactly what ``cafile`` + ``capath`` trust, or None (then load
+    them as they are). ``cache``: a private per-user directory (checked by the caller) or None.
+    ``info`` collects what was decided, for the debug line."""
+    if cafile is None:
+        info["fastpath"] = "directory only"
+        return None
+    if capath is not None and os.pathsep in capath:
+        info["fastpath"] = "off: several machine directories"
+        return None
+    try:
+        with open(cafile, "rb") as handle:
+            data = handle.read()
+        ders = fp_pem_certificates(data)
+        if not ders:
+            raise _FpUnusable("no certificate in the file")
+        groups = fp_group_by_hash(ders)
+    except OSError as exc:
+        info["fastpath"] = "off: file unreadable (%s)" % exc.strerror
+        return None
+    except _FpUnusable as exc:
+        info["fastpath"] = "off: %s" % exc
+        return None
+    info["certificates"] = len(ders)
+    if capath is not None and fp_dir_covers(capath, groups):
+        info["fastpath"] = "machine directory covers the file"
+        return capath
+    if cache is None:
+        info["fastpath"] = "off: no private cache directory"
+        return None
+    import hashlib
+
+    key = hashlib.sha256(data).hexdigest()
+    folder = fp_private_hashed_dir(cache, key, fp_hashed_entries(groups), info)
+    if folder is None or os.pathsep in folder:
+        info["fastpath"] = "off: private hashed directory unusable"
+        return None
+    info["fastpath"] = "private hashed directory"
+    return folder if capath is None else folder + os.pathsep + capath
+
+
+def fp_platform_ok() -> "bool":
+    """POSIX with owners and modes (the private-directory checks need them)."""
+    return sys.platform != "win32" and hasattr(os, "getuid") and hasattr(os, "fchmod")
