@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import certifi
 import trustme
@@ -96,7 +94,8 @@ print(json.dumps({"startup": (t1 - t0) * 1e3, "first": (t2 - t1) * 1e3,
 # One HTTPS request per new context. argv: column, payload, url, requests, bundle file.
 E2E = r"""
 import http.client, json, ssl, sys, time
-column, payload, url, n, bundle = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+column, payload, url, n, bundle = sys.argv[1:6]
+n = int(n)
 if payload:
     sys.path.insert(0, payload)
     import _certembed_bootstrap
@@ -216,9 +215,7 @@ def layouts_section(quick: bool) -> None:
                     results.setdefault((lay, column), []).append(got)
                     per_run[column] = got["per"]
                 for column in COLUMNS:
-                    ratios.setdefault((lay, column), []).append(
-                        per_run["file"] / per_run[column]
-                    )
+                    ratios.setdefault((lay, column), []).append(per_run["file"] / per_run[column])
                 # Cold cache: a fresh private cache dir, fill-gaps, first context.
                 fresh = tmp / f"cache-cold-{run}-{lay}"
                 fresh.mkdir(mode=0o700)

@@ -9,8 +9,8 @@ import warnings
 import certifi
 import pytest
 from cryptography import x509
-from cryptography.x509.name import _ASN1Type
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 from certembed.bootstrap.runtime.fastpath import fp_subject_hash

@@ -94,9 +94,7 @@ def _per_cert(certs: Path, distro_pem: Path, extra: Sequence[bytes]) -> None:
         _one_file_per_cert(certs, extra)
 
 
-def build_layout(
-    root: Path, layout: str, distro_pem: Path, roots: Sequence[bytes] = ()
-) -> Path:
+def build_layout(root: Path, layout: str, distro_pem: Path, roots: Sequence[bytes] = ()) -> Path:
     """Create ``root/etc`` and ``root/usrlibssl`` for ``layout``; return root.
 
     ``roots``: more PEM certificates the distribution ships next to ``distro_pem`` (for

@@ -20,7 +20,9 @@ SHARED_IMPORTS = ("import os", "import ssl", "import sys")
 
 def parts(target: str) -> list[str]:
     """The runtime modules a target's bootstrap is made of, in order."""
-    return ["stores", OS_MODULE[target], "core"]
+    # The fast path (issue 14) serves the file-and-directory stores of Linux and the BSDs.
+    fast = ["fastpath"] if OS_MODULE[target] == "posix" else []
+    return ["stores", *fast, OS_MODULE[target], "core"]
 
 
 def module_source(name: str) -> str:

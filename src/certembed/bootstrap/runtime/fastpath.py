@@ -25,7 +25,6 @@ Standard library only, imported lazily: nothing here runs before the first defau
 """
 
 import os
-import sys
 
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Tuple
@@ -54,7 +53,7 @@ def fp_pem_certificates(data: "bytes") -> "List[bytes]":
     """
     import binascii
 
-    out = []
+    out: "List[bytes]" = []
     pos = 0
     while True:
         start = data.find(_FP_BEGIN, pos)
@@ -165,7 +164,7 @@ def fp_subject_hash(der: "bytes") -> "str":
     except UnicodeError:
         raise _FpUnusable("an undecodable subject") from None
     digest = hashlib.sha1(b"".join(canon)).digest()
-    return "%08x" % int.from_bytes(digest[:4], "little")
+    return "{:08x}".format(int.from_bytes(digest[:4], "little"))
 
 
 def fp_group_by_hash(ders: "List[bytes]") -> "Dict[str, List[bytes]]":
@@ -188,7 +187,7 @@ def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
         found = []  # type: List[bytes]
         index = 0
         while True:
-            path = os.path.join(folder, "%s.%d" % (digest, index))
+            path = os.path.join(folder, f"{digest}.{index}")
             try:
                 with open(path, "rb") as handle:
                     blob = handle.read()
@@ -213,7 +212,7 @@ def fp_hashed_entries(groups: "Dict[str, List[bytes]]") -> "Dict[str, bytes]":
     out = {}
     for digest in sorted(groups):
         for index, der in enumerate(groups[digest]):
-            out["%s.%d" % (digest, index)] = ssl.DER_cert_to_PEM_cert(der).encode("ascii")
+            out[f"{digest}.{index}"] = ssl.DER_cert_to_PEM_cert(der).encode("ascii")
     return out
 
 
@@ -236,7 +235,7 @@ def fp_verify_dir(folder: "str", entries: "Dict[str, bytes]") -> "Optional[str]"
     except FileNotFoundError:
         return "missing"
     except OSError as exc:
-        return "unreadable (%s)" % exc.strerror
+        return f"unreadable ({exc.strerror})"
     if names != sorted(entries):
         return "unexpected or missing entries"
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
@@ -244,16 +243,16 @@ def fp_verify_dir(folder: "str", entries: "Dict[str, bytes]") -> "Optional[str]"
         try:
             fd = os.open(os.path.join(folder, name), flags)
         except OSError:
-            return "entry %s cannot be opened" % name
+            return f"entry {name} cannot be opened"
         try:
             if not _fp_private(os.fstat(fd), 0o100000):
-                return "entry %s is not a private regular file" % name
+                return f"entry {name} is not a private regular file"
             expected = entries[name]
             blob = os.read(fd, len(expected) + 1)
         finally:
             os.close(fd)
         if blob != expected:
-            return "entry %s does not hold the expected certificate" % name
+            return f"entry {name} does not hold the expected certificate"
     return None
 
 
@@ -296,22 +295,22 @@ def fp_private_hashed_dir(
     except FileExistsError:
         pass
     except OSError as exc:
-        info["cache"] = "cannot create %s (%s)" % (root, exc.strerror)
+        info["cache"] = f"cannot create {root} ({exc.strerror})"
         return None
     try:
         if not _fp_private(os.lstat(root), 0o040000):
-            info["cache"] = "%s is not a private directory" % root
+            info["cache"] = f"{root} is not a private directory"
             return None
     except OSError as exc:
-        info["cache"] = "cannot stat %s (%s)" % (root, exc.strerror)
+        info["cache"] = f"cannot stat {root} ({exc.strerror})"
         return None
     folder = os.path.join(root, key)
     problem = fp_verify_dir(folder, entries)
     if problem is None:
         info["cache"] = "hit"
         return folder
-    info["cache"] = "built" if problem == "missing" else "rebuilt (%s)" % problem
-    tag = "%d-%s" % (os.getpid(), os.urandom(6).hex())
+    info["cache"] = "built" if problem == "missing" else f"rebuilt ({problem})"
+    tag = f"{os.getpid()}-{os.urandom(6).hex()}"
     tmp = os.path.join(root, ".tmp-" + tag)
     try:
         _fp_write_dir(tmp, entries)
@@ -325,7 +324,7 @@ def fp_private_hashed_dir(
         if fp_verify_dir(folder, entries) is None:  # another process published it meanwhile
             info["cache"] = "hit (published by another process)"
             return folder
-        info["cache"] = "cannot write (%s)" % exc.strerror
+        info["cache"] = f"cannot write ({exc.strerror})"
         return None
     if fp_verify_dir(folder, entries) is not None:  # changed under our feet: do not use
         info["cache"] = "changed while being published"
@@ -353,10 +352,10 @@ def fp_capath(
             raise _FpUnusable("no certificate in the file")
         groups = fp_group_by_hash(ders)
     except OSError as exc:
-        info["fastpath"] = "off: file unreadable (%s)" % exc.strerror
+        info["fastpath"] = f"off: file unreadable ({exc.strerror})"
         return None
     except _FpUnusable as exc:
-        info["fastpath"] = "off: %s" % exc
+        info["fastpath"] = f"off: {exc}"
         return None
     info["certificates"] = len(ders)
     if capath is not None and fp_dir_covers(capath, groups):
@@ -374,8 +373,3 @@ def fp_capath(
         return None
     info["fastpath"] = "private hashed directory"
     return folder if capath is None else folder + os.pathsep + capath
-
-
-def fp_platform_ok() -> "bool":
-    """POSIX with owners and modes (the private-directory checks need them)."""
-    return sys.platform != "win32" and hasattr(os, "getuid") and hasattr(os, "fchmod")

@@ -15,6 +15,7 @@ import sys
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Tuple
 
+from certembed.bootstrap.runtime.fastpath import FpInfo, fp_capath
 from certembed.bootstrap.runtime.stores import _load_verify_locations, probe
 
 Table = Dict[str, Any]
@@ -24,6 +25,9 @@ Probed = List[List[Any]]
 # certembed: dev-only end
 
 OS_FAMILY = "posix"
+# The machine store the probe found, and the fast path decided for it (once per process).
+_FP_MACHINE: "List[Optional[Pair]]" = [None]
+_FP_DECIDED: "Dict[Pair, Optional[str]]" = {}
 
 
 def find_machine_store(
@@ -31,7 +35,10 @@ def find_machine_store(
 ) -> "Tuple[bool, Optional[Pair]]":
     """(uses an OS certificate store, (cafile, capath) found on disk or None)."""
     found = probe(table, compiled, probed)
-    return False, (found if (found[0] or found[1]) else None)
+    machine = found if (found[0] or found[1]) else None
+    _FP_MACHINE[0] = machine
+    _FP_DECIDED.clear()
+    return False, machine
 
 
 def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
@@ -41,8 +48,63 @@ def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
 def load_machine_files(
     context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
 ) -> "None":
-    """Load the decided machine (or environment) file and directory into ``context``."""
+    """Load the decided machine (or environment) file and directory into ``context``.
+
+    The machine's own store takes the fast path (issue 14): a hashed-directory ``capath``
+    trusting exactly what the file and directory trust (see :mod:`.fastpath`). Locations the
+    user names (``SSL_CERT_FILE``/``SSL_CERT_DIR``) load as they are, as OpenSSL loads them.
+    """
+    if cafile is not None and (cafile, capath) == _FP_MACHINE[0]:
+        fast = _fp_decided(cafile, capath)
+        if fast is not None:
+            _load_verify_locations(context, None, fast)
+            return
     _load_verify_locations(context, cafile, capath)
+
+
+def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
+    """The fast-path capath for the machine store, decided at the first default context of
+    the process (two threads racing here both decide, identically; the cache is race-safe)."""
+    pair = (cafile, capath)
+    if pair in _FP_DECIDED:
+        return _FP_DECIDED[pair]
+    debug = os.environ.get("CERTEMBED_DEBUG") == "1"
+    if debug:
+        import time
+
+        started = time.perf_counter()
+    info: "FpInfo" = {"cafile": cafile, "capath": capath}
+    try:
+        fast = fp_capath(cafile, capath, _fp_cache_dir(), info)
+    except Exception as exc:  # never break a default context: load the files as they are
+        info["fastpath"] = f"off: unexpected {type(exc).__name__}: {exc}"
+        fast = None
+    _FP_DECIDED[pair] = fast
+    if debug:
+        import json
+
+        info["capath_used"] = fast
+        info["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        try:
+            sys.stderr.write("certembed: fastpath " + json.dumps(info, sort_keys=True) + "\n")
+        except Exception:
+            pass
+    return fast
+
+
+def _fp_cache_dir() -> "Optional[str]":
+    """``<cache base>/certembed`` when it is (or can be made) a private directory of ours."""
+    if sys.platform == "win32" or not hasattr(os, "getuid"):  # pragma: no cover - POSIX module
+        return None
+    base = cache_base()
+    if not base or not os.path.isabs(base):
+        return None
+    folder = os.path.join(base, "certembed")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return folder if private_dir_ok(folder) else None
 
 
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
