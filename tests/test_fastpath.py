@@ -1,0 +1,353 @@
+"""The fast path (issue 14): default contexts load a hashed directory instead of parsing the
+machine's PEM bundle, and trust exactly what the machine's defaults (file and directory) trust.
+
+Real layouts with certifi's roots plus the test distro root (one file per certificate and hash
+links where the distribution keeps them), real handshakes in private mount namespaces, a private
+cache under a test-owned XDG_CACHE_HOME; every positive check has its negative twin (the rogue
+server, or the same server before the store changed). No timing here: speed is in bench/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import sys
+from pathlib import Path
+
+import certifi
+import pytest
+import trustme
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certembed.bootstrap.runtime import fastpath
+from tests.support.certs import make_cert, pem
+from tests.support.env import scrubbed_env
+from tests.support.layouts import LAYOUTS, build_layout, require_namespaces, run_in_layout
+from tests.support.project import build
+from tests.support.tls import tls_server
+
+CLIENT = Path(__file__).parent / "support" / "client.py"
+HASHED = {"debian": "/usr/lib/ssl/certs", "opensuse": "/etc/ssl/certs", "alpine": "/etc/ssl/certs"}
+BUNDLE = {
+    "debian": "/etc/ssl/certs/ca-certificates.crt",
+    "rhel": "/etc/pki/tls/certs/ca-bundle.crt",
+    "fedora43": "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "opensuse": "/etc/ssl/ca-bundle.pem",
+    "alpine": "/etc/ssl/certs/ca-certificates.crt",
+}
+
+
+def certifi_roots() -> list[bytes]:
+    end = b"-----END CERTIFICATE-----\n"
+    text = Path(certifi.where()).read_bytes()
+    return [b[b.index(b"-----BEGIN") :] + end for b in text.split(end) if b"-----BEGIN" in b]
+
+
+ROOTS = certifi_roots()
+
+
+@pytest.fixture(scope="module")
+def extra_ca() -> trustme.CA:
+    """A root the tests add to (or remove from) a machine store."""
+    return trustme.CA(organization_name="certembed test added root")
+
+
+@pytest.fixture(scope="module")
+def extra_server(extra_ca):
+    with tls_server("extra", extra_ca) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory, ca_dir) -> Path:
+    return build(tmp_path_factory.mktemp("fp"), ca_dir, mode="fill-gaps").out_dir / "linux"
+
+
+def _cache(tmp_path: Path) -> Path:
+    cache = tmp_path / "xdg-cache"
+    cache.mkdir(mode=0o700, parents=True)
+    return cache
+
+
+def run(root: Path, urls: list[str], payload: Path | None, cache: Path) -> tuple[dict, dict | None]:
+    """urllib and http.client against ``urls`` inside the layout: (results, fastpath debug)."""
+    env = scrubbed_env(XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1")
+    if payload is not None:
+        env["BOOTSTRAP"] = str(payload)
+    proc = run_in_layout(root, [sys.executable, str(CLIENT), "urllib,http.client", *urls], env=env)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    fast = [
+        json.loads(line[len("certembed: fastpath ") :])
+        for line in proc.stderr.splitlines()
+        if line.startswith("certembed: fastpath ")
+    ]
+    assert len(fast) <= 1, proc.stderr  # decided once per process
+    return results, (fast[0] if fast else None)
+
+
+def outcome(results: dict, url: str) -> str:
+    got = {results[f"urllib {url}"], results[f"http.client {url}"]}
+    assert len(got) == 1, results
+    return got.pop()
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory, ca_dir) -> dict[str, Path]:
+    require_namespaces()
+    return {
+        name: build_layout(tmp_path_factory.mktemp(name), name, ca_dir / "distro.pem", ROOTS)
+        for name in LAYOUTS
+    }
+
+
+@pytest.mark.namespace
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_layout_takes_the_fast_path_with_the_same_anchors(
+    layouts, payload, servers, tmp_path, layout
+):
+    """Hashed layouts use the machine dir alone, file-only layouts a private hashed dir; the
+    distro root verifies wherever the machine has a store, the rogue root nowhere, and the
+    embedded fallback only where there is no store (fill-gaps)."""
+    urls = {name: servers[name].url for name in ("distro", "fallback", "corp", "rogue")}
+    results, fast = run(layouts[layout], list(urls.values()), payload, _cache(tmp_path))
+    has_store = layout != "none"
+    assert outcome(results, urls["distro"]) == ("ok" if has_store else "verify-failed")
+    assert outcome(results, urls["fallback"]) == ("verify-failed" if has_store else "ok")
+    assert outcome(results, urls["corp"]) == "ok"
+    assert outcome(results, urls["rogue"]) == "verify-failed"
+    if not has_store:
+        assert fast is None
+        return
+    assert fast is not None
+    assert fast["certificates"] == len(ROOTS) + 1
+    if layout in HASHED:
+        assert fast["fastpath"] == "machine directory covers the file", fast
+        assert fast["capath_used"] == HASHED[layout]
+    else:
+        assert fast["fastpath"] == "private hashed directory", fast
+        assert fast["cache"] == "built"
+        private = Path(fast["capath_used"])
+        assert private.parent.parent == tmp_path / "xdg-cache" / "certembed"
+        assert len(list(private.iterdir())) == len(ROOTS) + 1
+
+
+@pytest.mark.namespace
+def test_twin_stock_python_in_the_same_layouts(layouts, servers, tmp_path):
+    """Without certembed, a Debian-built Python finds the store only in the Debian layout
+    (and the rogue root nowhere): the anchors above are the machine's, not certembed's."""
+    urls = [servers["distro"].url, servers["rogue"].url]
+    for layout in ("debian", "rhel"):
+        results, fast = run(layouts[layout], urls, None, _cache(tmp_path / layout))
+        assert fast is None
+        want = "ok" if layout == "debian" else "verify-failed"
+        assert outcome(results, servers["distro"].url) == want
+        assert outcome(results, servers["rogue"].url) == "verify-failed"
+
+
+@pytest.mark.namespace
+def test_a_root_only_in_the_file_still_verifies(
+    tmp_path, ca_dir, payload, servers, extra_server, extra_ca
+):
+    """Debian layout whose bundle file holds one root the hashed dir lacks: the dir no longer
+    covers the file, so the private dir (searched first) joins it; stock Python agrees."""
+    root = build_layout(tmp_path / "layout", "debian", ca_dir / "distro.pem", ROOTS)
+    urls = [extra_server.url, servers["distro"].url, servers["rogue"].url]
+    results, _ = run(root, urls, payload, _cache(tmp_path / "before"))
+    assert outcome(results, extra_server.url) == "verify-failed"  # twin: not in the store yet
+    bundle = root / "etc" / "ssl" / "certs" / "ca-certificates.crt"
+    bundle.write_bytes(bundle.read_bytes() + extra_ca.cert_pem.bytes())
+    results, fast = run(root, urls, payload, _cache(tmp_path / "after"))
+    assert fast is not None and fast["fastpath"] == "private hashed directory", fast
+    assert fast["capath_used"].endswith(os.pathsep + "/usr/lib/ssl/certs")
+    assert outcome(results, extra_server.url) == "ok"
+    assert outcome(results, servers["distro"].url) == "ok"
+    assert outcome(results, servers["rogue"].url) == "verify-failed"
+    stock, _ = run(root, urls, None, _cache(tmp_path / "stock"))
+    assert outcome(stock, extra_server.url) == "ok"
+
+
+@pytest.mark.namespace
+def test_a_root_only_in_the_dir_still_verifies(tmp_path, ca_dir, payload, extra_server, extra_ca):
+    """A root with a hash link but missing from the bundle file: stock trusts it through the
+    directory, and so does the fast path (the machine dir stays in the capath)."""
+    root = build_layout(tmp_path / "layout", "debian", ca_dir / "distro.pem", ROOTS)
+    certs = root / "etc" / "ssl" / "certs"
+    (certs / "added.pem").write_bytes(extra_ca.cert_pem.bytes())
+    der = ssl.PEM_cert_to_DER_cert(extra_ca.cert_pem.bytes().decode())
+    (certs / f"{fastpath.fp_subject_hash(der)}.0").symlink_to("added.pem")
+    results, fast = run(root, [extra_server.url], payload, _cache(tmp_path))
+    assert fast is not None and fast["fastpath"] == "machine directory covers the file", fast
+    assert outcome(results, extra_server.url) == "ok"
+    (certs / f"{fastpath.fp_subject_hash(der)}.0").unlink()  # twin: link gone, root gone
+    results, _ = run(root, [extra_server.url], payload, _cache(tmp_path / "twin"))
+    assert outcome(results, extra_server.url) == "verify-failed"
+
+
+@pytest.mark.namespace
+@pytest.mark.parametrize("layout", ["rhel", "debian"])
+def test_store_change_is_seen_by_the_next_process(
+    tmp_path, ca_dir, payload, servers, extra_server, extra_ca, layout
+):
+    """A root added to the machine store is trusted by the next process, a removed one is not
+    (same private cache throughout: its key is the file's SHA-256)."""
+    distro = (ca_dir / "distro.pem").read_bytes()
+    root = build_layout(tmp_path / "layout", layout, ca_dir / "distro.pem", ROOTS)
+    cache = _cache(tmp_path)
+    urls = [servers["distro"].url, extra_server.url]
+    results, first = run(root, urls, payload, cache)
+    assert outcome(results, servers["distro"].url) == "ok"
+    assert outcome(results, extra_server.url) == "verify-failed"
+    # The distribution's tool rewrites the store: distro root out, the added root in.
+    bundle = root / BUNDLE[layout].lstrip("/")
+    if layout == "debian":
+        bundle = root / "etc/ssl/certs/ca-certificates.crt"
+        certs = bundle.parent
+        for link in certs.iterdir():
+            if link.is_symlink() and os.readlink(link) == "distro-root.pem":
+                link.unlink()
+        (certs / "distro-root.pem").unlink()
+        (certs / "added.pem").write_bytes(extra_ca.cert_pem.bytes())
+        der = ssl.PEM_cert_to_DER_cert(extra_ca.cert_pem.bytes().decode())
+        (certs / f"{fastpath.fp_subject_hash(der)}.0").symlink_to("added.pem")
+    bundle.write_bytes(bundle.read_bytes().replace(distro, b"") + extra_ca.cert_pem.bytes())
+    results, second = run(root, urls, payload, cache)
+    assert outcome(results, servers["distro"].url) == "verify-failed"
+    assert outcome(results, extra_server.url) == "ok"
+    assert first is not None and second is not None
+    if layout == "rhel":
+        assert first["capath_used"] != second["capath_used"]  # a new content-addressed dir
+        assert second["cache"] == "built"
+
+
+def _plant(private: Path, how: str, rogue_pem: bytes) -> None:
+    rogue_der = ssl.PEM_cert_to_DER_cert(rogue_pem.decode())
+    rogue_name = f"{fastpath.fp_subject_hash(rogue_der)}.0"
+    victim = sorted(private.iterdir())[0]
+    if how == "extra-entry":
+        (private / rogue_name).write_bytes(rogue_pem)
+        (private / rogue_name).chmod(0o600)
+    elif how == "tampered-entry":  # an expected name, the attacker's root inside
+        victim.write_bytes(rogue_pem)
+    elif how == "entry-is-symlink":
+        outside = private.parent / "outside.pem"
+        outside.write_bytes(rogue_pem)
+        (private / rogue_name).symlink_to(outside)
+    elif how == "loose-mode":  # group/world-writable entry, even with the right content
+        victim.chmod(0o666)
+    elif how == "dir-is-symlink":
+        elsewhere = private.parent / "elsewhere"
+        shutil.copytree(private, elsewhere)
+        (elsewhere / rogue_name).write_bytes(rogue_pem)
+        shutil.rmtree(private)
+        private.symlink_to(elsewhere)
+    else:
+        raise ValueError(how)
+
+
+@pytest.mark.namespace
+@pytest.mark.parametrize(
+    "how", ["extra-entry", "tampered-entry", "entry-is-symlink", "loose-mode", "dir-is-symlink"]
+)
+def test_a_planted_or_tampered_cache_entry_is_never_trusted(
+    layouts, payload, servers, ca_dir, tmp_path, how
+):
+    cache = _cache(tmp_path)
+    urls = [servers["distro"].url, servers["rogue"].url]
+    results, first = run(layouts["rhel"], urls, payload, cache)
+    assert first is not None and first["cache"] == "built"
+    private = Path(first["capath_used"])
+    _plant(private, how, (ca_dir / "rogue.pem").read_bytes())
+    results, second = run(layouts["rhel"], urls, payload, cache)
+    assert outcome(results, servers["rogue"].url) == "verify-failed"
+    assert outcome(results, servers["distro"].url) == "ok"
+    assert second is not None and second["cache"].startswith("rebuilt ("), second
+    assert second["capath_used"] == first["capath_used"]
+    assert not private.is_symlink()
+    assert fastpath.fp_verify_dir(str(private), _expected_entries(layouts["rhel"])) is None
+    # Twin: the very same planted file trusted on purpose (as a machine root) does verify.
+    twin = build_layout(tmp_path / "twin", "rhel", ca_dir / "rogue.pem", ROOTS)
+    results, _ = run(twin, urls, payload, _cache(tmp_path / "twin-cache"))
+    assert outcome(results, servers["rogue"].url) == "ok"
+
+
+def _expected_entries(root: Path) -> dict[str, bytes]:
+    data = (root / BUNDLE["rhel"].lstrip("/")).read_bytes()
+    return fastpath.fp_hashed_entries(fastpath.fp_group_by_hash(fastpath.fp_pem_certificates(data)))
+
+
+@pytest.mark.namespace
+def test_no_private_cache_falls_back_to_loading_the_file(layouts, payload, servers, tmp_path):
+    """A cache dir that is not private (0755) is never used: the file is loaded as it is."""
+    cache = _cache(tmp_path)
+    (cache / "certembed").mkdir(mode=0o755)
+    (cache / "certembed").chmod(0o755)
+    urls = [servers["distro"].url, servers["rogue"].url]
+    results, fast = run(layouts["rhel"], urls, payload, cache)
+    assert fast is not None and fast["fastpath"] == "off: no private cache directory", fast
+    assert fast["capath_used"] is None
+    assert outcome(results, servers["distro"].url) == "ok"
+    assert outcome(results, servers["rogue"].url) == "verify-failed"
+    assert not (cache / "certembed" / fastpath.FP_CACHE_VERSION).exists()
+
+
+# In-process checks of the decision itself (real files, no namespaces).
+
+
+def _write(path: Path, blob: bytes) -> str:
+    path.write_bytes(blob)
+    return str(path)
+
+
+def test_trusted_certificate_blocks_are_loaded_as_they_are(tmp_path):
+    pem = (
+        ROOTS[0]
+        .replace(b"BEGIN CERTIFICATE", b"BEGIN TRUSTED CERTIFICATE")
+        .replace(b"END CERTIFICATE", b"END TRUSTED CERTIFICATE")
+    )
+    info: dict = {}
+    cafile = _write(tmp_path / "bundle.pem", ROOTS[1] + pem)
+    assert fastpath.fp_capath(cafile, None, str(_cache(tmp_path)), info) is None
+    assert info["fastpath"] == "off: a PEM block other than CERTIFICATE"
+
+
+def test_unreadable_or_empty_file_is_loaded_as_it_is(tmp_path):
+    info: dict = {}
+    assert fastpath.fp_capath(str(tmp_path / "missing.pem"), None, None, info) is None
+    assert info["fastpath"].startswith("off: file unreadable")
+    info = {}
+    cafile = _write(tmp_path / "empty.pem", b"# nothing\n")
+    assert fastpath.fp_capath(cafile, None, str(_cache(tmp_path)), info) is None
+    assert info["fastpath"] == "off: no certificate in the file"
+
+
+def test_same_subject_other_key_in_the_dir_is_not_coverage(tmp_path):
+    """The dir holds a different certificate under the file's subject: not covered."""
+    certs = [make_cert("Same Subject"), make_cert("Same Subject", rsa_bits=2048)]
+    der = [c.public_bytes(Encoding.DER) for c in certs]
+    assert fastpath.fp_subject_hash(der[0]) == fastpath.fp_subject_hash(der[1])
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    (folder / f"{fastpath.fp_subject_hash(der[1])}.0").write_bytes(pem(certs[1]))
+    groups = fastpath.fp_group_by_hash([der[0]])
+    assert not fastpath.fp_dir_covers(str(folder), groups)
+    (folder / f"{fastpath.fp_subject_hash(der[0])}.1").write_bytes(pem(certs[0]))
+    assert not fastpath.fp_dir_covers(str(folder), groups)  # dir has more for that subject
+    assert fastpath.fp_dir_covers(str(folder), fastpath.fp_group_by_hash(der))
+
+
+def test_private_dir_is_0700_and_entries_0600_whatever_the_umask(tmp_path):
+    old = os.umask(0o277)  # would leave the dir unwritable without explicit modes
+    try:
+        info: dict = {}
+        cafile = _write(tmp_path / "bundle.pem", b"".join(ROOTS[:5]))
+        got = fastpath.fp_capath(cafile, None, str(_cache(tmp_path)), info)
+    finally:
+        os.umask(old)
+    assert got is not None and info["cache"] == "built"
+    assert os.stat(got).st_mode & 0o777 == 0o700
+    modes = {p.stat().st_mode & 0o777 for p in Path(got).iterdir()}
+    assert modes == {0o600}
+    assert not [p for p in Path(got).parent.iterdir() if p.name.startswith(".")]
