@@ -158,11 +158,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     except ValueError:
         raise AuditError(f"--as-of: {args.as_of!r} is not a YYYY-MM-DD date") from None
     report = audit(Path(args.path), as_of)
-    failing = report.failing(fail_on)
+    failing = report.failing(fail_on, args.include_tooling)
     if args.json:
         data = report.to_json()
         data["fail_on"] = list(fail_on)
         data["failed"] = bool(failing)
+        data["include_tooling"] = args.include_tooling
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         print(render_text(report))
@@ -287,6 +288,11 @@ def parser() -> argparse.ArgumentParser:
         "past end of life), expired (root), distrusted (root removed from Mozilla's store), "
         "mismatch (import graph, names, integrity), local (root never in Mozilla's store), "
         "x509-strict (root Python 3.13+ rejects under VERIFY_X509_STRICT)",
+    )
+    aud.add_argument(
+        "--include-tooling",
+        action="store_true",
+        help="let findings in tools' vendored copies (pip's _vendor/certifi) fail --fail-on too",
     )
     aud.add_argument(
         "--as-of",

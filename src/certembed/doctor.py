@@ -87,10 +87,58 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
 
     from certembed.audit.analyze import interpreter_openssl
 
+    report["warnings"] = env_warnings(spec.respect_env)
     loaded = interpreter_openssl(date.today())
     report["openssl_binaries"] = loaded.to_json()["libraries"]
     report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
     return report
+
+
+def env_warnings(respect_env: bool) -> list[dict[str, str]]:
+    """Variables in this environment that take trust decisions away from the app."""
+    out = []
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        value = os.environ.get(name)
+        if value:
+            users = "requests (and pip)" if name == "REQUESTS_CA_BUNDLE" else "requests and curl"
+            extra = (
+                " (requests reads it only when REQUESTS_CA_BUNDLE is unset)"
+                if name == "CURL_CA_BUNDLE"
+                else ""
+            )
+            out.append(
+                {
+                    "variable": name,
+                    "value": value,
+                    "message": f"{name}={value} overrides the app's trust: {users} verify "
+                    f"against this file instead of certifi.where() — the machine store and "
+                    f"certembed's embedded anchors are not used by them{extra}",
+                }
+            )
+    for name, kind in (("SSL_CERT_FILE", "file"), ("SSL_CERT_DIR", "directory")):
+        value = os.environ.get(name)
+        if not value:
+            continue
+        path = Path(value)
+        usable = path.is_file() and path.stat().st_size > 0 if kind == "file" else path.is_dir()
+        if not usable:
+            message = (
+                f"{name}={value} is set but is not a usable {kind}: OpenSSL loads nothing "
+                "from it and certembed ignores it"
+            )
+        elif respect_env:
+            message = (
+                f"{name}={value} overrides the app's trust: it replaces the machine's "
+                f"{'CA file' if kind == 'file' else 'CA directory'} for every default "
+                "context (respect_env = true; see the decision per mode below)"
+            )
+        else:
+            message = (
+                f"{name}={value} is set; certembed ignores it (respect_env = false), but "
+                "OpenSSL's own defaults and child processes still read it"
+            )
+        out.append({"variable": name, "value": value, "message": message})
+    return out
 
 
 def _describe_plan(plan: dict[str, Any]) -> str:
@@ -121,9 +169,15 @@ def render_text(report: dict[str, Any]) -> str:
             False: f"supported until {lib['eol_date']}",
             None: "end of life unknown",
         }[lib["end_of_life"]]
+        if lib.get("maintained_by"):
+            owner = f"maintained by {lib['maintained_by']} ({lib['package']})"
+            eol = f"{owner}; upstream {eol.lower()}"
         lines.append(
             f"  loaded: {lib['file']}: {lib['role']} {lib['version'] or '?'} [{lib['arch']}] {eol}"
         )
+    if report.get("warnings"):
+        lines.append("Warnings:")
+        lines += [f"  ! {w['message']}" for w in report["warnings"]]
     lines.append(f"Trust-store probe ({report['platform']}):")
     for item in report["probed"]:
         mark = "found" if item["usable"] else "-"

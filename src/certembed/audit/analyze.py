@@ -32,10 +32,11 @@ _MACHO_NAME = re.compile(r"^lib(?:ssl|crypto)\.(\d+)(?:\.(\d+))?\.dylib$")
 
 @dataclass
 class Finding:
-    category: str  # eol | mismatch | expired | expiring | distrusted | x509-strict | info
+    category: str  # eol | mismatch | expired | expiring | distrusted | local | x509-strict | info
     file: str
     message: str
     fix: str = ""
+    tooling: str | None = None  # "pip": in a tool's vendored copy, not the app's trust
 
 
 @dataclass
@@ -54,6 +55,7 @@ class OpenSSLEntry:
     evidence: list[str] = field(default_factory=list)  # why a "static" entry is OpenSSL
     series_hint: str | None = None  # series family from the evidence when the version is unknown
     maintained_by: str | None = None  # "debian" | "rhel" ...: a distribution patches it
+    package: str | None = None  # the distribution package and version owning the file
 
 
 @dataclass
@@ -104,11 +106,96 @@ def name_implies(name: str) -> str | None:
     return ".".join(g for g in match.groups() if g) if match else None
 
 
+def _dpkg_status() -> dict[str, str]:
+    """Debian's installed packages: "name:arch" -> version (from /var/lib/dpkg/status)."""
+    out: dict[str, str] = {}
+    try:
+        text = Path("/var/lib/dpkg/status").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return out
+    for stanza in text.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " "
+        )
+        if "Package" in fields and "Version" in fields:
+            out[f"{fields['Package']}:{fields.get('Architecture', '')}"] = fields["Version"]
+            out.setdefault(fields["Package"], fields["Version"])
+    return out
+
+
+_OWNERS: dict[str, tuple[str, str] | None] = {}
+
+
+def distribution_owner(path: Path) -> tuple[str, str] | None:
+    """(distribution, "package version") when the distribution's package manager installed
+    ``path``: Debian's dpkg database, else ``rpm -qf`` (RHEL, Fedora, SUSE)."""
+    if not sys.platform.startswith("linux") or not path.is_absolute():
+        return None
+    key = str(path)
+    if key in _OWNERS:
+        return _OWNERS[key]
+    names = {key, str(path.resolve())}
+    # merged /usr: dpkg may list /lib/x86_64-linux-gnu/libssl.so.3 for /usr/lib/...
+    names |= {n[4:] for n in list(names) if n.startswith("/usr/")}
+    names |= {"/usr" + n for n in list(names) if not n.startswith("/usr/")}
+    owner: tuple[str, str] | None = None
+    info = Path("/var/lib/dpkg/info")
+    if info.is_dir():
+        for listing in sorted(info.glob("*.list")):
+            try:
+                lines = set(listing.read_text(encoding="utf-8", errors="replace").splitlines())
+            except OSError:
+                continue
+            if names & lines:
+                package = listing.name[: -len(".list")]
+                status = _dpkg_status()
+                version = status.get(package) or status.get(package.split(":")[0], "")
+                owner = ("debian", f"{package.split(':')[0]} {version}".strip())
+                break
+    if owner is None:
+        import shutil
+        import subprocess
+
+        rpm = shutil.which("rpm")
+        if rpm:
+            proc = subprocess.run(
+                [rpm, "-qf", "--qf", "%{NAME} %{VERSION}-%{RELEASE}", key],
+                capture_output=True,
+                text=True,
+            )
+            if proc.returncode == 0 and proc.stdout.strip():
+                owner = ("rpm", proc.stdout.strip())
+    if owner is not None:
+        owner = (_os_release_id() or owner[0], owner[1])
+    _OWNERS[key] = owner
+    return owner
+
+
+def _os_release_id() -> str | None:
+    for candidate in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            text = Path(candidate).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = re.search(r"^ID=\"?([\w.-]+)", text, re.M)
+        if match:
+            return match.group(1)
+    return None
+
+
 def _rel(path: Path, root: Path) -> str:
+    if root == Path(root.anchor):  # auditing from / (doctor): keep the absolute path
+        return str(path)
     try:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def _in_system_dirs(path: Path) -> bool:
+    return path.is_absolute() and any(
+        str(path).startswith(folder + "/") for folder in SYSTEM_LIB_DIRS
+    )
 
 
 class Analyzer:
@@ -170,10 +257,11 @@ class Analyzer:
         series = series_of(version) if version else None
         eol_date = self.eol.get(series) if series else None
         end_of_life = None if eol_date is None else date.fromisoformat(eol_date) <= self.as_of
+        owner = distribution_owner(binary.path) if system or _in_system_dirs(binary.path) else None
         # Loaders bind to the file name; a mangled one (auditwheel) falls back to the export.
         implied = name_implies(binary.path.name) or name_implies(binary.export_name or "")
         return OpenSSLEntry(
-            file=_rel(binary.path, self.root),
+            file=str(binary.path) if system else _rel(binary.path, self.root),
             role=role,
             arch=binary.arch,
             version=version,
@@ -186,6 +274,8 @@ class Analyzer:
             system=system,
             evidence=list(binary.implementation),
             series_hint=binary.series_hint,
+            maintained_by=owner[0] if owner else None,
+            package=owner[1] if owner else None,
         )
 
     def run(self) -> OpenSSLReport:
@@ -240,7 +330,20 @@ class Analyzer:
                     "ask the package's maintainers which OpenSSL release it bundles",
                 )
             )
-        if entry.end_of_life:
+        if entry.end_of_life and entry.maintained_by:
+            self.report.findings.append(
+                Finding(
+                    "info",
+                    entry.file,
+                    f"OpenSSL {entry.version} is the distribution's ({entry.maintained_by}: "
+                    f"{entry.package}): upstream's {entry.series} series ended on "
+                    f"{entry.eol_date}, and the distribution backports security fixes to it "
+                    "for the life of its release — distribution-maintained, not end of life",
+                    "keep the system's packages updated; mind the distribution release's own "
+                    "end of support",
+                )
+            )
+        elif entry.end_of_life:
             self.report.findings.append(
                 Finding(
                     "eol",

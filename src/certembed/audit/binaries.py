@@ -90,8 +90,12 @@ _ERR_LIBRARIES = (
 )
 _ERR_LIBRARIES_3 = (b"Provider routines", b"ENCODER routines", b"DECODER routines")
 _EVIDENCE_MIN = 3
-# OpenSSL's own source paths, kept by its error macros (OPENSSL_FILE): ssl\ssl_lib.c, crypto/evp/...
-_SOURCE_PATH = re.compile(rb"(?<![\w.])(?:ssl[\\/](?:ssl_lib|s3_lib|statem[\\/]statem)\.c)")
+# OpenSSL's own source paths, kept by its error macros (OPENSSL_FILE): ssl\ssl_lib.c, ...
+_SOURCE_PATHS = tuple(
+    sep.join(parts)
+    for parts in ((b"ssl", b"ssl_lib.c"), (b"ssl", b"statem", b"statem.c"), (b"ssl", b"s3_lib.c"))
+    for sep in (b"/", b"\\")
+)
 # A build tree named after the release: ...\openssl-3.1.1-temp_64\crypto\err\err_local.h
 _BUILD_PATH = re.compile(
     rb"openssl-(\d+\.\d+\.\d+[a-z]{0,2})[^\x00\\/]{0,24}[\\/](?:crypto|ssl|include)[\\/]",
@@ -122,9 +126,9 @@ def openssl_evidence(data: bytes | mmap.mmap) -> OpenSSLEvidence:
         found.implementation.append(
             f"{len(names)} libcrypto error-library names ({names[0].decode()}, ...)"
         )
-    source = _SOURCE_PATH.search(data)
+    source = next((path for path in _SOURCE_PATHS if data.find(path) != -1), None)
     if source:
-        found.implementation.append(f"OpenSSL source path {source.group(0).decode()}")
+        found.implementation.append(f"OpenSSL source path {source.decode()}")
     if data.find(b"built on: ") != -1 and data.find(b"OPENSSLDIR: ") != -1:
         found.implementation.append("build-info strings (built on:, OPENSSLDIR:)")
     if any(data.find(name + b"\x00") != -1 for name in _ERR_LIBRARIES_3) and names:

@@ -1,18 +1,21 @@
 """Turn an audit input into a directory tree of files to examine.
 
 Kinds: a PyInstaller onedir dist, a PyInstaller onefile executable (read with PyInstaller's own
-``CArchiveReader``), a Python installation (Windows ``DLLs/`` layout or Unix), a wheel, or any
-directory of binaries.
+``CArchiveReader``), a Python installation (Windows ``DLLs/`` layout or Unix), a virtual
+environment (its ``pyvenv.cfg`` followed to the base interpreter, whose ``_ssl`` and OpenSSL the
+venv uses), an interpreter executable (``venv/bin/python``, ``/usr/bin/python3.11``), a wheel, or
+any directory of binaries.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from certembed.audit.binaries import kind_of
@@ -27,6 +30,113 @@ class Tree:
     root: Path
     kind: str
     files: list[Path]
+    # a venv or an interpreter: which base interpreter the audit followed, and how
+    interpreter: dict[str, str | None] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+_INTERPRETER = re.compile(r"^pythonw?(\d+(\.\d+)?)?(\.exe)?$", re.IGNORECASE)
+
+
+def read_pyvenv_cfg(path: Path) -> dict[str, str]:
+    """``key = value`` lines of a pyvenv.cfg (as CPython's site.py reads them)."""
+    out: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot read ({exc.strerror})") from exc
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def _minor(version: str | None) -> str | None:
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def interpreter_files(executable: Path, minor: str | None = None) -> tuple[Path, list[Path]]:
+    """(prefix, files) of the Python installation an executable belongs to: the executable,
+    its extension modules (Unix ``lib/pythonX.Y/lib-dynload``, Windows ``DLLs``) and shared
+    libpython — what decides its OpenSSL, without walking all of /usr."""
+    exe = executable.resolve()
+    home = exe.parent
+    files = [exe]
+    if (home / "DLLs").is_dir():  # Windows layout: python.exe next to DLLs/
+        files += [p for p in _walk(home / "DLLs") if p.is_file()]
+        files += sorted(p for p in home.glob("*.dll") if p.is_file())
+        return home, files
+    prefix = home.parent
+    name_minor = _minor(exe.name.replace("python", "")) or minor
+    stdlibs = (
+        [prefix / "lib" / f"python{name_minor}"]
+        if name_minor
+        else sorted((prefix / "lib").glob("python3*"))
+    )
+    for stdlib in stdlibs:
+        dynload = stdlib / "lib-dynload"
+        if dynload.is_dir():
+            files += [p for p in _walk(dynload) if p.is_file()]
+    files += sorted(p for p in (prefix / "lib").glob("libpython3*.so*") if p.is_file())
+    return prefix, files
+
+
+def _venv_tree(venv: Path, via: str) -> Tree:
+    cfg = read_pyvenv_cfg(venv / "pyvenv.cfg")
+    home = cfg.get("home")
+    version = cfg.get("version") or cfg.get("version_info")
+    minor = _minor(version)
+    candidates = []
+    if cfg.get("executable"):
+        candidates.append(Path(cfg["executable"]))
+    if home:
+        names = [f"python{minor}", "python3", "python"] if minor else ["python3", "python"]
+        candidates += [Path(home) / n for n in [*names, "python.exe"]]
+    base = next((c for c in candidates if c.is_file()), None)
+    files = _walk(venv)
+    info: dict[str, str | None] = {
+        "via": via,
+        "pyvenv_cfg": str(venv / "pyvenv.cfg"),
+        "home": home,
+        "version": version,
+        "base_executable": str(base) if base else None,
+        "base_prefix": None,
+    }
+    notes = []
+    if base is None:
+        notes.append(
+            f"pyvenv.cfg names the base interpreter's home '{home}', which is not on this "
+            "machine: the OpenSSL this venv uses (the base interpreter's) is not audited"
+        )
+    else:
+        prefix, base_files = interpreter_files(base, minor)
+        info["base_prefix"] = str(prefix)
+        files += base_files
+        notes.append(
+            f"virtual environment: pyvenv.cfg home = {home} -> base interpreter {base.resolve()}"
+            f"{f' (Python {version})' if version else ''}; the venv uses its _ssl and OpenSSL, "
+            "audited from there"
+        )
+    return Tree(venv, "venv", files, info, notes)
+
+
+def _interpreter_tree(executable: Path) -> Tree:
+    for venv in (executable.parent.parent, executable.parent):  # bin/python, Scripts\python.exe
+        if (venv / "pyvenv.cfg").is_file():
+            return _venv_tree(venv, f"interpreter {executable}")
+    prefix, files = interpreter_files(executable)
+    info: dict[str, str | None] = {
+        "via": f"interpreter {executable}",
+        "pyvenv_cfg": None,
+        "home": str(executable.resolve().parent),
+        "version": None,
+        "base_executable": str(executable.resolve()),
+        "base_prefix": str(prefix),
+    }
+    note = f"interpreter {executable.resolve()}: audited with its extension modules under {prefix}"
+    return Tree(prefix, "python-interpreter", files, info, [note])
 
 
 def _walk(root: Path) -> list[Path]:
@@ -74,8 +184,14 @@ def open_tree(path: Path) -> Iterator[Tree]:
     if not path.exists():
         raise AuditError(f"{path}: does not exist")
     if path.is_dir():
+        if (path / "pyvenv.cfg").is_file():
+            yield _venv_tree(path, f"directory {path}")
+            return
         files = _walk(path)
         yield Tree(path, _kind_of_dir(path, files), files)
+        return
+    if _INTERPRETER.match(path.name) and kind_of(_head(path)) is not None:
+        yield _interpreter_tree(path)
         return
     with tempfile.TemporaryDirectory(prefix="certembed-audit-") as tmp:
         out = Path(tmp)
@@ -91,9 +207,7 @@ def open_tree(path: Path) -> Iterator[Tree]:
                 raise AuditError(f"{path}: not a readable wheel/zip ({exc})") from exc
             yield Tree(out, "wheel", _walk(out))
             return
-        with path.open("rb") as handle:
-            head = handle.read(8)
-        if kind_of(head) is None:
+        if kind_of(_head(path)) is None:
             raise AuditError(f"{path}: not a directory, wheel or executable")
         reader = _onefile_reader(path)
         if reader is None:
@@ -107,6 +221,14 @@ def open_tree(path: Path) -> Iterator[Tree]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(reader.extract(name))
         yield Tree(out, "pyinstaller-onefile", _walk(out))
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8)
+    except OSError as exc:
+        raise AuditError(f"{path}: cannot read ({exc.strerror})") from exc
 
 
 def candidate_binaries(files: list[Path]) -> list[Path]:

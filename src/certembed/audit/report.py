@@ -24,9 +24,17 @@ class AuditReport:
     openssl: OpenSSLReport
     bundles: list[BundleReport]
     findings: list[Finding] = field(default_factory=list)
+    interpreter: dict[str, str | None] | None = None
+    notes: list[str] = field(default_factory=list)
 
-    def failing(self, fail_on: tuple[str, ...]) -> list[Finding]:
-        return [f for f in self.findings if f.category in fail_on]
+    def failing(self, fail_on: tuple[str, ...], include_tooling: bool = False) -> list[Finding]:
+        """Findings in ``fail_on``; those in tools' vendored copies (pip's certifi) only with
+        ``include_tooling``."""
+        return [
+            f
+            for f in self.findings
+            if f.category in fail_on and (include_tooling or f.tooling is None)
+        ]
 
     def to_json(self) -> dict[str, Any]:
         table = eol_table()
@@ -36,6 +44,8 @@ class AuditReport:
             "path": self.path,
             "kind": self.kind,
             "as_of": self.as_of.isoformat(),
+            "interpreter": self.interpreter,
+            "notes": self.notes,
             "eol_table": {"source": table["source"], "checked": table["checked"]},
             "openssl": self.openssl.to_json(),
             "trust": [asdict(b) for b in self.bundles],
@@ -49,11 +59,18 @@ def audit(path: Path, as_of: date) -> AuditReport:
         trust = TrustAuditor(tree.root, tree.files, as_of)
         bundles = trust.run()
         findings = openssl.findings + trust.findings
-        return AuditReport(str(path), tree.kind, as_of, openssl, bundles, findings)
+        notes = list(tree.notes)
+        if tree.interpreter and tree.interpreter.get("base_executable") is None:
+            findings.insert(0, Finding("info", str(path), notes[0]))
+        return AuditReport(
+            str(path), tree.kind, as_of, openssl, bundles, findings, tree.interpreter, notes
+        )
 
 
 def render_text(report: AuditReport) -> str:
-    lines = [f"{report.path} ({report.kind}), as of {report.as_of.isoformat()}", "", "OpenSSL:"]
+    lines = [f"{report.path} ({report.kind}), as of {report.as_of.isoformat()}"]
+    lines += [f"  {note}" for note in report.notes]
+    lines += ["", "OpenSSL:"]
     if not report.openssl.libraries:
         lines.append("  none found")
     for lib in report.openssl.libraries:
@@ -63,6 +80,8 @@ def render_text(report: AuditReport) -> str:
             None: "end of life unknown",
         }[lib.end_of_life]
         where = " (system)" if lib.system else ""
+        if lib.maintained_by:
+            eol = f"maintained by {lib.maintained_by} ({lib.package}); upstream " + eol.lower()
         lines.append(
             f"  {lib.file}{where}: {lib.role} {lib.version or 'version unknown'} [{lib.arch}] {eol}"
         )
@@ -71,6 +90,8 @@ def render_text(report: AuditReport) -> str:
         lines.append("  no certembed bundle and no certifi cacert.pem found")
     for bundle in report.bundles:
         head = f"  {bundle.location}: {bundle.kind} bundle, {bundle.certificates} certificates"
+        if bundle.tooling:
+            head += f" [tooling: vendored by {bundle.tooling}]"
         if bundle.kind == "certembed":
             head += (
                 f", certembed {bundle.certembed_version}, mode {bundle.mode}, "
@@ -81,11 +102,25 @@ def render_text(report: AuditReport) -> str:
         if bundle.age_days is not None:
             head += f" ({bundle.age_days} days old)"
         lines.append(head)
+    app = [f for f in report.findings if f.tooling is None]
+    tools = [f for f in report.findings if f.tooling is not None]
     lines.append("Findings:")
-    if not report.findings:
+    if not app:
         lines.append("  none")
-    for finding in report.findings:
+    for finding in app:
         lines.append(f"  [{finding.category}] {finding.file}: {finding.message}")
         if finding.fix:
             lines.append(f"      fix: {finding.fix}")
+    if tools:
+        owners = ", ".join(sorted({str(f.tooling) for f in tools}))
+        lines.append(
+            f"Tooling ({owners}: vendored copies the app does not use; "
+            "--fail-on counts them only with --include-tooling):"
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for finding in tools:
+            key = (finding.file, finding.category)
+            counts[key] = counts.get(key, 0) + 1
+        for (where, category), count in counts.items():
+            lines.append(f"  [{category}] {where}: {count} finding(s) (--json lists them)")
     return "\n".join(lines)

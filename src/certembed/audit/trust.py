@@ -42,6 +42,7 @@ class BundleReport:
     integrity: str | None = None
     relax_x509_strict: bool | None = None  # certembed bundles: the baked opt-in
     x509_strict: list[dict[str, Any]] = field(default_factory=list)
+    tooling: str | None = None  # "pip": a copy a tool vendors (pip/_vendor/certifi), not the app's
 
 
 def _version_date(version: str | None) -> date | None:
@@ -258,6 +259,10 @@ class TrustAuditor:
 
     def _certifi(self, path: Path) -> None:
         report = BundleReport("certifi", _rel(path, self.root))
+        parts = path.parts
+        if "_vendor" in parts[:-2]:
+            report.tooling = parts[parts.index("_vendor") - 1]
+        start = len(self.findings)
         init = path.parent / "__init__.py"
         if init.is_file():
             match = re.search(r"__version__ = \"([\d.]+)\"", init.read_text(encoding="utf-8"))
@@ -269,4 +274,6 @@ class TrustAuditor:
                     report.certifi_version = match.group(1)
                     break
         self._check_certs(report, _certs([path]))
+        for finding in self.findings[start:]:
+            finding.tooling = report.tooling
         self.bundles.append(report)
