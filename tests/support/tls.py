@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.server
 import ssl
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +18,35 @@ import trustme
 BODY = b"certembed-ok"
 
 
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self._websocket()
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
         self.wfile.write(BODY)
+
+    def _websocket(self) -> None:
+        """RFC 6455 handshake, then one text frame with BODY and a close frame."""
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        self.protocol_version = "HTTP/1.1"  # a 101 answer must say HTTP/1.1
+        accept = base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.write(
+            bytes([0x81, len(BODY)]) + BODY + bytes([0x88, 2]) + (1000).to_bytes(2, "big")
+        )
+        self.wfile.flush()
+        self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -67,6 +92,29 @@ def serve(context: ssl.SSLContext) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def grpc_server(ca: trustme.CA) -> Iterator[str]:
+    """A gRPC server over TLS on 127.0.0.1 (port 0): ``/certembed/Echo`` answers BODY to any
+    request (raw bytes, no protobuf). Yields the target ``127.0.0.1:PORT``."""
+    import grpc
+
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: BODY)
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("certembed", {"Echo": handler})]
+    )
+    credentials = grpc.ssl_server_credentials(
+        [(cert.private_key_pem.bytes(), b"".join(b.bytes() for b in cert.cert_chain_pems))]
+    )
+    port = server.add_secure_port("127.0.0.1:0", credentials)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None)
 
 
 def write_ca(ca: trustme.CA, path: Path) -> Path:
