@@ -300,6 +300,17 @@ CASES = [
         ["b.der: not a valid DER certificate"],
     ),
     Case(
+        "damaged-extension",  # found by tests/test_fuzz.py: cryptography parses lazily
+        {
+            "app.star": star("pem_file('d.der')"),
+            "d.der": der(make_cert("Damaged")).replace(
+                b"\x04\x05\x30\x03\x01\x01\xff", b"\x04\x05\x00\x03\x01\x01\xff"
+            ),
+        },
+        3,
+        ["d.der: not a valid DER certificate (damaged certificate fields"],
+    ),
+    Case(
         "trusted-certificate-format",
         {
             "app.star": star("pem_file('t.pem')"),

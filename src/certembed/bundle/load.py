@@ -32,9 +32,20 @@ _BLOCK = re.compile(
 
 
 def _parse_der(data: bytes) -> x509.Certificate:
+    """Parse completely now: cryptography reads names and extensions lazily, and a damaged
+    extension would otherwise raise later, wherever it is first touched, as a traceback."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # negative serials in old roots: we report, not warn
-        return x509.load_der_x509_certificate(data)
+        cert = x509.load_der_x509_certificate(data)
+        try:
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            list(cert.extensions)
+            cert.not_valid_after_utc  # noqa: B018 - parsing is the point
+            cert.not_valid_before_utc  # noqa: B018
+        except ValueError as exc:
+            raise ValueError(f"damaged certificate fields: {exc}") from exc
+        return cert
 
 
 def parse_blob(
