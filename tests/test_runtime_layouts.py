@@ -108,11 +108,15 @@ def test_debug_line_reports_the_decision(layouts, payloads):
 
 @pytest.mark.parametrize("respect", [True, False])
 def test_respect_env(layouts, servers, tmp_path, ca_dir, respect):
-    """SSL_CERT_FILE naming the distro root replaces the (absent) machine store, unless
-    respect_env is off; the twin shows the difference."""
+    """SSL_CERT_FILE and SSL_CERT_DIR naming the distro root replace the (absent) machine store,
+    unless respect_env is off; the twin shows the difference."""
     extra = "" if respect else "respect_env = false"
     payload = build(tmp_path / "p", ca_dir, mode="fill-gaps", extra=extra).out_dir / "linux"
-    env = scrubbed_env(BOOTSTRAP=str(payload), SSL_CERT_FILE=str(ca_dir / "distro.pem"))
+    empty = tmp_path / "empty-dir"
+    empty.mkdir()
+    env = scrubbed_env(
+        BOOTSTRAP=str(payload), SSL_CERT_FILE=str(ca_dir / "distro.pem"), SSL_CERT_DIR=str(empty)
+    )
     urls = [servers[n].url for n in ("distro", "fallback", "corp", "rogue")]
     proc = run_in_layout(layouts["none"], [sys.executable, str(CLIENT), "urllib", *urls], env=env)
     results = json.loads(proc.stdout.strip().splitlines()[-1])

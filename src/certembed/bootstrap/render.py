@@ -112,6 +112,7 @@ def render_bootstrap(
         export_env=spec.export_env,
         patch_certifi=spec.patch_certifi,
         relax_x509_strict=spec.relax_x509_strict,
+        always_in_custom_bundles=spec.always_in_custom_bundles,
         bundle_sha256=bundle_digest,
         roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
         data_files=[(name, hashlib.sha256(data).hexdigest()) for name, data in files.items()],

@@ -122,6 +122,13 @@ CERTEMBED_OPTIONS = (
         "for roots the build flags as strict-invalid (shown by `doctor` and `CERTEMBED_DEBUG`). "
         "Prefer re-issuing the root.",
     ),
+    Option(
+        "always_in_custom_bundles",
+        "bool",
+        True,
+        "`always` anchors also join every CA bundle a client loads itself "
+        "(`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `verify=path`, `load_verify_locations`).",
+    ),
     Option("app", "app", None, "An application to freeze (see `pyinstaller_app`)."),
 )
 APP_OPTIONS = (
@@ -196,6 +203,7 @@ class Spec:
     export_env: bool = False
     patch_certifi: bool = True
     relax_x509_strict: bool = False
+    always_in_custom_bundles: bool = True
     app: AppSpec | None = None
     config_path: Path | None = None
     config_digest: str = "default"
@@ -462,6 +470,7 @@ class Checker:
             ("export_env", False),
             ("patch_certifi", True),
             ("relax_x509_strict", False),
+            ("always_in_custom_bundles", True),
         ):
             value = raw.get(name, default)
             ok = self.expect(value, bool, loc, name) and ok

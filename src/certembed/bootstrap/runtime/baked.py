@@ -19,6 +19,7 @@ RESPECT_ENV: "bool" = True
 EXPORT_ENV: "bool" = False
 PATCH_CERTIFI: "bool" = True
 RELAX_X509_STRICT: "bool" = False
+ALWAYS_IN_CUSTOM_BUNDLES: "bool" = True
 BUNDLE_SHA256: "str" = ""
 DATA_DIR_NAME: "str" = "_certembed_data"
 ROLES: "Dict[str, int]" = {}

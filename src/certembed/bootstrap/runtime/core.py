@@ -1,5 +1,6 @@
 """The policy engine every target shares: decide, verify the embedded data, patch ``ssl`` and
-certifi, export the environment, install/uninstall.
+certifi, export the environment, install/uninstall. The rules are the runtime contract
+(docs/runtime.md).
 
 At run time this is the tail of ``_certembed_bootstrap.py``: the baked constants (``MODE``,
 ``ROLES``, ``DATA``, ``TABLES``...), :mod:`.stores` and the target's OS module precede it in the
@@ -15,6 +16,7 @@ import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.baked import (
+    ALWAYS_IN_CUSTOM_BUNDLES,
     BUNDLE_SHA256,
     DATA,
     DATA_DIR_NAME,
@@ -39,6 +41,8 @@ from certembed.bootstrap.runtime.posix import (
 )
 from certembed.bootstrap.runtime.stores import (
     _hashed_files,
+    _json,
+    _load_slots,
     _load_verify_locations,
     _usable_file,
     probe,
@@ -51,6 +55,9 @@ Part = Tuple[Optional[str], Optional[bytes]]
 # certembed: dev-only end
 
 _STATE: "Optional[_State]" = None
+_EXPORT_KEEP = 8  # content-addressed export files kept in the private cache dir
+_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_END = b"-----END CERTIFICATE-----"
 __all__ = ["decide", "decision", "env_store", "install", "probe", "uninstall"]
 
 
@@ -72,8 +79,22 @@ def _warn(message: "str") -> "None":
         pass
 
 
+def _debug(message: "str") -> "None":
+    """One line on stderr under CERTEMBED_DEBUG=1, each distinct message once per process."""
+    state = _STATE
+    if state is None or not state.debug or message in state.said:
+        return
+    state.said.add(message)
+    try:
+        sys.stderr.write("certembed: debug: " + message + "\n")
+    except Exception:
+        pass
+
+
 def env_store(environ: "Optional[Any]" = None) -> "Optional[Pair]":
-    """The user's SSL_CERT_FILE / SSL_CERT_DIR when non-empty and existing, else None."""
+    """The user's SSL_CERT_FILE / SSL_CERT_DIR, each kept when non-empty and existing (a
+    non-empty file; at least one existing directory), else None for that slot; None when
+    neither is kept. Read every time a default context loads its defaults."""
     environ = os.environ if environ is None else environ
     cafile = environ.get("SSL_CERT_FILE") or None
     capath = environ.get("SSL_CERT_DIR") or None
@@ -96,20 +117,24 @@ def decide(
     """The plan: which machine locations and which embedded roles to load.
 
     ``env``/``system`` are (cafile, capath) or None. Returns a dict with "store" ("env",
-    "system", "windows" or None), "cafile", "capath", "windows_store" and "roles".
+    "system", "windows" or None), "cafile", "capath", "env" (the slots the environment
+    provides, or None), "windows_store" and "roles".
+
+    As OpenSSL does, ``SSL_CERT_FILE`` replaces only the file and ``SSL_CERT_DIR`` only the
+    directory: with one of them set, the other slot keeps what certembed would use without it
+    (the machine's file or directory, or the embedded fallback where the machine has none).
+    With both set they replace the machine's store; ``fallback`` joins only in ``merge``. The
+    Windows store is not an OpenSSL slot: the environment never removes it (as in Python).
     """
     plan: "Plan" = {
         "store": None,
         "cafile": None,
         "capath": None,
+        "env": None,
         "windows_store": False,
         "roles": [],
     }
-    if env is not None:
-        plan["store"] = "env"
-        plan["cafile"], plan["capath"] = env
-        use_fallback = mode == "merge"
-    elif mode == "embedded-only":
+    if mode == "embedded-only":
         use_fallback = True
     elif windows_store:
         plan["store"] = "windows"
@@ -121,6 +146,15 @@ def decide(
         use_fallback = mode == "merge"
     else:
         use_fallback = True
+    if env is not None and (env[0] or env[1]):
+        plan["env"] = [env[0], env[1]]
+        if env[0] and env[1]:
+            plan["cafile"], plan["capath"] = env
+            use_fallback = mode == "merge"
+        else:
+            plan["cafile"] = env[0] or plan["cafile"]
+            plan["capath"] = env[1] or plan["capath"]
+        plan["store"] = "env"
     if use_fallback and roles.get("fallback"):
         plan["roles"].append("fallback")
     if roles.get("always"):
@@ -202,63 +236,157 @@ class _Data:
             return None
         return os.path.join(self.directory, role + ".pem")
 
+    def load(self, context: "ssl.SSLContext", role: "str") -> "None":
+        """Load a verified role: its hashed directory (lazy), else its PEM as ``cadata``."""
+        capath = self.capath(role)
+        if capath is not None:
+            _load_verify_locations(context, None, capath)
+        else:
+            _load_verify_locations(context, None, None, self.pem[role].decode("ascii"))
+
+
+def _unique_pem(blob: "bytes") -> "bytes":
+    """``blob`` with repeated certificates dropped (first occurrence kept, order kept)."""
+    seen = set()
+    out = []
+    rest = blob
+    while True:
+        start = rest.find(_BEGIN)
+        if start < 0:
+            break
+        end = rest.find(_END, start)
+        if end < 0:
+            break
+        end += len(_END)
+        block = rest[start:end]
+        rest = rest[end:]
+        key = b"".join(block.split())
+        if key not in seen:
+            seen.add(key)
+            out.append(block + b"\n")
+    return b"".join(out)
+
+
+def _remove_if_owner(folder: "str", pid: "int") -> "None":
+    """atexit: only the process that created ``folder`` removes it (forked children do not)."""
+    if os.getpid() == pid:
+        import shutil
+
+        shutil.rmtree(folder, True)
+
 
 class _State:
-    def __init__(self, plan: "Plan", data: "_Data", report: "Dict[str, Any]") -> "None":
-        self.plan = plan
+    def __init__(
+        self,
+        system: "Optional[Pair]",
+        windows_store: "bool",
+        data: "_Data",
+        report: "Dict[str, Any]",
+        environ: "Optional[Any]",
+        debug: "bool",
+    ) -> "None":
+        self.system = system
+        self.windows_store = windows_store
         self.data = data
         self.report = report
+        self.environ = environ
+        self.debug = debug
+        self.said: "set[str]" = set()
+        self.plans: "Dict[Any, Plan]" = {}
         self.saved: "Dict[str, Any]" = {}
+        self.patched: "List[Tuple[Any, str, Any, bool]]" = []
         self.saved_env: "Dict[str, Optional[str]]" = {}
         self.finder: "Optional[_CertifiFinder]" = None
         self.tempdirs: "List[str]" = []
-        self.where_path: "Optional[str]" = None
+        self.where_paths: "Dict[Any, str]" = {}
+        self.exported: "set[str]" = set()
+        import _thread
 
-    def embedded_roles(self) -> "List[str]":
+        self.lock = _thread.allocate_lock()
+        self.pid = os.getpid()
+
+    def env(self) -> "Optional[Pair]":
+        if not RESPECT_ENV:
+            return None
+        env = env_store(self.environ)
+        if env is not None and (env[0] in self.exported or env[1] in self.exported):
+            # our own export_env file, inherited by a child: not the user's choice
+            env = (
+                None if env[0] in self.exported else env[0],
+                None if env[1] in self.exported else env[1],
+            )
+            if not (env[0] or env[1]):
+                env = None
+        return env
+
+    @property
+    def plan(self) -> "Plan":
+        """The plan for the environment as it is now (cached per environment)."""
+        env = self.env()
+        plan = self.plans.get(env)
+        if plan is None:
+            plan = decide(MODE, env, self.system, self.windows_store, ROLES)
+            self.plans[env] = plan
+        return plan
+
+    def embedded_roles(self, plan: "Optional[Plan]" = None) -> "List[str]":
         """The plan's roles whose data verified; a failed fallback turns to the machine store."""
-        roles = [r for r in self.plan["roles"] if self.data.verify(r)]
-        failed_fallback = "fallback" in self.plan["roles"] and "fallback" not in roles
-        if failed_fallback and self.plan["store"] is None and self.report.get("system_found"):
-            self.plan["store"] = "system"
-            self.plan["cafile"], self.plan["capath"] = self.report["system_found"]
+        plan = self.plan if plan is None else plan
+        roles = [r for r in plan["roles"] if self.data.verify(r)]
+        failed_fallback = "fallback" in plan["roles"] and "fallback" not in roles
+        if failed_fallback and plan["store"] is None and self.system is not None:
+            plan["store"] = "system"
+            plan["cafile"], plan["capath"] = self.system
         return roles
 
     def load_into(self, context: "ssl.SSLContext") -> "None":
         relax_x509_strict(context)
         plan = self.plan
-        if plan["cafile"] or plan["capath"]:
-            load_machine_files(context, plan["cafile"], plan["capath"])
-        roles = self.embedded_roles()
+        roles = self.embedded_roles(plan)
+        env = plan["env"] or [None, None]
+        problems = []
+        if env[0] or env[1]:
+            problems.extend(_load_slots(context, env[0], env[1]))
+        machine_file = None if env[0] else plan["cafile"]
+        machine_dir = None if env[1] else plan["capath"]
+        if machine_file or machine_dir:
+            problems.extend(load_machine_files(context, machine_file, machine_dir))
         for role in roles:
-            capath = self.data.capath(role)
-            if capath is not None:
-                _load_verify_locations(context, None, capath)
-            else:
-                _load_verify_locations(context, None, None, self.data.pem[role].decode("ascii"))
+            self.data.load(context, role)
+        for problem in problems:
+            _debug(problem + "; the always anchors are kept")
         failed_fallback = "fallback" in plan["roles"] and "fallback" not in roles
         if plan["store"] is None and (failed_fallback or not roles):
             # No machine store and no verified fallback: keep OpenSSL's own defaults.
             self.saved["set_default_verify_paths"](context)
 
+    def join_always(self, context: "ssl.SSLContext") -> "None":
+        """The always anchors join a bundle the client chose (the runtime contract's rule)."""
+        if "always" in ROLES and self.data.verify("always"):
+            relax_x509_strict(context)
+            self.data.load(context, "always")
+
     def pem_parts(self) -> "List[Part]":
         """(path or None, bytes or None) pieces making up the decided anchors, for certifi."""
+        plan = self.plan
+        roles = self.embedded_roles(plan)
         parts: "List[Part]" = []
-        if self.plan["cafile"]:
-            parts.append((self.plan["cafile"], None))
-        elif self.plan["capath"]:
-            parts.extend((path, None) for path in _hashed_files(self.plan["capath"]))
-        if self.plan["windows_store"]:
+        if plan["cafile"]:
+            parts.append((plan["cafile"], None))
+        if plan["capath"]:
+            parts.extend((path, None) for path in _hashed_files(plan["capath"]))
+        if plan["windows_store"]:
             parts.append((None, os_store_pem()))
-        for role in self.embedded_roles():
+        for role in roles:
             parts.append((self.data.pem_path(role), self.data.pem[role]))
         return parts
 
     def contents(self) -> "str":
         return self.contents_bytes().decode("utf-8", "replace")
 
-    def contents_bytes(self) -> "bytes":
+    def contents_bytes(self, parts: "Optional[List[Part]]" = None) -> "bytes":
         chunks = []
-        for path, given in self.pem_parts():
+        for path, given in self.pem_parts() if parts is None else parts:
             blob = given
             if blob is None:
                 if path is None:
@@ -269,35 +397,44 @@ class _State:
                 except OSError:
                     continue
             chunks.append(blob if blob.endswith(b"\n") else blob + b"\n")
-        return b"".join(chunks)
+        return _unique_pem(b"".join(chunks))
 
     def where(self) -> "str":
-        if self.where_path is not None:
-            return self.where_path
-        parts = self.pem_parts()
-        if len(parts) == 1 and parts[0][0] is not None:
-            self.where_path = parts[0][0]
-            return self.where_path
-        try:
-            self.where_path = self.materialize("cacert.pem", self.contents_bytes())
-        except OSError as exc:
-            on_disk = [path for path, _ in parts if path is not None]
-            if not on_disk:
-                raise
-            # Still verifying, with fewer anchors: better than failing every request.
-            _warn(
-                "cannot write a private CA file ("
-                + str(exc)
-                + "); certifi.where() serves "
-                + on_disk[0]
-                + " alone"
-            )
-            return on_disk[0]
-        return self.where_path
+        """One file per process and decision, created once even when threads race."""
+        key = self.env()
+        path = self.where_paths.get(key)
+        if path is not None:
+            return path
+        with self.lock:
+            path = self.where_paths.get(key)
+            if path is not None:
+                return path
+            parts = self.pem_parts()
+            if len(parts) == 1 and parts[0][0] is not None:
+                path = parts[0][0]
+            else:
+                try:
+                    path = self.materialize("cacert.pem", self.contents_bytes(parts))
+                except OSError as exc:
+                    on_disk = [p for p, _ in parts if p is not None]
+                    if not on_disk:
+                        raise
+                    # Still verifying, with fewer anchors: better than failing every request.
+                    _warn(
+                        "cannot write a private CA file ("
+                        + str(exc)
+                        + "); certifi.where() serves "
+                        + on_disk[0]
+                        + " alone"
+                    )
+                    return on_disk[0]
+            self.where_paths[key] = path
+            return path
 
     def materialize(self, name: "str", blob: "bytes") -> "str":
         """Write ``blob`` into a private place: a 0700 per-user cache dir when it must outlive
-        the process (export_env), else a private mkdtemp dir removed at exit."""
+        the process (export_env: named by content, reused, at most a few kept), else a private
+        mkdtemp dir that only this process removes at exit."""
         import tempfile
 
         if EXPORT_ENV:
@@ -312,13 +449,14 @@ class _State:
                         handle.write(blob)
                     os.chmod(tmp, 0o600)
                     os.replace(tmp, target)
+                    _prune(folder, name, target)
+                self.exported.add(target)
                 return target
         import atexit
-        import shutil
 
         folder = tempfile.mkdtemp(prefix="certembed-")
         self.tempdirs.append(folder)
-        atexit.register(shutil.rmtree, folder, True)
+        atexit.register(_remove_if_owner, folder, os.getpid())
         target = os.path.join(folder, name)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -333,6 +471,21 @@ def relax_x509_strict(context: "ssl.SSLContext") -> "None":
     flag = getattr(ssl, "VERIFY_X509_STRICT", 0)
     if RELAX_X509_STRICT and flag:
         context.verify_flags &= ~flag
+
+
+def _prune(folder: "str", name: "str", keep: "str") -> "None":
+    """Keep the newest ``_EXPORT_KEEP`` export files of ours in ``folder`` (and ``keep``)."""
+    try:
+        entries = []
+        for entry in os.scandir(folder):
+            if len(entry.name) == 33 + len(name) and entry.name.endswith("-" + name):
+                entries.append((entry.stat().st_mtime, entry.path))
+        entries.sort(reverse=True)
+        for _, path in entries[_EXPORT_KEEP:]:
+            if path != keep:
+                os.unlink(path)
+    except OSError:
+        pass
 
 
 def _private_cache_dir() -> "Optional[str]":
@@ -354,11 +507,11 @@ def _state() -> "_State":
     return _STATE
 
 
-def _patched_set_default_verify_paths(self: "ssl.SSLContext") -> "None":
+def _set_default_verify_paths(self: "ssl.SSLContext") -> "None":
     _state().load_into(self)
 
 
-def _patched_load_default_certs(
+def _load_default_certs(
     self: "ssl.SSLContext", purpose: "ssl.Purpose" = ssl.Purpose.SERVER_AUTH
 ) -> "None":
     # Lib/ssl.py's own body, minus the Windows store when the plan does not use it.
@@ -367,6 +520,42 @@ def _patched_load_default_certs(
     if _state().plan["windows_store"]:
         load_os_store(self, purpose)
     self.set_default_verify_paths()
+
+
+def _load_verify_locations_joined(
+    self: "ssl.SSLContext",
+    cafile: "Any" = None,
+    capath: "Any" = None,
+    cadata: "Any" = None,
+) -> "None":
+    _load_verify_locations(self, cafile, capath, cadata)
+    state = _STATE
+    if state is not None:
+        state.join_always(self)
+
+
+def _stdlib_context_class() -> "Any":
+    """The standard library's SSLContext, even when ``ssl.SSLContext`` names a subclass put
+    there by another library (truststore.inject_into_ssl): its methods are the ones every
+    context, truststore's inner ones included, loads trust through."""
+    base = getattr(ssl, "_SSLContext", None)
+    for cls in ssl.SSLContext.__mro__:
+        if base is not None and base in cls.__bases__:
+            return cls
+    return ssl.SSLContext
+
+
+def _patch(state: "_State", cls: "Any", name: "str", function: "Any") -> "None":
+    """Replace ``cls.name`` by ``function`` dressed as the original: name, qualified name,
+    module (so pickling by reference finds it), docstring and ``inspect.signature``."""
+    original = getattr(cls, name)
+    function.__name__ = name
+    function.__qualname__ = cls.__name__ + "." + name
+    function.__module__ = cls.__module__
+    function.__doc__ = getattr(original, "__doc__", None)
+    function.__wrapped__ = original
+    state.patched.append((cls, name, original, name in cls.__dict__))
+    setattr(cls, name, function)
 
 
 def _patch_certifi_module(module: "Any") -> "None":
@@ -458,6 +647,35 @@ def _export_env(state: "_State") -> "Dict[str, str]":
     return values
 
 
+def _imported_early(state: "_State") -> "List[str]":
+    """Libraries imported before the bootstrap that keep trust of their own: fix what can be
+    fixed, and say what cannot (under CERTEMBED_DEBUG)."""
+    notes = []
+    adapters = sys.modules.get("requests.adapters")
+    if adapters is not None:
+        preloaded = getattr(adapters, "_preloaded_ssl_context", None)
+        if isinstance(preloaded, ssl.SSLContext):
+            # requests >= 2.32 loaded certifi's bundle into one context at import: add ours
+            state.load_into(preloaded)
+            notes.append(
+                "requests was imported before certembed: its preloaded context got the decided "
+                "anchors added, but keeps certifi's own roots too"
+            )
+    for name in ("requests.utils", "requests.adapters"):
+        module = sys.modules.get(name)
+        held = getattr(module, "DEFAULT_CA_BUNDLE_PATH", None)
+        if isinstance(held, str) and PATCH_CERTIFI and state.pem_parts():
+            module.DEFAULT_CA_BUNDLE_PATH = state.where()  # type: ignore[union-attr]
+            notes.append(name + ".DEFAULT_CA_BUNDLE_PATH now names the decided anchors")
+    for name in ("urllib3", "httpx", "aiohttp", "botocore", "grpc", "pycurl"):
+        if name in sys.modules:
+            notes.append(
+                name + " was imported before certembed: contexts or bundle paths it created "
+                "already are not changed"
+            )
+    return notes
+
+
 def _default_data_dir() -> "Optional[str]":
     here = globals().get("__file__")
     if not here:
@@ -491,10 +709,8 @@ def install(
     platform = platform or sys.platform
     key = _platform_key(platform)
     table = TABLES.get(key) or TABLES[sorted(TABLES)[0]]
-    env = env_store(environ) if RESPECT_ENV else None
     probed: "Probed" = []
     windows_store, system = find_machine_store(key, table, compiled, probed)
-    plan = decide(MODE, env, system, windows_store and env is None, ROLES)
     if data is None and data_dir is None:
         data_dir = _default_data_dir()
     report: "Dict[str, Any]" = {
@@ -502,19 +718,22 @@ def install(
         "target": TARGET,
         "platform": key,
         "mode": MODE,
-        "env": list(env) if env else None,
         "probed": probed,
         "system_found": list(system) if system else None,
         "bundle_sha256": BUNDLE_SHA256,
         "data": "memory" if data is not None else data_dir,
         "x509_strict": "relaxed" if RELAX_X509_STRICT else "kept",
     }
-    state = _State(plan, _Data(data_dir, data), report)
-    state.saved["set_default_verify_paths"] = ssl.SSLContext.set_default_verify_paths
-    state.saved["load_default_certs"] = ssl.SSLContext.load_default_certs
+    state = _State(system, windows_store, _Data(data_dir, data), report, environ, debug)
+    env = state.env()
+    report["env"] = list(env) if env else None
     _STATE = state
-    ssl.SSLContext.set_default_verify_paths = _patched_set_default_verify_paths  # type: ignore[method-assign]
-    ssl.SSLContext.load_default_certs = _patched_load_default_certs  # type: ignore[method-assign]
+    cls = _stdlib_context_class()
+    state.saved["set_default_verify_paths"] = cls.set_default_verify_paths
+    _patch(state, cls, "set_default_verify_paths", _set_default_verify_paths)
+    _patch(state, cls, "load_default_certs", _load_default_certs)
+    if ALWAYS_IN_CUSTOM_BUNDLES:
+        _patch(state, cls, "load_verify_locations", _load_verify_locations_joined)
     if PATCH_CERTIFI:
         certifi = sys.modules.get("certifi")
         if certifi is not None:
@@ -522,35 +741,45 @@ def install(
         else:
             state.finder = _CertifiFinder()
             sys.meta_path.insert(0, state.finder)
+    notes = _imported_early(state)
     if EXPORT_ENV:
         report["exported"] = _export_env(state)
     if debug:
         import time
 
-        roles = state.embedded_roles()
+        plan = state.plan
+        roles = state.embedded_roles(plan)
         report["applied"] = {
             "store": plan["store"],
             "cafile": plan["cafile"],
             "capath": plan["capath"],
+            "env_slots": plan["env"],
             "windows_store": plan["windows_store"],
             "embedded_roles": roles,
+            "always_in_custom_bundles": ALWAYS_IN_CUSTOM_BUNDLES,
         }
         report["integrity_problems"] = list(state.data.problems)
+        report["imported_early"] = notes
         report["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        import json
-
-        sys.stderr.write("certembed: " + json.dumps(report, sort_keys=True) + "\n")
+        try:
+            sys.stderr.write("certembed: " + _json(report) + "\n")
+        except Exception:
+            pass
     return report
 
 
 def uninstall() -> "None":
-    """Undo install(): restore ssl, certifi and the environment, remove private temp files."""
+    """Undo install(): restore ssl (the very same objects), certifi and the environment, and
+    remove this process's private temp files."""
     global _STATE
     state = _STATE
     if state is None:
         return
-    ssl.SSLContext.set_default_verify_paths = state.saved["set_default_verify_paths"]  # type: ignore[method-assign]
-    ssl.SSLContext.load_default_certs = state.saved["load_default_certs"]  # type: ignore[method-assign]
+    for cls, name, original, own in reversed(state.patched):
+        if own:
+            setattr(cls, name, original)
+        else:
+            delattr(cls, name)
     for target, name, value in state.saved.get("certifi", []):
         setattr(target, name, value)
     for module in list(sys.modules.values()):
@@ -566,7 +795,7 @@ def uninstall() -> "None":
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    if state.tempdirs:
+    if state.tempdirs and os.getpid() == state.pid:
         import shutil
 
         for folder in state.tempdirs:

@@ -11,7 +11,7 @@ import sys
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Tuple
 
-from certembed.bootstrap.runtime.stores import _load_verify_locations, probe
+from certembed.bootstrap.runtime.stores import _load_slots, probe
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -36,8 +36,8 @@ def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
 
 def load_machine_files(
     context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
-) -> "None":
-    _load_verify_locations(context, cafile, capath)
+) -> "List[str]":
+    return _load_slots(context, cafile, capath)
 
 
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":

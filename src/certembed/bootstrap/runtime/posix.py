@@ -16,7 +16,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.fastpath import FpInfo, fp_capath
-from certembed.bootstrap.runtime.stores import _load_verify_locations, probe
+from certembed.bootstrap.runtime.stores import _json, _load_slots, _load_verify_locations, probe
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -47,8 +47,9 @@ def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
 
 def load_machine_files(
     context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
-) -> "None":
-    """Load the decided machine (or environment) file and directory into ``context``.
+) -> "List[str]":
+    """Load the machine store's file and/or directory into ``context`` (core passes only the
+    slots the environment does not override); return what could not be loaded (skipped).
 
     The machine's own store takes the fast path (issue 14): a hashed-directory ``capath``
     trusting exactly what the file and directory trust (see :mod:`.fastpath`). Locations the
@@ -57,9 +58,12 @@ def load_machine_files(
     if cafile is not None and (cafile, capath) == _FP_MACHINE[0]:
         fast = _fp_decided(cafile, capath)
         if fast is not None:
-            _load_verify_locations(context, None, fast)
-            return
-    _load_verify_locations(context, cafile, capath)
+            try:
+                _load_verify_locations(context, None, fast)
+                return []
+            except (OSError, ValueError, ssl.SSLError):
+                pass  # the files as they are, below
+    return _load_slots(context, cafile, capath)
 
 
 def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
@@ -81,12 +85,10 @@ def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
         fast = None
     _FP_DECIDED[pair] = fast
     if debug:
-        import json
-
         info["capath_used"] = fast
         info["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
         try:
-            sys.stderr.write("certembed: fastpath " + json.dumps(info, sort_keys=True) + "\n")
+            sys.stderr.write("certembed: fastpath " + _json(info) + "\n")
         except Exception:
             pass
     return fast

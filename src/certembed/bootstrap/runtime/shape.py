@@ -26,8 +26,9 @@ class OSModule(Protocol):
 
     def load_machine_files(
         self, context: ssl.SSLContext, cafile: str | None, capath: str | None
-    ) -> None:
-        """Load the decided machine or environment file/directory into a default context."""
+    ) -> list[str]:
+        """Load the machine store's file and/or directory into a default context; never raise
+        for what cannot be loaded: skip it and return a description (``stores._load_slots``)."""
 
     def load_os_store(self, context: ssl.SSLContext, purpose: Any) -> None:
         """Load the OS certificate store (only called when the plan uses one)."""

@@ -19,6 +19,39 @@ _HEX = "0123456789abcdef"
 _load_verify_locations = ssl._SSLContext.load_verify_locations  # type: ignore[attr-defined]
 
 
+def _json(value: "Any") -> "str":
+    """JSON text (sorted keys, ASCII) without importing ``json``: a frozen app may lack it."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        out = []
+        for char in value:
+            code = ord(char)
+            if char in ('"', "\\"):
+                out.append("\\" + char)
+            elif 0x20 <= code < 0x7F:
+                out.append(char)
+            elif code > 0xFFFF:
+                code -= 0x10000
+                high, low = 0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)
+                out.append("\\u" + format(high, "04x") + "\\u" + format(low, "04x"))
+            else:
+                out.append("\\u" + format(code, "04x"))
+        return '"' + "".join(out) + '"'
+    if isinstance(value, dict):
+        items = sorted((str(k), v) for k, v in value.items())
+        return "{" + ", ".join(_json(k) + ": " + _json(v) for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_json(v) for v in value) + "]"
+    return _json(str(value))
+
+
 def _usable_file(path: "str") -> "bool":
     """A regular, non-empty file (following links)."""
     try:
@@ -64,6 +97,25 @@ def _hashed_files(capath: "str") -> "List[str]":
             continue
         found.extend(os.path.join(folder, name) for name in names)
     return found
+
+
+def _load_slots(
+    context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
+) -> "List[str]":
+    """Load a file and a directory, each on its own; what cannot be loaded is skipped (as
+    OpenSSL's own default loading does) and described in the returned list."""
+    problems = []
+    for kind, path in (("file", cafile), ("directory", capath)):
+        if not path:
+            continue
+        try:
+            if kind == "file":
+                _load_verify_locations(context, path, None)
+            else:
+                _load_verify_locations(context, None, path)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            problems.append("cannot load " + kind + " " + path + " (" + str(exc) + "); skipped")
+    return problems
 
 
 def probe(

@@ -15,7 +15,7 @@ import sys
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Tuple
 
-from certembed.bootstrap.runtime.stores import _load_verify_locations
+from certembed.bootstrap.runtime.stores import _load_slots
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -40,9 +40,9 @@ def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
 
 def load_machine_files(
     context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
-) -> "None":
-    """Load files the user named (``SSL_CERT_FILE``/``SSL_CERT_DIR``)."""
-    _load_verify_locations(context, cafile, capath)
+) -> "List[str]":
+    """Machine files: none on Windows (the table has no candidates); kept for the shape."""
+    return _load_slots(context, cafile, capath)
 
 
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
