@@ -363,7 +363,6 @@ class _State:
     def join_always(self, context: "ssl.SSLContext") -> "None":
         """The always anchors join a bundle the client chose (the runtime contract's rule)."""
         if "always" in ROLES and self.data.verify("always"):
-            relax_x509_strict(context)
             self.data.load(context, "always")
 
     def pem_parts(self) -> "List[Part]":
