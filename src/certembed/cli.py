@@ -175,6 +175,30 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return AUDIT_FINDINGS_EXIT if failing else 0
 
 
+def _cmd_openssl(args: argparse.Namespace) -> int:
+    import shlex
+
+    from certembed.openssl import ops
+
+    if args.openssl_command == "upgrade":
+        result = ops.upgrade(
+            Path(args.target),
+            Path(args.source),
+            allow_downgrade=args.allow_downgrade,
+            dry_run=args.dry_run,
+            runner=shlex.split(args.run_with) if args.run_with else None,
+        )
+    elif args.openssl_command == "rollback":
+        result = ops.rollback(Path(args.target))
+    else:
+        result = ops.show(Path(args.target))
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        print(ops.render(result))
+    return 0
+
+
 def _command(
     sub: Any, name: str, func: Any, help: str, description: str, examples: str = ""
 ) -> argparse.ArgumentParser:
@@ -314,7 +338,89 @@ def parser() -> argparse.ArgumentParser:
         help="config to take the bundle from (default: discovered, else certifi)",
     )
     doc.add_argument("--json", action="store_true", help="machine-readable output")
+    _openssl_parser(sub)
     return top
+
+
+def _openssl_parser(sub: Any) -> None:
+    ossl = sub.add_parser(
+        "openssl",
+        help="upgrade, roll back or show the OpenSSL inside a Python or a onedir app",
+        description="Replace the OpenSSL libraries that _ssl loads inside a Windows CPython\n"
+        "(installer or embeddable layout; a venv resolves to its base), a PyInstaller onedir\n"
+        "app (Windows or Linux) or any Python tree that carries its own OpenSSL — checked,\n"
+        "atomic and reversible. See docs/openssl-upgrade.md.",
+        epilog="examples:\n  certembed openssl show C:\\Python312\n"
+        "  certembed openssl upgrade dist/app --from psycopg2_binary-...-win_amd64.whl "
+        "--dry-run\n  certembed openssl rollback dist/app\n\n" + EPILOG_EXIT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ossl.set_defaults(func=_cmd_openssl)
+    inner = ossl.add_subparsers(dest="openssl_command", metavar="ACTION", required=True)
+    up = _command(
+        inner,
+        "upgrade",
+        _cmd_openssl,
+        help="install a newer OpenSSL from SOURCE into TARGET",
+        description="Find libssl/libcrypto in SOURCE and TARGET by their export tables and\n"
+        "version data, and the importers in TARGET (_ssl, _hashlib, every other module) by\n"
+        "their import tables. Refuses, changing nothing, when the architecture or the ABI\n"
+        "series (1.1.1 vs 3.x) differs, the source is not newer, an imported symbol is\n"
+        "missing, SOURCE holds no libssl+libcrypto pair, or TARGET is a onefile exe, a macOS\n"
+        "app, a static _ssl or uses the system's OpenSSL (each with its own exit code).\n"
+        "Installs the new libraries under the names the importers use (the new libssl\n"
+        "imports libcrypto by that name too: one libcrypto per process), PE checksums\n"
+        "recomputed, by rename, keeping the originals and a manifest in\n"
+        "TARGET/.certembed-openssl-backup. When TARGET's Python can run here, runs it: new\n"
+        "ssl.OPENSSL_VERSION, one libcrypto loaded, a local handshake that verifies with the\n"
+        "right CA and fails with a wrong one; on failure it rolls back by itself.",
+        examples="  certembed openssl upgrade C:\\Python312 --from "
+        "psycopg2_binary-2.9.13-cp312-cp312-win_amd64.whl --dry-run\n"
+        "  certembed openssl upgrade dist/app --from /path/to/wheel_or_dir --json\n"
+        "  certembed openssl upgrade winpy --from libs/ --run-with wine64",
+    )
+    up.add_argument("target", metavar="TARGET", help="Python installation, venv or onedir app")
+    up.add_argument(
+        "--from",
+        dest="source",
+        metavar="SOURCE",
+        required=True,
+        help="directory, wheel, zip or Python installation carrying libssl + libcrypto",
+    )
+    up.add_argument("--dry-run", action="store_true", help="print the exact plan, change nothing")
+    up.add_argument(
+        "--allow-downgrade", action="store_true", help="install an older or equal version"
+    )
+    up.add_argument(
+        "--run-with",
+        metavar="CMD",
+        help="run TARGET's Python for the post-check through CMD (e.g. wine64)",
+    )
+    up.add_argument("--json", action="store_true", help="machine-readable plan and result")
+    back = _command(
+        inner,
+        "rollback",
+        _cmd_openssl,
+        help="restore the original libraries byte for byte and remove the backup",
+        description="Restore every file an earlier upgrade replaced, from\n"
+        "TARGET/.certembed-openssl-backup, then remove that folder. Refuses, changing nothing,\n"
+        "when a replaced file changed since the upgrade (it names the file).",
+        examples="  certembed openssl rollback dist/app",
+    )
+    back.add_argument("target", metavar="TARGET", help="the upgraded Python or app")
+    back.add_argument("--json", action="store_true", help="machine-readable output")
+    show = _command(
+        inner,
+        "show",
+        _cmd_openssl,
+        help="which OpenSSL TARGET's _ssl loads, and the state of an earlier upgrade",
+        description="Show the libssl/libcrypto that _ssl loads (version, architecture,\n"
+        "importers), why TARGET cannot be upgraded if so, and any earlier upgrade: original\n"
+        "and new versions, date, and whether each file is still as upgraded.",
+        examples="  certembed openssl show dist/app --json",
+    )
+    show.add_argument("target", metavar="TARGET", help="a Python installation, venv or app")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -94,6 +94,84 @@ class PathNotFoundError(CertembedError):
     exit_code = 8
 
 
+class OpenSSLError(CertembedError):
+    """``certembed openssl``: a TARGET or SOURCE that cannot be read, or nothing to roll back."""
+
+    exit_code = 7
+
+
+class OpenSSLRefusal(OpenSSLError):
+    """An upgrade or rollback refused before anything changed. One subclass per rule."""
+
+    rule = ""
+
+
+class ArchMismatch(OpenSSLRefusal):
+    exit_code = 10
+    rule = "architecture differs"
+
+
+class SeriesMismatch(OpenSSLRefusal):
+    exit_code = 11
+    rule = "ABI series differs (1.1.1 and 3.x are not interchangeable)"
+
+
+class NotNewer(OpenSSLRefusal):
+    exit_code = 12
+    rule = "source is not newer (use --allow-downgrade)"
+
+
+class MissingSymbol(OpenSSLRefusal):
+    exit_code = 13
+    rule = "an imported symbol is missing from the new library"
+
+
+class IncompleteSource(OpenSSLRefusal):
+    exit_code = 14
+    rule = "source holds no complete libssl + libcrypto pair"
+
+
+class OnefileTarget(OpenSSLRefusal):
+    exit_code = 15
+    rule = "onefile executables cannot be upgraded in place"
+
+
+class MacOSTarget(OpenSSLRefusal):
+    exit_code = 16
+    rule = "macOS targets are not supported"
+
+
+class StaticTarget(OpenSSLRefusal):
+    exit_code = 17
+    rule = "OpenSSL is linked statically into _ssl"
+
+
+class SystemOpenSSL(OpenSSLRefusal):
+    exit_code = 18
+    rule = "OpenSSL comes from the operating system"
+
+
+class AlreadyUpgraded(OpenSSLRefusal):
+    exit_code = 19
+    rule = "an earlier upgrade is in place (roll it back first)"
+
+
+class RollbackRefused(OpenSSLRefusal):
+    exit_code = 20
+    rule = "a file changed since the upgrade"
+
+
+class PostCheckFailed(OpenSSLError):
+    """The upgraded target failed its post-check; the upgrade was rolled back."""
+
+    exit_code = 21
+
+
+class ImportRewriteImpossible(OpenSSLRefusal):
+    exit_code = 22
+    rule = "an import name cannot be rewritten in place"
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: please report it with --debug output)",
@@ -103,4 +181,24 @@ EXIT_CODES = {
     AuditError.exit_code: "audit: the input cannot be read",
     AUDIT_FINDINGS_EXIT: "audit: findings in a --fail-on category",
     PathNotFoundError.exit_code: "a path given does not exist (near names suggested)",
+    OpenSSLError.exit_code: "openssl: TARGET/SOURCE unreadable, or no upgrade to roll back",
+    **{
+        cls.exit_code: f"openssl: refused, {cls.rule}; nothing changed"
+        for cls in (
+            ArchMismatch,
+            SeriesMismatch,
+            NotNewer,
+            MissingSymbol,
+            IncompleteSource,
+            OnefileTarget,
+            MacOSTarget,
+            StaticTarget,
+            SystemOpenSSL,
+            AlreadyUpgraded,
+            RollbackRefused,
+        )
+    },
+    PostCheckFailed.exit_code: "openssl: post-check failed, the upgrade was rolled back",
+    ImportRewriteImpossible.exit_code: f"openssl: refused, {ImportRewriteImpossible.rule}; "
+    "nothing changed",
 }

@@ -1,0 +1,219 @@
+"""Every check, before anything is touched, and the exact plan that follows from them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from certembed.audit.analyze import series_of
+from certembed.errors import (
+    ArchMismatch,
+    IncompleteSource,
+    MissingSymbol,
+    NotNewer,
+    OpenSSLError,
+    SeriesMismatch,
+)
+from certembed.openssl.source import Pair
+from certembed.openssl.symbols import Symbols, read_symbols, required_from
+from certembed.openssl.target import TargetOpenSSL, Tree
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'3.0.15' < '3.6.3'; '1.1.1n' -> (1, 1, 1, 14): letters count after the number."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)([a-z]*)", version)
+    if not match:
+        raise OpenSSLError(f"cannot compare OpenSSL version {version!r}")
+    letters = match.group(4)
+    extra = sum((ord(c) - 96) * 27**i for i, c in enumerate(reversed(letters)))
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3)), extra)
+
+
+def abi_series(version: str) -> str:
+    """'1.1.1' for every 1.1.1x, '3' for every 3.y.z (ABI-compatible within a major)."""
+    series = series_of(version)
+    return series if series.startswith("1.") else series.split(".")[0]
+
+
+@dataclass
+class Replacement:
+    role: str  # "libssl" | "libcrypto"
+    path: str  # inside TARGET, relative
+    source: str  # inside SOURCE, relative
+    old_version: str
+    new_version: str
+    old_sha256: str = ""
+    new_sha256: str = ""  # after rewriting
+    rewrites: list[tuple[str, str]] = field(default_factory=list)  # imported name: old -> new
+    soname: str | None = None  # ELF: new SONAME
+    export_name: str | None = None  # PE: export directory name set to
+    source_signed: bool = False
+    target_signed: bool = False
+
+
+@dataclass
+class Plan:
+    target: str
+    target_kind: str
+    source: str
+    notes: list[str]
+    old_version: str
+    new_version: str
+    arch: str
+    replacements: list[Replacement]
+    importers: list[dict[str, Any]]
+    checks: list[str]
+    post_check: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _label(tree: Tree, path: Any) -> str:
+    return tree.rel(path)
+
+
+def _pick_pair(
+    target: TargetOpenSSL, pairs: list[Pair], libs: list[Any], source: Tree, label: str
+) -> Pair:
+    if not pairs:
+        found = ", ".join(f"{_label(source, b.path)} (lib{b.openssl_role})" for b in libs)
+        raise IncompleteSource(
+            f"{label} holds no complete libssl + libcrypto pair (a libssl that imports a "
+            f"libcrypto present beside it); found: {found or 'no OpenSSL library'}. Point "
+            "--from at a directory, wheel or Python that carries both"
+        )
+    arch = target.libcrypto.arch
+    same_arch = [p for p in pairs if p.arch == arch]
+    if not same_arch:
+        pair = pairs[0]
+        raise ArchMismatch(
+            f"{_label(source, pair.libcrypto.path)} and {_label(source, pair.libssl.path)} are "
+            f"{pair.arch} (OpenSSL {pair.version}), but {target.tree.rel(target.ssl_module.path)} "
+            f"in {target.tree.root} is {arch}: Windows would fail with '%1 is not a valid Win32 "
+            f"application'. Take the {arch} build of OpenSSL (e.g. the win_amd64 wheel for x64)"
+        )
+    old = target.version
+    if old is None:
+        raise OpenSSLError(
+            f"{target.tree.rel(target.libcrypto.path)}: cannot read its OpenSSL version"
+        )
+    series = abi_series(old)
+    same_series = [p for p in same_arch if p.version and abi_series(p.version) == series]
+    if not same_series:
+        pair = same_arch[0]
+        raise SeriesMismatch(
+            f"{_label(source, pair.libcrypto.path)} is OpenSSL {pair.version} but "
+            f"{target.tree.rel(target.libcrypto.path)} is OpenSSL {old}: the 1.1.1 and 3.x "
+            "series differ in ABI and symbols, so _ssl built for one cannot load the other. "
+            f"Take a source from the {series if series != '3' else '3.x'} series, or install a "
+            "newer Python built for the series you want"
+        )
+    return max(same_series, key=lambda p: version_key(p.version or "0.0.0"))
+
+
+def _check_symbols(
+    target: TargetOpenSSL, pair: Pair, source: Tree, fmt: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    new_exports = {
+        "ssl": read_symbols(pair.libssl.path, fmt).exports,
+        "crypto": read_symbols(pair.libcrypto.path, fmt).exports,
+    }
+    old_exports = {
+        "ssl": read_symbols(target.libssl.path, fmt).exports,
+        "crypto": read_symbols(target.libcrypto.path, fmt).exports,
+    }
+    importers: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    cache: dict[str, Symbols] = {}
+    for edge in target.edges:
+        if edge.importer is target.libssl:
+            continue  # replaced too; the new libssl is checked against the new libcrypto below
+        key = str(edge.importer.path)
+        symbols = cache.setdefault(key, read_symbols(edge.importer.path, fmt))
+        needed = required_from(symbols, fmt, edge.name, old_exports[edge.role])
+        rel = target.tree.rel(edge.importer.path)
+        entry = importers.setdefault(rel, {"file": rel, "imports": {}})
+        entry["imports"][edge.name] = len(needed)
+        lib = pair.libssl if edge.role == "ssl" else pair.libcrypto
+        for name in sorted(needed - new_exports[edge.role]):
+            missing.append(f"{rel} imports {name} from {edge.name}; {lib.path.name} lacks it")
+    inner = required_from(
+        read_symbols(pair.libssl.path, fmt), fmt, pair.crypto_name, new_exports["crypto"]
+    )
+    if fmt == "pe":
+        for name in sorted(inner - new_exports["crypto"]):
+            missing.append(f"{pair.libssl.path.name} imports {name}; its libcrypto lacks it")
+    return sorted(importers.values(), key=lambda e: e["file"]), missing
+
+
+def make_plan(
+    target: TargetOpenSSL,
+    pairs: list[Pair],
+    libs: list[Any],
+    source: Tree,
+    source_label: str,
+    allow_downgrade: bool,
+) -> tuple[Plan, Pair]:
+    pair = _pick_pair(target, pairs, libs, source, source_label)
+    old = target.version or ""
+    new = pair.version or ""
+    tree = target.tree
+    if version_key(new) <= version_key(old) and not allow_downgrade:
+        word = "the same as" if version_key(new) == version_key(old) else "older than"
+        raise NotNewer(
+            f"{_label(source, pair.libcrypto.path)} is OpenSSL {new}, {word} OpenSSL {old} in "
+            f"{tree.rel(target.libcrypto.path)}; pass --allow-downgrade to install it anyway"
+        )
+    fmt = target.libcrypto.format
+    importers, missing = _check_symbols(target, pair, source, fmt)
+    if missing:
+        shown = "\n  ".join(missing[:20])
+        more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        raise MissingSymbol(
+            f"OpenSSL {new} from {source_label} lacks {len(missing)} symbol(s) that "
+            f"{tree.root} imports (built with no-deprecated or other no-* options?):\n  "
+            f"{shown}{more}\nUse a full build of OpenSSL {abi_series(old)}.x"
+        )
+    crypto_name = target.crypto_name_in_libssl()
+    ssl_rep = Replacement(
+        "libssl",
+        tree.rel(target.libssl.path),
+        _label(source, pair.libssl.path),
+        old,
+        new,
+        rewrites=[(pair.crypto_name, crypto_name)] if pair.crypto_name != crypto_name else [],
+    )
+    crypto_rep = Replacement(
+        "libcrypto", tree.rel(target.libcrypto.path), _label(source, pair.libcrypto.path), old, new
+    )
+    if fmt == "elf":
+        ssl_rep.soname = target.libssl.export_name or target.libssl.path.name
+        crypto_rep.soname = target.libcrypto.export_name or target.libcrypto.path.name
+    else:
+        ssl_rep.export_name = target.libssl.path.name
+        crypto_rep.export_name = target.libcrypto.path.name
+    checks = [
+        f"architecture: source {pair.arch} = target {target.libcrypto.arch}",
+        f"ABI series: {abi_series(new)} = {abi_series(old)}",
+        f"version: {new} {'>' if version_key(new) > version_key(old) else '<='} {old}"
+        + ("" if version_key(new) > version_key(old) else " (--allow-downgrade)"),
+        f"symbols: every symbol imported by {len(importers)} importer(s) is exported by the "
+        "new libraries",
+        "one libcrypto: the new libssl imports libcrypto as "
+        f"{crypto_name}, the name every importer uses",
+    ]
+    plan = Plan(
+        target=str(tree.root),
+        target_kind=tree.kind,
+        source=source_label,
+        notes=list(tree.notes),
+        old_version=old,
+        new_version=new,
+        arch=pair.arch,
+        replacements=[ssl_rep, crypto_rep],
+        importers=importers,
+        checks=checks,
+    )
+    return plan, pair

@@ -1,0 +1,114 @@
+"""Imported and exported symbols of PE (pefile) and ELF (pyelftools) libraries.
+
+PE imports are listed per DLL name. ELF imports are not bound to a library, except through
+symbol versions (``.gnu.version_r`` names the file a version comes from); an unversioned
+undefined symbol is attributed to whichever OpenSSL library defines it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Symbols:
+    exports: set[str] = field(default_factory=set)  # "name" and, when versioned, "name@VER"
+    # PE: lower-case DLL name -> imported names ("#<ordinal>" for imports by ordinal).
+    imports_by_dll: dict[str, set[str]] = field(default_factory=dict)
+    # ELF: undefined symbol -> (version, file the version comes from) or None.
+    undefined: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+
+
+def _pe(path: Path) -> Symbols:
+    import pefile
+
+    pe = pefile.PE(str(path), fast_load=True)
+    pe.parse_data_directories(
+        directories=[
+            pefile.DIRECTORY_ENTRY[name]
+            for name in (
+                "IMAGE_DIRECTORY_ENTRY_IMPORT",
+                "IMAGE_DIRECTORY_ENTRY_EXPORT",
+                "IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT",
+            )
+        ]
+    )
+    out = Symbols()
+    export = getattr(pe, "DIRECTORY_ENTRY_EXPORT", None)
+    if export is not None:
+        out.exports = {s.name.decode("ascii", "replace") for s in export.symbols if s.name}
+    for entry in getattr(pe, "DIRECTORY_ENTRY_IMPORT", []) + getattr(
+        pe, "DIRECTORY_ENTRY_DELAY_IMPORT", []
+    ):
+        names = out.imports_by_dll.setdefault(entry.dll.decode("ascii", "replace").lower(), set())
+        for imp in entry.imports:
+            names.add(imp.name.decode("ascii", "replace") if imp.name else f"#{imp.ordinal}")
+    pe.close()
+    return out
+
+
+def _elf(path: Path) -> Symbols:
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.gnuversions import (
+        GNUVerDefSection,
+        GNUVerNeedSection,
+        GNUVerSymSection,
+    )
+    from elftools.elf.sections import SymbolTableSection
+
+    out = Symbols()
+    with path.open("rb") as handle:
+        elf = ELFFile(handle)
+        dynsym = elf.get_section_by_name(".dynsym")
+        if not isinstance(dynsym, SymbolTableSection):
+            return out
+        versions: dict[int, tuple[str, str | None]] = {}
+        versym = None
+        for section in elf.iter_sections():
+            if isinstance(section, GNUVerDefSection):
+                for verdef, defs in section.iter_versions():
+                    versions[verdef["vd_ndx"]] = (next(iter(defs)).name, None)
+            elif isinstance(section, GNUVerNeedSection):
+                for verneed, auxes in section.iter_versions():
+                    for need in auxes:
+                        versions[need["vna_other"]] = (need.name, verneed.name)
+            elif isinstance(section, GNUVerSymSection):
+                versym = section
+        for index, sym in enumerate(dynsym.iter_symbols()):
+            if index == 0 or not sym.name:
+                continue
+            version = None
+            if versym is not None:
+                ndx = versym.get_symbol(index)["ndx"]
+                if isinstance(ndx, int) and ndx > 1:
+                    version = versions.get(ndx & 0x7FFF)
+            bind = sym["st_info"]["bind"]
+            if sym["st_shndx"] == "SHN_UNDEF":
+                if bind != "STB_WEAK":
+                    out.undefined[sym.name] = (
+                        (version[0], version[1] or "") if version is not None else None
+                    )
+            elif bind in ("STB_GLOBAL", "STB_WEAK", "STB_GNU_UNIQUE"):
+                out.exports.add(sym.name)
+                if version is not None:
+                    out.exports.add(f"{sym.name}@{version[0]}")
+    return out
+
+
+def read_symbols(path: Path, fmt: str) -> Symbols:
+    return _pe(path) if fmt == "pe" else _elf(path)
+
+
+def required_from(importer: Symbols, fmt: str, import_name: str, old_exports: set[str]) -> set[str]:
+    """What ``importer`` takes from the library it imports as ``import_name`` (whose current
+    build exports ``old_exports``): "name" or "name@VERSION"."""
+    if fmt == "pe":
+        return set(importer.imports_by_dll.get(import_name.lower(), set()))
+    needed = set()
+    for name, version in importer.undefined.items():
+        if version is not None and version[1] == import_name:
+            needed.add(f"{name}@{version[0]}")
+        elif version is None and name in old_exports:
+            needed.add(name)
+    return needed

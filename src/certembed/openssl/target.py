@@ -1,0 +1,212 @@
+"""What a TARGET is, and which libssl/libcrypto its ``_ssl`` really loads from inside it."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from certembed.audit.analyze import Analyzer
+from certembed.audit.binaries import Binary, kind_of, read_binary
+from certembed.audit.collect import candidate_binaries
+from certembed.errors import (
+    MacOSTarget,
+    OnefileTarget,
+    OpenSSLError,
+    StaticTarget,
+    SystemOpenSSL,
+)
+
+BACKUP_DIR = ".certembed-openssl-backup"
+_SSL_MODULE = re.compile(r"^_ssl(\.[\w.-]+)?\.(pyd|so)$", re.IGNORECASE)
+
+
+@dataclass
+class Edge:
+    """``importer`` imports ``name``, which resolves to the library with ``role``."""
+
+    importer: Binary
+    name: str
+    role: str  # "ssl" | "crypto"
+
+
+@dataclass
+class Tree:
+    root: Path
+    kind: str
+    binaries: list[Binary]
+    notes: list[str] = field(default_factory=list)
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+@dataclass
+class TargetOpenSSL:
+    tree: Tree
+    ssl_module: Binary
+    libssl: Binary
+    libcrypto: Binary
+    edges: list[Edge]
+
+    @property
+    def version(self) -> str | None:
+        return self.libcrypto.version or self.libssl.version
+
+    def crypto_name_in_libssl(self) -> str:
+        """The name under which the current libssl imports libcrypto."""
+        for edge in self.edges:
+            if edge.importer is self.libssl and edge.role == "crypto":
+                return edge.name
+        return self.libcrypto.path.name
+
+
+def scan(root: Path, skip: tuple[str, ...] = (BACKUP_DIR,)) -> list[Binary]:
+    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), backups excluded."""
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).parts
+        if any(part in skip for part in rel) or not path.is_file() or path.is_symlink():
+            continue
+        files.append(path)
+    out = []
+    for path in candidate_binaries(files):
+        try:
+            binary = read_binary(path)
+        except ValueError:
+            continue
+        if binary is not None:
+            out.append(binary)
+    return out
+
+
+def _kind(root: Path) -> str:
+    names = {p.name.lower() for p in root.iterdir()}
+    if "python.exe" in names and (root / "DLLs").is_dir():
+        return "python-windows"
+    if "python.exe" in names and any(re.fullmatch(r"python3\d+\._pth", n) for n in names):
+        return "python-windows-embeddable"
+    if (root / "bin").is_dir() and any((root / "lib").glob("python3*/lib-dynload")):
+        return "python-unix"
+    if (root / "_internal").is_dir() or (root / "base_library.zip").is_file():
+        return "pyinstaller-onedir"
+    return "directory"
+
+
+def _venv_base(root: Path) -> tuple[Path, str] | None:
+    cfg = root / "pyvenv.cfg"
+    if not cfg.is_file():
+        return None
+    for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().lower() == "home" and value.strip():
+            home = Path(value.strip())
+            base = home.parent if home.name.lower() in ("bin", "scripts") else home
+            note = (
+                f"{root} is a virtual environment: its Python is {base} "
+                f"(pyvenv.cfg home = {value.strip()}); upgrading that base installation"
+            )
+            return base, note
+    raise OpenSSLError(f"{cfg}: no 'home' key, cannot find the base Python of this venv")
+
+
+def _refuse_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        kind = kind_of(handle.read(8))
+    if kind == "macho":
+        raise MacOSTarget(
+            f"{path}: a Mach-O executable. macOS targets are not supported: their libraries "
+            "are code-signed and loaded by @rpath; rebuild the app with a newer Python instead"
+        )
+    if kind is not None:
+        from certembed.audit.collect import _onefile_reader
+
+        if _onefile_reader(path) is not None:
+            raise OnefileTarget(
+                f"{path}: a PyInstaller onefile executable. Its libraries are packed inside "
+                "and unpacked at every start, so they cannot be replaced in place: build it "
+                "as onedir (pyinstaller --onedir), upgrade that, or re-freeze with a Python "
+                "that carries a newer OpenSSL"
+            )
+    raise OpenSSLError(
+        f"{path}: not a directory. TARGET is a Python installation, a venv or a PyInstaller "
+        "onedir app"
+    )
+
+
+def open_target(path: Path) -> Tree:
+    if not path.exists():
+        raise OpenSSLError(f"{path}: does not exist")
+    if not path.is_dir():
+        _refuse_file(path)
+    notes = []
+    base = _venv_base(path)
+    if base is not None:
+        path, note = base
+        notes.append(note)
+        if not path.is_dir():
+            raise OpenSSLError(f"{path}: the venv's base Python does not exist")
+    root = path.resolve()
+    return Tree(root, _kind(root), scan(root), notes)
+
+
+def find_openssl(tree: Tree) -> TargetOpenSSL:
+    """The libraries ``_ssl`` loads and every binary in the tree that binds to them."""
+    modules = [b for b in tree.binaries if _SSL_MODULE.match(b.path.name)]
+    if not modules:
+        raise OpenSSLError(
+            f"{tree.root}: no _ssl extension module found; TARGET must be a Python installation "
+            "or a onedir app whose _ssl loads OpenSSL from inside it"
+        )
+    ssl_module = modules[0]
+    where = tree.rel(ssl_module.path)
+    if ssl_module.format == "macho":
+        raise MacOSTarget(
+            f"{where} is a macOS binary. macOS targets are not supported (code-signed "
+            "libraries, @rpath loading): use a Python build with a newer OpenSSL"
+        )
+    analyzer = Analyzer(tree.root, tree.binaries, date.today())
+    imports = ssl_module.openssl_imports()
+    if not imports:
+        if ssl_module.version:
+            raise StaticTarget(
+                f"{where} has OpenSSL {ssl_module.version} linked in statically (as "
+                "python-build-standalone does): there is no library to replace; install a newer "
+                "build of that Python instead"
+            )
+        raise OpenSSLError(f"{where} imports no OpenSSL library")
+    found: dict[str, Binary] = {}
+    for name in imports:
+        target, system = analyzer.resolve(ssl_module, name)
+        if system and target is not None:
+            raise SystemOpenSSL(
+                f"{where} loads {name} from the operating system ({target.path}, OpenSSL "
+                f"{target.version or '?'}): that library is the distribution's to update "
+                "(apt/dnf upgrade), not certembed's"
+            )
+        if target is None:
+            hint = " (on this host it is the system's)" if sys.platform == "win32" else ""
+            raise OpenSSLError(
+                f"{where} imports {name}, which is not inside {tree.root}{hint}; "
+                f"run `certembed audit {tree.root}` for the import graph"
+            )
+        role = target.openssl_role
+        if role is None:
+            raise OpenSSLError(f"{where}: {name} resolves to {target.path}, not OpenSSL")
+        found[role] = target
+    if set(found) != {"ssl", "crypto"}:
+        raise OpenSSLError(f"{where} does not import both libssl and libcrypto ({imports})")
+    libssl, libcrypto = found["ssl"], found["crypto"]
+    edges = []
+    for binary in tree.binaries:
+        if binary is libcrypto:
+            continue
+        for name in binary.openssl_imports():
+            target, system = analyzer.resolve(binary, name)
+            if not system and target is libssl:
+                edges.append(Edge(binary, name, "ssl"))
+            elif not system and target is libcrypto:
+                edges.append(Edge(binary, name, "crypto"))
+    return TargetOpenSSL(tree, ssl_module, libssl, libcrypto, edges)
