@@ -97,7 +97,7 @@ class PathNotFoundError(CertembedError):
 class OpenSSLError(CertembedError):
     """``certembed openssl``: a TARGET or SOURCE that cannot be read, or nothing to roll back."""
 
-    exit_code = 7
+    exit_code = 30
 
 
 class OpenSSLRefusal(OpenSSLError):
@@ -107,68 +107,68 @@ class OpenSSLRefusal(OpenSSLError):
 
 
 class ArchMismatch(OpenSSLRefusal):
-    exit_code = 10
+    exit_code = 31
     rule = "architecture differs"
 
 
 class SeriesMismatch(OpenSSLRefusal):
-    exit_code = 11
+    exit_code = 32
     rule = "ABI series differs (1.1.1 and 3.x are not interchangeable)"
 
 
 class NotNewer(OpenSSLRefusal):
-    exit_code = 12
+    exit_code = 33
     rule = "source is not newer (use --allow-downgrade)"
 
 
 class MissingSymbol(OpenSSLRefusal):
-    exit_code = 13
+    exit_code = 34
     rule = "an imported symbol is missing from the new library"
 
 
 class IncompleteSource(OpenSSLRefusal):
-    exit_code = 14
+    exit_code = 35
     rule = "source holds no complete libssl + libcrypto pair"
 
 
 class OnefileTarget(OpenSSLRefusal):
-    exit_code = 15
+    exit_code = 36
     rule = "onefile executables cannot be upgraded in place"
 
 
 class MacOSTarget(OpenSSLRefusal):
-    exit_code = 16
+    exit_code = 37
     rule = "macOS targets are not supported"
 
 
 class StaticTarget(OpenSSLRefusal):
-    exit_code = 17
+    exit_code = 38
     rule = "OpenSSL is linked statically into _ssl"
 
 
 class SystemOpenSSL(OpenSSLRefusal):
-    exit_code = 18
+    exit_code = 39
     rule = "OpenSSL comes from the operating system"
 
 
 class AlreadyUpgraded(OpenSSLRefusal):
-    exit_code = 19
+    exit_code = 40
     rule = "an earlier upgrade is in place (roll it back first)"
 
 
 class RollbackRefused(OpenSSLRefusal):
-    exit_code = 20
+    exit_code = 41
     rule = "a file changed since the upgrade"
 
 
 class PostCheckFailed(OpenSSLError):
     """The upgraded target failed its post-check; the upgrade was rolled back."""
 
-    exit_code = 21
+    exit_code = 42
 
 
 class ImportRewriteImpossible(OpenSSLRefusal):
-    exit_code = 22
+    exit_code = 43
     rule = "an import name cannot be rewritten in place"
 
 

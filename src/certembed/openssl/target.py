@@ -63,14 +63,28 @@ class TargetOpenSSL:
         return self.libcrypto.path.name
 
 
-def scan(root: Path, skip: tuple[str, ...] = (BACKUP_DIR,)) -> list[Binary]:
-    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), backups excluded."""
-    files = []
-    for path in sorted(root.rglob("*")):
+def _files(folder: Path, root: Path, skip: tuple[str, ...], recursive: bool) -> list[Path]:
+    out = []
+    for path in sorted(folder.rglob("*") if recursive else folder.glob("*")):
         rel = path.relative_to(root).parts
         if any(part in skip for part in rel) or not path.is_file() or path.is_symlink():
             continue
-        files.append(path)
+        out.append(path)
+    return out
+
+
+def scan(
+    root: Path, kind: str = "directory", skip: tuple[str, ...] = (BACKUP_DIR,)
+) -> list[Binary]:
+    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), backups excluded.
+    A Unix Python installation may be a whole ``/usr``: there only its own ``lib``
+    (libraries and ``lib-dynload``) is read, not the rest of the prefix."""
+    if kind == "python-unix":
+        files = _files(root / "lib", root, skip, recursive=False)
+        for dynload in sorted((root / "lib").glob("python3*/lib-dynload")):
+            files += _files(dynload, root, skip, recursive=True)
+    else:
+        files = _files(root, root, skip, recursive=True)
     out = []
     for path in candidate_binaries(files):
         try:
@@ -106,7 +120,7 @@ def _venv_base(root: Path) -> tuple[Path, str] | None:
             base = home.parent if home.name.lower() in ("bin", "scripts") else home
             note = (
                 f"{root} is a virtual environment: its Python is {base} "
-                f"(pyvenv.cfg home = {value.strip()}); upgrading that base installation"
+                f"(pyvenv.cfg home = {value.strip()}), so that base installation is the target"
             )
             return base, note
     raise OpenSSLError(f"{cfg}: no 'home' key, cannot find the base Python of this venv")
@@ -149,7 +163,8 @@ def open_target(path: Path) -> Tree:
         if not path.is_dir():
             raise OpenSSLError(f"{path}: the venv's base Python does not exist")
     root = path.resolve()
-    return Tree(root, _kind(root), scan(root), notes)
+    kind = _kind(root)
+    return Tree(root, kind, scan(root, kind), notes)
 
 
 def find_openssl(tree: Tree) -> TargetOpenSSL:
@@ -178,13 +193,14 @@ def find_openssl(tree: Tree) -> TargetOpenSSL:
             )
         raise OpenSSLError(f"{where} imports no OpenSSL library")
     found: dict[str, Binary] = {}
-    for name in imports:
-        target, system = analyzer.resolve(ssl_module, name)
+    resolved = {name: analyzer.resolve(ssl_module, name) for name in imports}
+    versions = [t.version for t, _ in resolved.values() if t is not None and t.version]
+    for name, (target, system) in resolved.items():
         if system and target is not None:
             raise SystemOpenSSL(
                 f"{where} loads {name} from the operating system ({target.path}, OpenSSL "
-                f"{target.version or '?'}): that library is the distribution's to update "
-                "(apt/dnf upgrade), not certembed's"
+                f"{versions[0] if versions else '?'}): that library is the distribution's to "
+                "update (apt/dnf upgrade), not certembed's"
             )
         if target is None:
             hint = " (on this host it is the system's)" if sys.platform == "win32" else ""
