@@ -46,3 +46,24 @@ def test_pyproject_lists_every_package():
     }
     assert listed == found | {"certembed._starlark"}
     assert (root / "starlark" / "certembed.bzl.j2").is_file()
+
+
+def test_openssl_exit_codes_are_documented():
+    """Every `certembed openssl` error class has its row in docs/openssl-upgrade.md, and the
+    row's text names its rule."""
+    from certembed import errors
+
+    table = dict(
+        re.findall(r"^\| (\d+) \| (.+) \|$", (DOCS / "openssl-upgrade.md").read_text(), re.M)
+    )
+    classes = [
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.OpenSSLError)
+    ]
+    assert len(classes) == 15
+    assert {str(cls.exit_code) for cls in classes} == set(table)
+    assert "architecture" in table[str(errors.ArchMismatch.exit_code)]
+    assert "onefile" in table[str(errors.OnefileTarget.exit_code)]
+    assert "post-check" in table[str(errors.PostCheckFailed.exit_code)]
+    assert {cls.exit_code for cls in classes} <= set(errors.EXIT_CODES)

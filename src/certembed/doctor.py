@@ -91,6 +91,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
     loaded = interpreter_openssl(date.today())
     report["openssl_binaries"] = loaded.to_json()["libraries"]
     report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
+    report["openssl_upgrade"] = _upgrade_state()
     return report
 
 
@@ -141,6 +142,18 @@ def env_warnings(respect_env: bool) -> list[dict[str, str]]:
     return out
 
 
+def _upgrade_state() -> dict[str, Any] | None:
+    """An earlier `certembed openssl upgrade` of this interpreter's installation (the base
+    of a venv), if any."""
+    from certembed.errors import OpenSSLError
+    from certembed.openssl.swap import state
+
+    try:
+        return state(Path(sys.base_prefix))
+    except OpenSSLError as exc:
+        return {"error": str(exc)}
+
+
 def _describe_plan(plan: dict[str, Any]) -> str:
     parts = []
     if plan["store"] == "env":
@@ -174,6 +187,14 @@ def render_text(report: dict[str, Any]) -> str:
             eol = f"{owner}; upstream {eol.lower()}"
         lines.append(
             f"  loaded: {lib['file']}: {lib['role']} {lib['version'] or '?'} [{lib['arch']}] {eol}"
+        )
+    up = report.get("openssl_upgrade")
+    if up and "error" in up:
+        lines.append(f"  certembed OpenSSL upgrade: {up['error']}")
+    elif up:
+        lines.append(
+            f"  upgraded by certembed on {up['date']}: OpenSSL {up['old_version']} -> "
+            f"{up['new_version']}, backup in {up['backup_dir']}"
         )
     if report.get("warnings"):
         lines.append("Warnings:")

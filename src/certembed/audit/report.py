@@ -26,6 +26,7 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     interpreter: dict[str, str | None] | None = None
     notes: list[str] = field(default_factory=list)
+    openssl_upgrade: dict[str, Any] | None = None  # `certembed openssl upgrade` state, if any
 
     def failing(self, fail_on: tuple[str, ...], include_tooling: bool = False) -> list[Finding]:
         """Findings in ``fail_on``; those in tools' vendored copies (pip's certifi) only with
@@ -50,20 +51,49 @@ class AuditReport:
             "openssl": self.openssl.to_json(),
             "trust": [asdict(b) for b in self.bundles],
             "findings": [asdict(f) for f in self.findings],
+            "openssl_upgrade": self.openssl_upgrade,
         }
 
 
+def upgrade_finding(state: dict[str, Any], where: str) -> Finding:
+    changed = [f["path"] for f in state["files"] if f["current"] != "as upgraded"]
+    message = (
+        f"OpenSSL upgraded by certembed on {state['date']} from {state['old_version']} to "
+        f"{state['new_version']} (source {state['source']}); originals kept in "
+        f"{state['backup_dir']}"
+    )
+    if changed:
+        message += f"; changed since the upgrade: {', '.join(changed)}"
+    return Finding("info", where, message, f"undo with: certembed openssl rollback {where}")
+
+
 def audit(path: Path, as_of: date) -> AuditReport:
+    from certembed.openssl.swap import state
+    from certembed.openssl.target import BACKUP_DIR
+
     with open_tree(path) as tree:
-        openssl = analyze_openssl(tree.root, candidate_binaries(tree.files), as_of)
-        trust = TrustAuditor(tree.root, tree.files, as_of)
+        # The originals an upgrade kept are not what the app loads: report them only as such.
+        files = [f for f in tree.files if BACKUP_DIR not in f.relative_to(tree.root).parts]
+        upgraded = state(tree.root) if tree.root == path else None
+        openssl = analyze_openssl(tree.root, candidate_binaries(files), as_of)
+        trust = TrustAuditor(tree.root, files, as_of)
         bundles = trust.run()
         findings = openssl.findings + trust.findings
         notes = list(tree.notes)
         if tree.interpreter and tree.interpreter.get("base_executable") is None:
             findings.insert(0, Finding("info", str(path), notes[0]))
+        if upgraded is not None:
+            findings.append(upgrade_finding(upgraded, str(path)))
         return AuditReport(
-            str(path), tree.kind, as_of, openssl, bundles, findings, tree.interpreter, notes
+            str(path),
+            tree.kind,
+            as_of,
+            openssl,
+            bundles,
+            findings,
+            tree.interpreter,
+            notes,
+            openssl_upgrade=upgraded,
         )
 
 
@@ -85,6 +115,13 @@ def render_text(report: AuditReport) -> str:
         lines.append(
             f"  {lib.file}{where}: {lib.role} {lib.version or 'version unknown'} [{lib.arch}] {eol}"
         )
+    if report.openssl_upgrade is not None:
+        up = report.openssl_upgrade
+        lines.append(
+            f"  upgraded by certembed on {up['date']}: OpenSSL {up['old_version']} -> "
+            f"{up['new_version']}, backup in {up['backup_dir']}"
+        )
+        lines += [f"    {f['path']}: {f['current']}, original {f['backup']}" for f in up["files"]]
     lines.append("Trust:")
     if not report.bundles:
         lines.append("  no certembed bundle and no certifi cacert.pem found")

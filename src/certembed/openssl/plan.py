@@ -116,8 +116,9 @@ def _pick_pair(
 def _check_symbols(
     target: TargetOpenSSL, pair: Pair, source: Tree, fmt: str
 ) -> tuple[list[dict[str, Any]], list[str]]:
+    new_ssl = read_symbols(pair.libssl.path, fmt)
     new_exports = {
-        "ssl": read_symbols(pair.libssl.path, fmt).exports,
+        "ssl": new_ssl.exports,
         "crypto": read_symbols(pair.libcrypto.path, fmt).exports,
     }
     old_exports = {
@@ -131,7 +132,9 @@ def _check_symbols(
         if edge.importer is target.libssl:
             continue  # replaced too; the new libssl is checked against the new libcrypto below
         key = str(edge.importer.path)
-        symbols = cache.setdefault(key, read_symbols(edge.importer.path, fmt))
+        if key not in cache:
+            cache[key] = read_symbols(edge.importer.path, fmt)
+        symbols = cache[key]
         needed = required_from(symbols, fmt, edge.name, old_exports[edge.role])
         rel = target.tree.rel(edge.importer.path)
         entry = importers.setdefault(rel, {"file": rel, "imports": {}})
@@ -139,9 +142,7 @@ def _check_symbols(
         lib = pair.libssl if edge.role == "ssl" else pair.libcrypto
         for name in sorted(needed - new_exports[edge.role]):
             missing.append(f"{rel} imports {name} from {edge.name}; {lib.path.name} lacks it")
-    inner = required_from(
-        read_symbols(pair.libssl.path, fmt), fmt, pair.crypto_name, new_exports["crypto"]
-    )
+    inner = required_from(new_ssl, fmt, pair.crypto_name, new_exports["crypto"])
     if fmt == "pe":
         for name in sorted(inner - new_exports["crypto"]):
             missing.append(f"{pair.libssl.path.name} imports {name}; its libcrypto lacks it")
