@@ -86,6 +86,12 @@ class AuditError(CertembedError):
 AUDIT_FINDINGS_EXIT = 6
 
 
+class EngineMissingError(CertembedError):
+    """A ``.star`` config needs a Starlark engine and none can be imported here."""
+
+    exit_code = 7
+
+
 class PathNotFoundError(CertembedError):
     """A path named on the command line (or by ``CERTEMBED_CONFIG``) does not exist.
 
@@ -180,6 +186,7 @@ EXIT_CODES = {
     FreezeError.exit_code: "freeze error (PyInstaller failed)",
     AuditError.exit_code: "audit: the input cannot be read",
     AUDIT_FINDINGS_EXIT: "audit: findings in a --fail-on category",
+    EngineMissingError.exit_code: "no Starlark engine importable (message: what to install)",
     PathNotFoundError.exit_code: "a path given does not exist (near names suggested)",
     OpenSSLError.exit_code: "openssl: TARGET/SOURCE unreadable, or no upgrade to roll back",
     **{

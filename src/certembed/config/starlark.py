@@ -1,25 +1,24 @@
-"""The Starlark front end (``*.star``), evaluated with the ``starlark-go`` binding.
+"""The Starlark front end (``*.star``), evaluated by whichever engine imports here.
 
-Builtins only *record* their calls and return tagged plain dicts (the binding can only pass plain
-data across). Validation happens afterwards in :class:`~certembed.config.model.Checker`, so every
-problem in a file is reported at once.
+The engine is chosen by :func:`certembed.config.engines.select` on first use (never at import:
+the TOML path must not need one). Builtins only *record* their calls and return tagged plain
+dicts (every engine can pass plain data across). Validation happens afterwards in
+:class:`~certembed.config.model.Checker`, so every problem in a file is reported at once.
 
-Python builtins do not learn their call site from starlark-go (an exception raised inside one is
-reported at ``<builtin>:0:0``). To give each value a ``file:line:column`` we re-run the
-(deterministic) program and stop it at the k-th builtin call: the backtrace of that stop names the
-calling line. Only the calls that matter are located, so this costs one cheap re-run per value.
+Python builtins do not learn their call site from the engines. To give each value a
+``file:line:column`` we re-run the (deterministic) program and stop it at the k-th builtin call:
+the engine adapter reports where that stop happened. Only the calls that matter are located, so
+this costs one cheap re-run per value.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import starlark_go
-
+from certembed.config.engines import BuiltinRaised, Engine, select
 from certembed.config.model import (
     APP_OPTIONS,
     BUNDLE_OPTIONS,
@@ -29,7 +28,7 @@ from certembed.config.model import (
     Spec,
     did_you_mean,
 )
-from certembed.errors import ConfigError, Diagnostic, Location
+from certembed.errors import ConfigError, Location
 
 TAG = "__certembed__"
 _REQUIRED = object()
@@ -55,8 +54,6 @@ BUILTINS: dict[str, tuple[str, list[tuple[str, Any]], dict[str, str]]] = {
 }
 # certembed(bundle=None) means the default bundle, app=None no app.
 BUILTINS["certembed"][1][0] = ("bundle", None)
-
-_FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): in ", re.MULTILINE)
 
 
 class _Stop(Exception):
@@ -116,39 +113,14 @@ class _Recorder:
         return builtin
 
     def globals(self) -> dict[str, Callable[..., Any]]:
-        # starlark-go does not keep a reference to the Python callables it is given: hold them
-        # here for the recorder's lifetime, or the interpreter calls freed objects (SIGSEGV).
-        self._keepalive = {name: self.make(name) for name in BUILTINS}
-        return self._keepalive
+        return {name: self.make(name) for name in BUILTINS}
 
 
-def _run(source: str, filename: str, recorder: _Recorder) -> None:
-    builtins = recorder.globals()
-    interp = starlark_go.Starlark(globals=builtins)
-    interp.exec(source, filename=filename)
-    del interp
-
-
-def _frame_location(backtrace: str, filename: str) -> Location | None:
-    frames = [m for m in _FRAME.finditer(backtrace or "") if m.group("file") == filename]
-    if not frames:
-        return None
-    last = frames[-1]
-    return Location(filename, int(last.group("line")), int(last.group("col")))
-
-
-def _error_location(exc: Exception, filename: str) -> Location:
-    file = getattr(exc, "filename", None)
-    line = int(getattr(exc, "line", 0) or 0)
-    if file == filename and line:
-        return Location(filename, line, int(getattr(exc, "column", 0) or 0))
-    return _frame_location(str(getattr(exc, "backtrace", "")), filename) or Location(filename)
-
-
-def _clean_message(exc: Exception) -> str:
-    msg = str(getattr(exc, "msg", "") or getattr(exc, "error", "") or exc)
-    # "<builtin> in pem_file:0:0: text" / "app.star in f:2:11: text" -> "text"
-    return re.sub(r"^\S+ in [^:]+:\d+:\d+: ", "", msg)
+def _run(engine: Engine, source: str, filename: str, recorder: _Recorder) -> None:
+    try:
+        engine.run(source, filename, recorder.globals())
+    except BuiltinRaised as exc:
+        raise exc.original from None
 
 
 class StarlarkConfig:
@@ -158,15 +130,16 @@ class StarlarkConfig:
         self.path = path
         self.filename = display or path.name
         self._located: dict[int, Location] = {}
+        self.engine: Engine | None = None
 
     def locate(self, call_index: int) -> Location:
         if call_index not in self._located:
+            assert self.engine is not None
             recorder = _Recorder(stop_at=call_index)
             try:
-                _run(self.source, self.filename, recorder)
-            except starlark_go.StarlarkError as exc:
-                loc = _frame_location(str(getattr(exc, "backtrace", "")), self.filename)
-                self._located[call_index] = loc or Location(self.filename)
+                self.engine.run(self.source, self.filename, recorder.globals())
+            except BuiltinRaised as exc:
+                self._located[call_index] = exc.location
             else:  # pragma: no cover - evaluation is deterministic
                 self._located[call_index] = Location(self.filename)
         return self._located[call_index]
@@ -177,20 +150,9 @@ class StarlarkConfig:
             self.source = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError.single(Location(str(self.path)), f"cannot read: {exc}") from exc
+        self.engine = engine = select()
         recorder = _Recorder()
-        try:
-            _run(self.source, self.filename, recorder)
-        except starlark_go.ResolveError as exc:
-            raise ConfigError(
-                [
-                    Diagnostic(Location(self.filename, item.line, item.column), item.msg)
-                    for item in exc.errors
-                ]
-            ) from None
-        except starlark_go.StarlarkError as exc:
-            raise ConfigError.single(
-                _error_location(exc, self.filename), _clean_message(exc)
-            ) from None
+        _run(engine, self.source, self.filename, recorder)
         checker = Checker(self.path.parent.resolve())
         for call in recorder.calls:
             for problem in call.problems:
@@ -235,7 +197,8 @@ class StarlarkConfig:
             return wrapper
 
         recorder.make = make  # type: ignore[method-assign]
-        _run(self.source, self.filename, recorder)
+        assert self.engine is not None
+        _run(self.engine, self.source, self.filename, recorder)
         return captured
 
     def _tagged(self, value: Any, tag: str) -> bool:

@@ -129,7 +129,7 @@ def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
 
 def check_rule(path: Path, expected: Rule) -> None:
     """Raise ConfigError when ``path`` is missing, is not valid Starlark, or is stale."""
-    import starlark_go
+    from certembed.config.engines import BuiltinRaised, select
 
     if not path.is_file():
         raise ConfigError.single(
@@ -139,15 +139,16 @@ def check_rule(path: Path, expected: Rule) -> None:
         )
     current = path.read_text(encoding="utf-8")
     try:
-        starlark_go.Starlark().exec(current, filename=path.name)
-    except starlark_go.StarlarkError as exc:
-        line = int(getattr(exc, "line", 0) or 0)
-        column = int(getattr(exc, "column", 0) or 0)
+        select().run(current, path.name, {})
+    except ConfigError as exc:
+        first = exc.diagnostics[0]
         raise ConfigError.single(
-            Location(path.name, line, column),
-            f"the generated rule is not valid Starlark ({getattr(exc, 'msg', exc)}); "
+            first.location,
+            f"the generated rule is not valid Starlark ({first.message}); "
             "regenerate it with certembed pyoxidizer",
         ) from None
+    except BuiltinRaised as exc:  # pragma: no cover - no builtins are given
+        raise exc.original from None
     if current != expected.text:
         recorded = _recorded(current)
         raise ConfigError.single(
