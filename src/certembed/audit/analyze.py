@@ -215,7 +215,10 @@ class Analyzer:
     def resolve(self, importer: Binary, name: str) -> tuple[Binary | None, bool]:
         """The binary an import resolves to, and whether it came from the system."""
         if importer.format == "macho" and name.startswith(("@loader_path/", "@executable_path/")):
-            candidate = (importer.path.parent / name.split("/", 1)[1]).resolve()
+            try:
+                candidate = (importer.path.parent / name.split("/", 1)[1]).resolve()
+            except (OSError, ValueError):  # a damaged load command: not a loadable path
+                candidate = None
             found = [b for b in self.binaries if b.path.resolve() == candidate]
             if found:
                 return found[0], False

@@ -221,7 +221,9 @@ def _macho(path: Path) -> Binary:
         arches.append(MACHO_CPUS.get(header.header.cputype, hex(header.header.cputype)))
         for load, _command, data in header.commands:
             name = (
-                data.rstrip(b"\x00").decode("utf-8", "replace") if isinstance(data, bytes) else None
+                data.split(b"\x00", 1)[0].decode("utf-8", "replace")
+                if isinstance(data, bytes)
+                else None
             )
             if name is None:
                 continue

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -196,15 +198,18 @@ def open_tree(path: Path) -> Iterator[Tree]:
     with tempfile.TemporaryDirectory(prefix="certembed-audit-") as tmp:
         out = Path(tmp)
         if path.suffix == ".whl" or zipfile.is_zipfile(path):
+            name = ""
             try:
                 with zipfile.ZipFile(path) as archive:
                     for member in archive.infolist():
                         if not member.is_dir():
-                            target = out / _safe(member.filename)
-                            target.parent.mkdir(parents=True, exist_ok=True)
-                            target.write_bytes(archive.read(member))
-            except zipfile.BadZipFile as exc:
-                raise AuditError(f"{path}: not a readable wheel/zip ({exc})") from exc
+                            name = member.filename
+                            _extract_to(out, name, archive.read(member))
+            except _DAMAGED as exc:
+                where = f" (member {name!r})" if name else ""
+                raise AuditError(
+                    f"{path}: not a readable wheel/zip{where}: {exc or type(exc).__name__}"
+                ) from exc
             yield Tree(out, "wheel", _walk(out))
             return
         if kind_of(_head(path)) is None:
@@ -215,12 +220,31 @@ def open_tree(path: Path) -> Iterator[Tree]:
             yield Tree(out, "binary", [out / path.name])
             return
         (out / path.name).write_bytes(path.read_bytes())
-        for name, entry in reader.toc.items():
-            if entry[-1] in _EXTRACT_TYPES:
-                target = out / "_MEIPASS" / _safe(name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(reader.extract(name))
+        name = ""
+        try:
+            for name, entry in reader.toc.items():
+                if entry[-1] in _EXTRACT_TYPES:
+                    _extract_to(out / "_MEIPASS", name, reader.extract(name))
+        except _DAMAGED as exc:
+            raise AuditError(
+                f"{path}: damaged PyInstaller archive: member {name!r} cannot be extracted "
+                f"({exc or type(exc).__name__})"
+            ) from exc
         yield Tree(out, "pyinstaller-onefile", _walk(out))
+
+
+# What a damaged archive raises while it is read: bad headers, CRCs, compressed streams,
+# offsets past the end, names that collide with a directory.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError, OSError, KeyError)
+
+
+def _extract_to(out: Path, name: str, data: bytes) -> None:
+    relative = _safe(name)
+    if not relative.parts or relative.parts == (".",):
+        raise ValueError(f"empty member name {name!r}")
+    target = out / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
 
 
 def _head(path: Path) -> bytes:
