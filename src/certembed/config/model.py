@@ -98,8 +98,8 @@ CERTEMBED_OPTIONS = (
         "respect_env",
         "bool",
         True,
-        "A non-empty `SSL_CERT_FILE`/`SSL_CERT_DIR` that exists at run time replaces the "
-        "machine's store.",
+        "`SSL_CERT_FILE`/`SSL_CERT_DIR` work as with OpenSSL, read whenever a default context "
+        "loads: each one naming an existing location replaces its own slot of the machine's store.",
     ),
     Option(
         "export_env",

@@ -665,7 +665,11 @@ def _imported_early(state: "_State") -> "List[str]":
         held = getattr(module, "DEFAULT_CA_BUNDLE_PATH", None)
         if isinstance(held, str) and PATCH_CERTIFI and state.pem_parts():
             module.DEFAULT_CA_BUNDLE_PATH = state.where()  # type: ignore[union-attr]
-            notes.append(name + ".DEFAULT_CA_BUNDLE_PATH now names the decided anchors")
+            notes.append(
+                "requests was imported before certembed: "
+                + name
+                + ".DEFAULT_CA_BUNDLE_PATH now names the decided anchors"
+            )
     for name in ("urllib3", "httpx", "aiohttp", "botocore", "grpc", "pycurl"):
         if name in sys.modules:
             notes.append(

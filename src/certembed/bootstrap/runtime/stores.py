@@ -19,6 +19,17 @@ _HEX = "0123456789abcdef"
 _load_verify_locations = ssl._SSLContext.load_verify_locations  # type: ignore[attr-defined]
 
 
+_JSON_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+
+
 def _json(value: "Any") -> "str":
     """JSON text (sorted keys, ASCII) without importing ``json``: a frozen app may lack it."""
     if value is None:
@@ -33,8 +44,8 @@ def _json(value: "Any") -> "str":
         out = []
         for char in value:
             code = ord(char)
-            if char in ('"', "\\"):
-                out.append("\\" + char)
+            if char in _JSON_ESCAPES:
+                out.append(_JSON_ESCAPES[char])
             elif 0x20 <= code < 0x7F:
                 out.append(char)
             elif code > 0xFFFF:
