@@ -307,3 +307,48 @@ def test_inspect_frozen_apps(built, capsys):
     assert all(len(r["sha256"]) == 64 for r in rows)
     assert main(["inspect", str(target)]) == 0
     assert "2 certificates" in capsys.readouterr().out
+
+
+URLLIB_APP = """\
+import sys
+import urllib.request
+
+for url in sys.argv[1:]:
+    try:
+        urllib.request.urlopen(url, timeout=20).read()
+        print("ok")
+    except Exception as exc:
+        print("verify-failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else repr(exc))
+"""
+
+
+def test_plain_pyinstaller_rebuilds_after_a_pem_or_config_change(
+    tmp_path, ca_dir, layouts, servers
+):
+    """No stale bundle: `pyinstaller app.py` again (no --clean) after a PEM or the config
+    changed embeds the new inputs; PyInstaller's cache is reused when nothing changed."""
+    (tmp_path / "app.py").write_text(URLLIB_APP)
+    shutil.copy(ca_dir / "corp.pem", tmp_path / "corp-local.pem")
+    config = '[[source]]\nkind = "pem_file"\npath = "corp-local.pem"\ntrust = "always"\n'
+    (tmp_path / "certembed.toml").write_text(config)
+    exe = tmp_path / "dist" / "app" / "app"
+    bootstrap = tmp_path / "dist" / "app" / "_internal" / "certembed" / "_certembed_bootstrap.py"
+    urls = [servers["corp"].url, servers["rogue"].url]
+
+    def verdicts() -> list[str]:
+        proc = run_in_layout(layouts["none"], [str(exe), *urls], env=scrubbed_env())
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    _pyinstaller(tmp_path, "app.py")
+    assert verdicts() == ["ok", "verify-failed"]
+    shutil.copy(ca_dir / "rogue.pem", tmp_path / "corp-local.pem")  # the PEM changes
+    proc = _pyinstaller(tmp_path, "app.py", "--log-level", "INFO")
+    assert "certembed: embedding 1 anchors" in proc.stderr  # the hook ran again
+    assert verdicts() == ["verify-failed", "ok"]
+    (tmp_path / "certembed.toml").write_text('mode = "merge"\n' + config)  # the config changes
+    proc = _pyinstaller(tmp_path, "app.py", "--log-level", "INFO")
+    assert "(mode merge)" in proc.stderr
+    assert "MODE = 'merge'" in bootstrap.read_text()
+    proc = _pyinstaller(tmp_path, "app.py", "--log-level", "INFO")  # nothing changed
+    assert "certembed: embedding" not in proc.stderr  # the cached analysis was reused

@@ -1,6 +1,6 @@
 # certembed's build hook, keyed on ``_ssl`` so that it coexists with a project's own
 # ``hook-ssl.py`` and ``ssl`` runtime hooks. No import-time side effects: PyInstaller calls hook().
-# Changing the certembed config does not invalidate PyInstaller's cache: rebuild with --clean.
+# A changed config or input re-runs the analysis (see get_hook_dirs), so no --clean is needed.
 
 
 def hook(hook_api: object) -> None:

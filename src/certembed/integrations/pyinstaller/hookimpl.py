@@ -55,6 +55,26 @@ def resolve(hooksconfig: Mapping[str, Any], specpath: Path) -> tuple[Spec | None
     return default_spec(specpath), "the embedded default (certifi roots, fill-gaps)"
 
 
+def current_inputs_key(specpath: Path) -> str:
+    """The inputs' key of the payload the hook would build now, without a ``hooksconfig``:
+    a prebuilt payload (``certembed build``), ``CERTEMBED_CONFIG``, the project's config in
+    ``specpath``, or the embedded default (see :mod:`certembed.inputs`)."""
+    import hashlib
+
+    from certembed.bootstrap.render import PAYLOAD_MANIFEST
+    from certembed.inputs import inputs_key
+
+    prebuilt = os.environ.get(PAYLOAD_ENV)
+    if prebuilt:
+        manifest = Path(prebuilt) / PAYLOAD_MANIFEST
+        return hashlib.sha256(manifest.read_bytes()).hexdigest()
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return inputs_key(load_config(Path(env)))
+    found = discover(specpath)
+    return inputs_key(load_config(found) if found else default_spec(specpath))
+
+
 def payload_datas(payload: Path) -> list[tuple[str, str]]:
     """(source file, destination dir) pairs placing the payload under ``_MEIPASS/certembed``."""
     if not (payload / BOOTSTRAP_NAME).is_file():
