@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import starlark_go
-
 from certembed.cli import main
+from certembed.config.engines import select
 from tests.support.project import toml_config
 
 
@@ -33,11 +32,14 @@ def test_build_dir_payload_dir_rule_and_file_layout(tmp_path, ca_dir, monkeypatc
     # the PyOxidizer rule itself
     assert _roles(_rows(capsys, tmp_path / "certembed.bzl")) == expected
     # a file-layout PyOxidizer install: what certembed_manifest() writes, no manifest beside it
-    interp = starlark_go.Starlark()
-    interp.exec((tmp_path / "certembed.bzl").read_text(), filename="certembed.bzl")
-    interp.exec('files = certembed_files("lib")\n', filename="probe.star")
+    captured: list = []
+    select().run(
+        (tmp_path / "certembed.bzl").read_text() + '\ncapture(certembed_files("lib"))\n',
+        "certembed.bzl",
+        {"capture": captured.append},
+    )
     install = tmp_path / "install"
-    for directory, name, content in interp.get("files"):
+    for directory, name, content in captured[0]:
         (install / directory).mkdir(parents=True, exist_ok=True)
         (install / directory / name).write_text(content)
     assert not list(install.rglob("*.json"))

@@ -119,21 +119,24 @@ def _in_directory(path: Path) -> list[dict[str, Any]]:
 
 def _from_rule(path: Path) -> list[dict[str, Any]]:
     """A ``certembed.bzl`` written by ``certembed pyoxidizer``: the payload it inlines."""
-    import starlark_go
+    from certembed.config.engines import BuiltinRaised, select
 
+    entries: list[Any] = []
     try:
-        interp = starlark_go.Starlark()
-        interp.exec(path.read_text(encoding="utf-8"), filename=path.name)
-        interp.exec('files = certembed_files("")\n', filename="<inspect>")
-        entries: Any = interp.get("files")  # type: ignore[func-returns-value]
-    except (OSError, UnicodeDecodeError, starlark_go.StarlarkError) as exc:
+        source = path.read_text(encoding="utf-8")
+        select().run(
+            source + '\n_certembed_capture(certembed_files(""))\n',
+            path.name,
+            {"_certembed_capture": entries.append},
+        )
+    except (OSError, UnicodeDecodeError, ConfigError, BuiltinRaised) as exc:
         raise ConfigError.single(
             Location(str(path)),
             f"not a readable certembed.bzl ({exc}); regenerate it with certembed pyoxidizer",
         ) from None
     files = [
         (f"{directory}/{name}", str(content).encode("ascii", "replace"))
-        for directory, name, content in entries
+        for directory, name, content in (entries[0] if entries else [])
         if str(directory).endswith(DATA_DIR_NAME) and name in _ROLE_FILES
     ]
     if not files:
