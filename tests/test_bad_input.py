@@ -175,6 +175,19 @@ CASES = [
         config="certembed.toml",
     ),
     Case(
+        "toml-utf16",
+        {"certembed.toml": 'mode = "merge"\n'.encode("utf-16")},
+        2,
+        ["certembed.toml:1: is UTF-16", "save it as UTF-8"],
+        config="certembed.toml",
+    ),
+    Case(
+        "star-latin1",
+        {"app.star": "# Société\ncertembed()\n".encode("latin-1")},
+        2,
+        ["app.star:1: is not UTF-8: byte 0xe9 on line 1", "save the file as UTF-8"],
+    ),
+    Case(
         "toml-unknown-key",
         {"certembed.toml": 'mdoe = "merge"\n'},
         2,

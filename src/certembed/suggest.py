@@ -46,3 +46,14 @@ def missing_hint(path: Path, shown: str | None = None) -> str:
     if missing is not None:
         return f"{shown} does not exist (there is no directory {missing})"
     return f"{shown} does not exist"
+
+
+def not_utf8(data: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
+    """(line, message) for a config file that is not UTF-8, saying what it is instead."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return 1, "is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"
+    line = data.count(b"\n", 0, exc.start) + 1
+    return line, (
+        f"is not UTF-8: byte 0x{data[exc.start]:02x} on line {line} is not valid UTF-8 "
+        "(Latin-1 or another legacy encoding?); save the file as UTF-8"
+    )

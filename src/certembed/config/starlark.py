@@ -29,6 +29,7 @@ from certembed.config.model import (
     did_you_mean,
 )
 from certembed.errors import ConfigError, Location
+from certembed.suggest import not_utf8
 
 TAG = "__certembed__"
 _REQUIRED = object()
@@ -147,9 +148,13 @@ class StarlarkConfig:
     def load(self) -> Spec:
         try:
             data = self.path.read_bytes()
-            self.source = data.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise ConfigError.single(Location(str(self.path)), f"cannot read: {exc}") from exc
+        try:
+            self.source = data.decode("utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            line, message = not_utf8(data, exc)
+            raise ConfigError.single(Location(self.filename, line), message) from None
         self.engine = engine = select()
         recorder = _Recorder()
         _run(engine, self.source, self.filename, recorder)

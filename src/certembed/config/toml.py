@@ -25,6 +25,7 @@ from certembed.config.model import (
     digest_bytes,
 )
 from certembed.errors import ConfigError, Diagnostic, Location
+from certembed.suggest import not_utf8
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,11 +48,12 @@ def read_table(path: Path, pyproject: bool) -> tuple[dict[str, Any] | None, byte
     """The certembed table of a file (``None`` for a pyproject without one)."""
     try:
         data = path.read_bytes()
-        doc = tomllib.loads(data.decode("utf-8"))
+        doc = tomllib.loads(data.decode("utf-8").removeprefix("\ufeff"))
     except OSError as exc:
         raise ConfigError.single(Location(str(path)), f"cannot read: {exc}") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError.single(Location(path.name), f"not UTF-8: {exc}") from exc
+        line, message = not_utf8(data, exc)
+        raise ConfigError.single(Location(path.name, line), message) from None
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_POS.search(str(exc))
         line, col = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
