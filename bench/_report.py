@@ -47,6 +47,20 @@ def write_section(name: str, body: str) -> None:
     DOC.write_text(text, encoding="utf-8")
     print(body)
     print(f"(written to {DOC.relative_to(DOC.parents[1])})", file=sys.stderr)
+    redraw_plots()
+
+
+def redraw_plots() -> None:
+    """Redraw docs/img/bench-*.png from the tables (bench/plots.py); a docs drift test fails
+    when a table changed without its plot."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib missing: run python bench/plots.py to redraw the plots", file=sys.stderr)
+        return
+    import plots
+
+    plots.main()
 
 
 def median(values: list[float]) -> float:

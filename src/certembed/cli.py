@@ -292,16 +292,22 @@ def parser() -> argparse.ArgumentParser:
         _cmd_audit,
         help="which OpenSSL and which CAs an app, a Python or a wheel really carries",
         description="Audit PATH: a PyInstaller onedir dist or onefile executable, a Python\n"
-        "installation (Windows DLLs/ layout or Unix), a wheel, or any directory of binaries.\n"
-        "Reports every libssl/libcrypto and statically linked OpenSSL (version, end of life,\n"
-        "architecture, name vs exported name), the import graph of _ssl/_hashlib and other\n"
-        "OpenSSL users (missing names, mixed architectures: the 'DLL load failed' and '%1 is\n"
-        "not a valid Win32 application' errors, explained with the fix), and the certembed or\n"
-        "certifi bundle inside (expired, expiring within 90 days, removed from certifi).",
+        "installation (Windows DLLs/ layout or Unix), a virtual environment or an interpreter\n"
+        "(followed through pyvenv.cfg to the base interpreter, whose OpenSSL the venv uses), a\n"
+        "wheel, or any directory of binaries. Reports every libssl/libcrypto and statically\n"
+        "linked OpenSSL (version, end of life or distribution-maintained, architecture, name vs\n"
+        "exported name), the import graph of _ssl/_hashlib and other OpenSSL users (missing\n"
+        "names, mixed architectures: the 'DLL load failed' and '%1 is not a valid Win32\n"
+        "application' errors, explained with the fix), and the certembed or certifi bundle\n"
+        "inside (expired, expiring within 90 days, removed from Mozilla's store by a certifi\n"
+        "release, never in Mozilla's store); pip's vendored certifi is reported as tooling.",
         examples="  certembed audit dist/myapp\n  certembed audit dist/myapp.exe "
-        "--fail-on eol,mismatch --json\n  certembed audit C:\\Python39 --as-of 2027-01-01",
+        "--fail-on eol,mismatch --json\n  certembed audit C:\\Python39 --as-of 2027-01-01\n"
+        "  certembed audit .venv --fail-on eol,distrusted\n  certembed audit .venv/bin/python",
     )
-    aud.add_argument("path", help="app dir, onefile executable, Python install, wheel or dir")
+    aud.add_argument(
+        "path", help="app dir, onefile executable, Python install, venv, interpreter, wheel or dir"
+    )
     aud.add_argument(
         "--json", action="store_true", help="machine-readable report (schema: docs/audit.md)"
     )

@@ -1,0 +1,134 @@
+"""Draw the bench results in docs/performance.md as plots (docs/img/bench-*.png).
+
+    python bench/plots.py            # after any bench script rewrote its section
+
+The numbers come only from the tables the bench scripts wrote between their
+``<!-- bench:NAME -->`` markers; docs/img/plots.json records the SHA-256 of each section a plot
+was drawn from, and tests/test_docs_site.py fails when a section changed without its plot.
+bench/_report.write_section calls this after every bench run (when matplotlib is installed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "performance.md"
+IMG = ROOT / "docs" / "img"
+INDEX = IMG / "plots.json"
+_NUMBER = re.compile(r"([-+]?[\d,]*\.?\d+)\s*(ms|s|%|x)?")
+
+
+def sections(text: str) -> dict[str, str]:
+    return {
+        m.group(1): m.group(2).strip()
+        for m in re.finditer(r"<!-- bench:(\S+) -->\n(.*?)<!-- /bench:\1 -->", text, re.S)
+    }
+
+
+def digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def table(body: str) -> list[list[str]]:
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in body.splitlines()
+        if line.startswith("|")
+    ]
+    return [r for r in rows[2:]] if len(rows) > 2 else []
+
+
+def number(cell: str) -> float | None:
+    match = _NUMBER.search(cell.replace("**", ""))
+    if not match:
+        return None
+    value = float(match.group(1).replace(",", ""))
+    return value * 1000 if match.group(2) == "s" else value  # seconds -> ms
+
+
+def _label(text: str) -> str:
+    return textwrap.fill(re.sub(r"[`*]", "", text), 44)
+
+
+def _bars(ax, labels: list[str], values: list[float], unit: str) -> None:  # type: ignore[no-untyped-def]
+    bars = ax.barh([_label(x) for x in labels], values, color="#3f6fb5")
+    ax.bar_label(bars, labels=[f"{v:,.4g} {unit}" for v in values], padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit)
+    ax.margins(x=0.3)
+    ax.tick_params(axis="y", labelsize=8)
+
+
+def _build_bundle(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    _bars(fig.subplots(), [r[0] for r in rows], [number(r[2]) or 0.0 for r in rows], "ms")
+    return "Building the bundle: build time by input size"
+
+
+def _runtime(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    timed = [r for r in rows if r[1].endswith("ms")]
+    ax = fig.subplots()
+    _bars(ax, [r[0] for r in timed], [number(r[1]) or 0.0 for r in timed], "ms")
+    ax.set_xscale("log")
+    return "At run time (log scale)"
+
+
+def _freeze(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    axes = fig.subplots(1, len(rows))
+    for ax, row in zip(axes if len(rows) > 1 else [axes], rows):
+        values = [number(row[1]) or 0.0, number(row[2]) or 0.0]
+        _bars(ax, ["without certembed", "with certembed"], values, "ms")
+        ax.set_title(_label(row[0]), fontsize=8)
+    return "Freezing with PyInstaller (medians)"
+
+
+def _fuzz_audit(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    seeds = [r for r in rows if not r[0].startswith("**")]
+    values = [number(r[1]) or 0.0 for r in seeds]
+    _bars(fig.subplots(), [r[0] for r in seeds], values, "inputs")
+    return "Fuzzing certembed audit: damaged inputs audited per seed"
+
+
+PLOTS: dict[str, Callable[..., str]] = {
+    "build_bundle": _build_bundle,
+    "runtime": _runtime,
+    "freeze": _freeze,
+    "fuzz_audit": _fuzz_audit,
+}
+
+
+def main() -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    found = sections(DOC.read_text(encoding="utf-8"))
+    IMG.mkdir(parents=True, exist_ok=True)
+    index: dict[str, dict[str, str]] = {}
+    for name, draw in PLOTS.items():
+        rows = table(found.get(name, ""))
+        if not rows:
+            continue
+        fig = plt.figure(figsize=(9, 1.2 + 0.5 * max(3, len(rows))), dpi=100)
+        fig.suptitle(draw(fig, rows), fontsize=10)
+        machine = found[name].splitlines()[0]
+        fig.text(0.01, 0.01, machine[:140], fontsize=6, color="#666666")
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        png = IMG / f"bench-{name}.png"
+        fig.savefig(png, metadata={"Software": None})
+        plt.close(fig)
+        index[png.name] = {"section": name, "sha256": digest(found[name])}
+        print(f"wrote {png.relative_to(ROOT)}", file=sys.stderr)
+    INDEX.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
