@@ -42,7 +42,7 @@ def table(body: str) -> list[list[str]]:
         for line in body.splitlines()
         if line.startswith("|")
     ]
-    return [r for r in rows[2:]] if len(rows) > 2 else []
+    return rows[2:]
 
 
 def number(cell: str) -> float | None:

@@ -37,8 +37,8 @@ def make_exe():
     certembed_configure(python_config)        # site_import = True: runs certembed first
     python_config.run_command = "import app; app.main()"
     exe = dist.to_python_executable(name = "app", config = python_config)
-    certembed_add(exe)                        # bootstrap + anchors + sitecustomize, in memory
     # ... add your own resources here (exe.add_python_resources(...)) ...
+    certembed_add(exe)                        # after your resources: certembed's sitecustomize
     return exe"""
 
 
