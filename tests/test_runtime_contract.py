@@ -524,3 +524,17 @@ def test_frozen_urllib_only_app_with_debug(tmp_path, ca_dir, servers):
     line = next(x for x in run.stderr.splitlines() if x.startswith("certembed: {"))
     report = json.loads(line[len("certembed: ") :])
     assert report["applied"]["embedded_roles"] == ["always"]
+
+
+def test_relaxed_strict_flag_reaches_certembeds_own_file_only(boot, ca_dir):
+    """With relax_x509_strict, a context loading certembed's own certifi file (requests,
+    urllib3) is relaxed like a default context; a bundle the client chose keeps its flags."""
+    module = boot(mode="embedded-only")
+    module.RELAX_X509_STRICT = True
+    module.install()
+    own = module._STATE.where()
+    for path, relaxed in ((own, True), (str(ca_dir / "distro.pem"), False)):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        ctx.load_verify_locations(cafile=path)
+        assert bool(ctx.verify_flags & ssl.VERIFY_X509_STRICT) is not relaxed, path

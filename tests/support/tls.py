@@ -77,12 +77,22 @@ def pem_server(chain_and_key: Path) -> Iterator[str]:
         yield url
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that rejects the certificate (the negative twins) is not an error here."""
+
+
 @contextmanager
 def serve(context: ssl.SSLContext) -> Iterator[str]:
     """Serve ``BODY`` over HTTPS on 127.0.0.1 (port 0) with ``context``; yield the URL."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd = _QuietServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    # The TLS handshake runs in each connection's own thread (at the first read), not in
+    # accept() on the serving thread: many clients at once (50 processes) are not served one
+    # handshake after another.
+    httpd.socket = context.wrap_socket(
+        httpd.socket, server_side=True, do_handshake_on_connect=False
+    )
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )

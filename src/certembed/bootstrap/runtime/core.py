@@ -530,6 +530,10 @@ def _load_verify_locations_joined(
     _load_verify_locations(self, cafile, capath, cadata)
     state = _STATE
     if state is not None:
+        if isinstance(cafile, str) and (
+            cafile in state.where_paths.values() or cafile in state.exported
+        ):
+            relax_x509_strict(self)  # certembed's own file (certifi.where(), export_env)
         state.join_always(self)
 
 
