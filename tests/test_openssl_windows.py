@@ -212,3 +212,71 @@ def test_upgraded_windows_python_under_wine(
     assert main(["openssl", "rollback", str(home)]) == 0
     assert diff(_no_dir_times(before), snapshot(home, dir_times=False)) == []
     assert _probe(python, port, right)["version"] == before_run["version"]
+
+
+@pytest.fixture(scope="module")
+def wine_onedir(wine: WineLane, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The probe app frozen onedir by PyInstaller under Wine with python.org CPython 3.12: its
+    _internal carries python.org's libssl-3.dll/libcrypto-3.dll (OpenSSL 3.0.15)."""
+    folder = tmp_path_factory.mktemp("wine-freeze")
+    python = wine.python("3.12", packages=["pyinstaller==6.22.3"])
+    proc = python.run(
+        [
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--onedir",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            windows_path(folder / "dist"),
+            "--workpath",
+            windows_path(folder / "build"),
+            "--specpath",
+            windows_path(folder),
+            windows_path(PROBE),
+        ],
+        cwd=folder,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return folder / "dist" / "openssl_probe"
+
+
+@pytest.mark.wine
+@pytest.mark.freeze
+def test_onedir_frozen_under_wine_upgraded(wine, wine_onedir, servers, cas, tmp_path, capsys):
+    app = tmp_path / "app"
+    shutil.copytree(wine_onedir, app)
+    exe = app / "openssl_probe.exe"
+    right = write_ca(cas["distro"], tmp_path / "right.pem")
+    wrong = write_ca(cas["rogue"], tmp_path / "wrong.pem")
+    port = str(urlparse(servers["distro"].url).port)
+
+    def probe(ca: Path) -> dict[str, object]:
+        proc = wine.run([exe, port, windows_path(ca)])
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    before_run = probe(right)
+    assert before_run["version"].startswith(f"OpenSSL {OLD} ")
+    before = snapshot(app)
+    assert (
+        main(["openssl", "upgrade", str(app), "--from", str(wheel("psycopg-win64")), "--json"]) == 0
+    )
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["target_kind"] == "pyinstaller-onedir"
+    assert [r["path"] for r in plan["replacements"]] == [
+        "_internal/libssl-3.dll",
+        "_internal/libcrypto-3.dll",
+    ]
+    after = probe(right)
+    assert after["version"].startswith(f"OpenSSL {NEW} "), after
+    internal = windows_path(app / "_internal" / "libcrypto-3.dll").lower()
+    assert [p.lower() for p in after["libcrypto"]] == [internal]
+    assert after["handshake"] == "verified TLSv1.3"
+    failed = probe(wrong)
+    assert failed["handshake"].startswith("failed: [SSL: CERTIFICATE_VERIFY_FAILED]"), failed
+    assert main(["openssl", "rollback", str(app)]) == 0
+    assert diff(_no_dir_times(before), snapshot(app, dir_times=False)) == []
+    assert probe(right)["version"] == before_run["version"]
