@@ -73,7 +73,12 @@ def audit(path: Path, as_of: date) -> AuditReport:
 
     with open_tree(path) as tree:
         # The originals an upgrade kept are not what the app loads: report them only as such.
-        files = [f for f in tree.files if BACKUP_DIR not in f.relative_to(tree.root).parts]
+        # (a venv's files include its base interpreter's, outside tree.root)
+        files = [
+            f
+            for f in tree.files
+            if not (f.is_relative_to(tree.root) and BACKUP_DIR in f.relative_to(tree.root).parts)
+        ]
         upgraded = state(tree.root) if tree.root == path else None
         openssl = analyze_openssl(tree.root, candidate_binaries(files), as_of)
         trust = TrustAuditor(tree.root, files, as_of)
