@@ -123,3 +123,30 @@ def test_cacert_is_read_from_a_release_artifact(tmp_path):
         assert "no certifi/cacert.pem" in str(exc)
     else:
         raise AssertionError("an artifact without cacert.pem was accepted")
+
+
+def test_a_root_the_config_adds_is_named_with_its_source(tmp_path, monkeypatch, capsys):
+    """In a certembed bundle the corporate root is 'never in Mozilla's store', added by the
+    config (the manifest names the source); certifi's roots are current. Twin: certifi alone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corp.pem").write_bytes(pem(make_cert("Corp Root")))
+    certifi_only = '[[source]]\nkind = "certifi"\n'
+    (tmp_path / "certembed.toml").write_text(
+        certifi_only + '[[source]]\nkind = "pem_file"\npath = "corp.pem"\ntrust = "always"\n'
+    )
+    build = ["build", "--no-freeze", "-q", "--target", "linux"]
+    assert main([*build, "-o", "with"]) == 0
+    report = audit(tmp_path / "with" / "linux", date.today())
+    (bundle,) = report.bundles
+    assert bundle.kind == "certembed"
+    (local,) = bundle.never_in_mozilla
+    assert "Corp Root" in local["subject"] and local["sources"] == "pem_file:corp.pem"
+    assert not bundle.removed_by_mozilla
+    (finding,) = [f for f in report.findings if f.category == "local"]
+    assert "added by the app's config (pem_file:corp.pem)" in finding.message
+    (tmp_path / "certembed.toml").write_text(certifi_only)
+    assert main([*build, "-o", "without"]) == 0
+    twin = audit(tmp_path / "without" / "linux", date.today())
+    assert not twin.bundles[0].never_in_mozilla
+    assert not [f for f in twin.findings if f.category in ("local", "distrusted")]
+    capsys.readouterr()
