@@ -352,3 +352,28 @@ def test_plain_pyinstaller_rebuilds_after_a_pem_or_config_change(
     assert "MODE = 'merge'" in bootstrap.read_text()
     proc = _pyinstaller(tmp_path, "app.py", "--log-level", "INFO")  # nothing changed
     assert "certembed: embedding" not in proc.stderr  # the cached analysis was reused
+
+
+def test_requests_app_carries_no_certembed_build_dependencies(tmp_path):
+    """certembed needs cryptography to build; requests' dead pyOpenSSL branch made every
+    requests app carry it. Only certembed's payload may differ (bench/app_size.py measures)."""
+    import importlib.util
+
+    assert importlib.util.find_spec("cryptography") is not None  # installed, as with certembed
+    (tmp_path / "app.py").write_text("import requests\n\nprint(requests.certs.where())\n")
+    _pyinstaller(tmp_path, "app.py")
+    internal = tmp_path / "dist" / "app" / "_internal"
+    assert (internal / "certembed" / "_certembed_bootstrap.py").is_file()
+    carried = {p.name for p in internal.iterdir()}
+    unwanted = {"cryptography", "jinja2", "markupsafe", "starlark_go", "pefile.py", "elftools"}
+    assert not carried & unwanted, sorted(carried & unwanted)
+    assert not [name for name in carried if name.startswith("_cffi_backend")]
+    proc = subprocess.run(
+        [str(tmp_path / "dist" / "app" / "app")],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(".pem")  # certembed's answer to certifi.where()
