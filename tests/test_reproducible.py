@@ -59,26 +59,35 @@ def _project(root: Path, config_name: str, text: str, reverse: bool = False) -> 
 
 
 def _build(project: Path, config: str, umask: int, **env: str) -> Path:
+    """``certembed build`` into ``out/`` and ``certembed pyoxidizer`` next to the config."""
     out = project / "out"
 
     def child() -> None:
         os.umask(umask)
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "certembed", "build", config, "-o", str(out), "-q"],
-        cwd=project,
-        env=scrubbed_env(**env),
-        capture_output=True,
-        text=True,
-        preexec_fn=child,
-    )
-    assert proc.returncode == 0, proc.stderr
+    for argv in (
+        ["build", config, "-o", str(out), "-q"],
+        ["pyoxidizer", config],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "certembed", *argv],
+            cwd=project,
+            env=scrubbed_env(**env),
+            capture_output=True,
+            text=True,
+            preexec_fn=child,
+        )
+        assert proc.returncode == 0, proc.stderr
     return out
 
 
 def _tree(folder: Path) -> dict[str, tuple[int, bytes]]:
-    """Relative path -> (permission bits, bytes) of every file and directory."""
-    out: dict[str, tuple[int, bytes]] = {}
+    """Relative path -> (permission bits, bytes) of every file and directory of the build
+    output, plus the PyOxidizer rule written next to the config."""
+    rule = folder.parent / "certembed.bzl"
+    out: dict[str, tuple[int, bytes]] = {
+        "../certembed.bzl": (stat.S_IMODE(rule.stat().st_mode), rule.read_bytes())
+    }
     for path in sorted(folder.rglob("*")):
         mode = stat.S_IMODE(path.stat().st_mode)
         out[path.relative_to(folder).as_posix()] = (
@@ -109,6 +118,7 @@ def test_varied_builds_give_identical_bytes_and_modes(tmp_path):
     assert sorted(a) == sorted(b)
     for name in a:
         assert a[name] == b[name], f"{name} differs between the two builds"
+    assert a["../certembed.bzl"][1].count(b"BEGIN CERTIFICATE") > 100  # the PyOxidizer rule
     modes = {mode for mode, _ in a.values()}
     assert modes == {0o644, 0o755}  # not the builder's umask
     for folder in (one, two):  # the build directory ships nowhere
@@ -128,9 +138,9 @@ def test_toml_and_starlark_forms_in_different_dirs_give_the_same_bundle(tmp_path
         0o22,
     )
     a, b = _tree(toml), _tree(star)
-    manifests = [n for n in a if n.endswith("manifest.json")]
-    assert len(manifests) == 3  # top-level + one per target: they name the config file
-    for name in manifests:
+    named = [n for n in a if n.endswith(("manifest.json", ".bzl"))]
+    assert len(named) == 4  # manifests (top-level + per target) and the rule name the config
+    for name in named:
         assert a.pop(name)[1] != b.pop(name)[1]
     assert a == b  # cacert.pem, certs/, bootstraps, data files: byte-identical
     assert a["cacert.pem"][1].count(b"-----BEGIN CERTIFICATE-----") > 100
