@@ -185,6 +185,41 @@ def test_interrupted_upgrade_leaves_the_original(app, manylinux_wheel, failing_s
     assert _run(app)["version"].startswith("OpenSSL 3.0.")
 
 
+CRASH = """
+import os, sys
+from pathlib import Path
+from certembed.openssl import ops
+steps = []
+def fault(step):
+    steps.append(step)
+    if len(steps) == int(sys.argv[3]):
+        os._exit(17)  # the process dies between two renames: no undo runs
+ops.upgrade(Path(sys.argv[1]), Path(sys.argv[2]), fault=fault)
+"""
+
+
+@pytest.mark.freeze
+def test_crashed_upgrade_is_rolled_back_by_the_next_command(app, manylinux_wheel, capsys):
+    before = snapshot(app)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH, str(app), str(manylinux_wheel), "3"],
+        env=scrubbed_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 17, proc.stderr
+    assert not (app / "_internal" / "libcrypto.so.3").exists()  # moved into the backup
+    code, shown = _cli(capsys, "show", str(app))
+    assert code == 0
+    assert shown["upgrade"]["state"] == "swapping"
+    err = _refused(
+        capsys, app, ["upgrade", str(app), "--from", str(manylinux_wheel)], AlreadyUpgraded
+    )
+    assert "interrupted mid-way" in err
+    assert main(["openssl", "rollback", str(app)]) == 0
+    assert diff(_no_dir_times(before), snapshot(app, dir_times=False)) == []
+
+
 def _refused(capsys, app: Path, argv: list[str], error: type) -> str:  # type: ignore[no-untyped-def]
     before = snapshot(app)
     code = main(["openssl", *argv])

@@ -107,9 +107,13 @@ class OpenSSLError(CertembedError):
 
 
 class OpenSSLRefusal(OpenSSLError):
-    """An upgrade or rollback refused before anything changed. One subclass per rule."""
+    """An upgrade or rollback refused before anything changed. One subclass per rule; the
+    message starts with the rule and says that nothing changed."""
 
     rule = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"refused ({self.rule}; nothing changed): {message}")
 
 
 class ArchMismatch(OpenSSLRefusal):

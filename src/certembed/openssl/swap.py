@@ -64,8 +64,13 @@ def refuse_if_upgraded(root: Path) -> None:
     manifest = read_manifest(root)
     if manifest is not None or (root / BACKUP_DIR).exists():
         state = manifest["state"] if manifest else "unknown"
+        what = (
+            "an earlier upgrade was interrupted mid-way"
+            if state == "swapping"
+            else "an earlier upgrade is in place"
+        )
         raise AlreadyUpgraded(
-            f"{root / BACKUP_DIR} exists (state {state}): an earlier upgrade is in place. Run "
+            f"{root / BACKUP_DIR} exists (state {state}): {what}. Run "
             f"`certembed openssl rollback {root}` first, then upgrade again"
         )
 
@@ -171,8 +176,11 @@ def rollback(root: Path) -> dict[str, Any]:
         if leftover.exists():
             raise OpenSSLError(f"{leftover}: exists but holds no manifest; inspect it by hand")
         raise OpenSSLError(f"{root}: no certembed OpenSSL upgrade to roll back (no {BACKUP_DIR})")
+    interrupted = current["state"] == "swapping"  # the upgrade died between two renames
     problems = []
     for entry in current["files"]:
+        if interrupted and entry["current"] == "missing" and entry["backup"] == "present":
+            continue
         if entry["current"] not in ("as upgraded", "original"):
             problems.append(
                 f"{entry['path']}: {entry['current']} (SHA-256 expected {entry['new_sha256']})"
@@ -189,7 +197,7 @@ def rollback(root: Path) -> dict[str, Any]:
     for entry in current["files"]:
         kept = root / BACKUP_DIR / "files" / entry["path"]
         target = root / entry["path"]
-        if entry["current"] == "as upgraded":
+        if entry["current"] in ("as upgraded", "missing"):
             kept.replace(target)
         staged = target.with_name(target.name + STAGED_SUFFIX)
         staged.unlink(missing_ok=True)
