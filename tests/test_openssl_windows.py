@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -18,6 +19,8 @@ import pefile
 import pytest
 
 from certembed.cli import main
+from certembed.doctor import doctor
+from certembed.doctor import render_text as doctor_text
 from certembed.errors import (
     ArchMismatch,
     MissingSymbol,
@@ -115,7 +118,9 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
     assert f"is OpenSSL {OLD}, older than OpenSSL {NEW}" in err
 
 
-def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(py312, tmp_path, capsys):
+def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(
+    py312, tmp_path, monkeypatch, capsys
+):
     before = snapshot(py312)
     assert (
         main(["openssl", "upgrade", str(py312), "--from", str(wheel("psycopg-win64")), "--json"])
@@ -162,6 +167,12 @@ def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(py312, tmp_path
     manifest = json.loads((py312 / BACKUP_DIR / "manifest.json").read_text())
     assert [f["path"] for f in manifest["files"]] == ["libssl-3.dll", "libcrypto-3.dll"]
     assert manifest["state"] == "upgraded"
+    # doctor, as if run by that Python (its sys.base_prefix), reports the upgrade too.
+    monkeypatch.setattr(sys, "base_prefix", str(py312))
+    report = doctor(None)
+    assert report["openssl_upgrade"]["new_version"] == NEW
+    assert f"OpenSSL {OLD} -> {NEW}" in doctor_text(report)
+    monkeypatch.undo()
     assert main(["openssl", "rollback", str(py312)]) == 0
     assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
 
