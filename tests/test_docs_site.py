@@ -185,15 +185,21 @@ def test_every_measured_number_in_the_docs_comes_from_a_bench_run():
     assert not stray, f"numbers not from a bench run (run bench/, quote its tables): {stray}"
 
 
-def test_debug_line_example_is_within_the_measured_cost():
-    """docs/runtime.md's sample debug line: its elapsed_ms (install only) cannot exceed the
-    bench's measured import + apply cost."""
+def test_debug_line_example_matches_what_the_bench_saw_it_print():
+    """docs/runtime.md's sample debug line quotes the bench's printed elapsed_ms (x2), and the
+    page explains why it exceeds the start-up cost (which the bench measures separately)."""
     runtime = (DOCS / "runtime.md").read_text(encoding="utf-8")
     (shown,) = re.findall(r'"elapsed_ms": ([\d.]+)', runtime)
     bench = _sections((DOCS / "performance.md").read_text(encoding="utf-8"))["runtime"]
-    (row,) = [line for line in bench.splitlines() if "import + apply" in line]
-    measured = float(re.findall(r"\| ([\d.]+) ms \|", row)[0])
-    assert float(shown) <= measured
+
+    def row(label: str) -> float:
+        (line,) = [x for x in bench.splitlines() if label in x]
+        return float(re.findall(r"\| ([\d.]+) ms \|", line)[0])
+
+    printed, startup = row("CERTEMBED_DEBUG=1"), row("import + apply")
+    assert printed / 2 <= float(shown) <= printed * 2
+    if printed > startup:
+        assert "larger than the start-up cost" in runtime
 
 
 def test_python_versions_claimed_match_the_code():
