@@ -147,12 +147,18 @@ def test_platform_keys(mods):
     assert {"linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos"} == set(boot.TABLES)
 
 
-def test_env_store_requires_existing_nonempty(mods, tmp_path):
+def test_env_store_names_slots_as_openssl_does(mods, tmp_path):
+    """A non-empty variable names its slot whether or not it exists (OpenSSL then loads
+    nothing from it); an empty one is unset."""
     boot = mods["linux"]
     good = tmp_path / "ca.pem"
     good.write_text("pem")
     assert boot.env_store({"SSL_CERT_FILE": ""}) is None
-    assert boot.env_store({"SSL_CERT_FILE": str(tmp_path / "missing")}) is None
+    assert boot.env_store({}) is None
+    assert boot.env_store({"SSL_CERT_FILE": str(tmp_path / "missing")}) == (
+        str(tmp_path / "missing"),
+        None,
+    )
     assert boot.env_store({"SSL_CERT_FILE": str(good)}) == (str(good), None)
     assert boot.env_store({"SSL_CERT_DIR": f"/nope{os.pathsep}{tmp_path}"}) == (
         None,

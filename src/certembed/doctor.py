@@ -87,7 +87,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
 
     from certembed.audit.analyze import interpreter_openssl
 
-    report["warnings"] = env_warnings(spec.respect_env)
+    report["warnings"] = env_warnings(spec.respect_env, spec.always_in_custom_bundles)
     loaded = interpreter_openssl(date.today())
     report["openssl_binaries"] = loaded.to_json()["libraries"]
     report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
@@ -95,7 +95,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
     return report
 
 
-def env_warnings(respect_env: bool) -> list[dict[str, str]]:
+def env_warnings(respect_env: bool, always_joins: bool = True) -> list[dict[str, str]]:
     """Variables in this environment that take trust decisions away from the app."""
     out = []
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
@@ -113,7 +113,13 @@ def env_warnings(respect_env: bool) -> list[dict[str, str]]:
                     "value": value,
                     "message": f"{name}={value} overrides the app's trust: {users} verify "
                     f"against this file instead of certifi.where() — the machine store and "
-                    f"certembed's embedded anchors are not used by them{extra}",
+                    f"certembed's fallback anchors are not used by them{extra}"
+                    + (
+                        "; certembed's always anchors still join it (always_in_custom_bundles)"
+                        if always_joins
+                        else "; nor are certembed's always anchors (always_in_custom_bundles "
+                        "= false)"
+                    ),
                 }
             )
     for name, kind in (("SSL_CERT_FILE", "file"), ("SSL_CERT_DIR", "directory")):
@@ -125,13 +131,18 @@ def env_warnings(respect_env: bool) -> list[dict[str, str]]:
         if not usable:
             message = (
                 f"{name}={value} is set but is not a usable {kind}: OpenSSL loads nothing "
-                "from it and certembed ignores it"
+                + (
+                    "from it, and neither does certembed (that slot stays empty; the always "
+                    "anchors are kept)"
+                    if respect_env
+                    else "from it; certembed ignores it (respect_env = false)"
+                )
             )
         elif respect_env:
             message = (
                 f"{name}={value} overrides the app's trust: it replaces the machine's "
-                f"{'CA file' if kind == 'file' else 'CA directory'} for every default "
-                "context (respect_env = true; see the decision per mode below)"
+                f"{'CA file' if kind == 'file' else 'CA directory'} (only that one) for every "
+                "default context (respect_env = true; see the decision per mode below)"
             )
         else:
             message = (

@@ -99,7 +99,7 @@ CERTEMBED_OPTIONS = (
         "bool",
         True,
         "`SSL_CERT_FILE`/`SSL_CERT_DIR` work as with OpenSSL, read whenever a default context "
-        "loads: each one naming an existing location replaces its own slot of the machine's store.",
+        "loads: each one that is set replaces its own slot of the machine's store.",
     ),
     Option(
         "export_env",

@@ -92,19 +92,27 @@ def _debug(message: "str") -> "None":
 
 
 def env_store(environ: "Optional[Any]" = None) -> "Optional[Pair]":
-    """The user's SSL_CERT_FILE / SSL_CERT_DIR, each kept when non-empty and existing (a
-    non-empty file; at least one existing directory), else None for that slot; None when
-    neither is kept. Read every time a default context loads its defaults."""
+    """The user's SSL_CERT_FILE / SSL_CERT_DIR: each non-empty one names its slot (as with
+    OpenSSL, whether or not it exists: what cannot be loaded then loads nothing); None when
+    neither is set. Read every time a default context loads its defaults."""
     environ = os.environ if environ is None else environ
     cafile = environ.get("SSL_CERT_FILE") or None
     capath = environ.get("SSL_CERT_DIR") or None
-    if cafile is not None and not _usable_file(cafile):
-        cafile = None
-    if capath is not None and not any(os.path.isdir(p) for p in capath.split(os.pathsep) if p):
-        capath = None
     if cafile is None and capath is None:
         return None
     return cafile, capath
+
+
+def _our_export(path: "str") -> "bool":
+    """A file export_env wrote (``<cache>/certembed/<32 hex>-cacert.pem``), inherited by a
+    child of this app: certembed's decision, not the user's choice."""
+    name = os.path.basename(path)
+    if not EXPORT_ENV or len(name) != 43 or not name.endswith("-cacert.pem"):
+        return False
+    if any(c not in "0123456789abcdef" for c in name[:32]):
+        return False
+    base = cache_base()
+    return bool(base) and os.path.dirname(path) == os.path.join(str(base), "certembed")
 
 
 def decide(
@@ -306,18 +314,22 @@ class _State:
         self.pid = os.getpid()
 
     def env(self) -> "Optional[Pair]":
+        """The environment's slots now; a value naming what certembed would use anyway (the
+        machine's own file or directory, certembed's own export file) is not an override."""
         if not RESPECT_ENV:
             return None
         env = env_store(self.environ)
-        if env is not None and (env[0] in self.exported or env[1] in self.exported):
-            # our own export_env file, inherited by a child: not the user's choice
-            env = (
-                None if env[0] in self.exported else env[0],
-                None if env[1] in self.exported else env[1],
-            )
-            if not (env[0] or env[1]):
-                env = None
-        return env
+        if env is None:
+            return None
+        cafile, capath = env
+        system = self.system or (None, None)
+        if cafile is not None and (
+            cafile == system[0] or cafile in self.exported or _our_export(cafile)
+        ):
+            cafile = None
+        if capath is not None and capath == system[1]:
+            capath = None
+        return (cafile, capath) if (cafile or capath) else None
 
     @property
     def plan(self) -> "Plan":
