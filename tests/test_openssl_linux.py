@@ -13,12 +13,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 from certembed.cli import main
 from certembed.errors import (
     AlreadyUpgraded,
     IncompleteSource,
     MacOSTarget,
+    MissingSymbol,
     NotNewer,
     OnefileTarget,
     RollbackRefused,
@@ -237,6 +239,22 @@ def test_refusals_leave_the_onedir_untouched(app, onedir, manylinux_wheel, tmp_p
     shutil.copy(libs / "libcrypto-fb8d5b21.so.3", only_crypto)
     err = _refused(capsys, app, ["upgrade", str(app), "--from", str(only_crypto)], IncompleteSource)
     assert "libcrypto-fb8d5b21.so.3 (libcrypto)" in err
+    # A source whose libssl no longer exports SSL_CTX_new@OPENSSL_3.0.0 (its .dynstr name
+    # renamed in a copy), which _ssl imports.
+    broken = tmp_path / "broken"
+    shutil.copytree(libs, broken)
+    libssl = broken / "libssl-8bd944e8.so.3"
+    with libssl.open("rb") as handle:
+        elf = ELFFile(handle)
+        dynsym = elf.get_section_by_name(".dynsym")
+        symbol = next(s for s in dynsym.iter_symbols() if s.name == "SSL_CTX_new")
+        at = elf.get_section_by_name(".dynstr")["sh_offset"] + symbol["st_name"]
+    data = bytearray(libssl.read_bytes())
+    assert data[at : at + 11] == b"SSL_CTX_new"
+    data[at : at + 11] = b"SSL_CTX_neX"
+    libssl.write_bytes(bytes(data))
+    err = _refused(capsys, app, ["upgrade", str(app), "--from", str(broken)], MissingSymbol)
+    assert "imports SSL_CTX_new@OPENSSL_3.0.0 from libssl.so.3; libssl-8bd944e8.so.3 lacks" in err
     # The app's own libraries as a source: the same version is not newer.
     err = _refused(capsys, app, ["upgrade", str(app), "--from", str(app / "_internal")], NotNewer)
     assert "--allow-downgrade" in err
