@@ -116,6 +116,13 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
     source = str(pristine["3.12"])
     err = _refused(capsys, py312, ["upgrade", str(py312), "--from", source], NotNewer)
     assert f"is OpenSSL {OLD}, older than OpenSSL {NEW}" in err
+    # A dependency of the new DLLs that TARGET lacks is named in the plan (not a refusal).
+    pristine_copy = tmp_path / "no-vcruntime"
+    shutil.copytree(pristine["3.12"], pristine_copy)
+    (pristine_copy / "vcruntime140.dll").unlink()
+    assert main(["openssl", "upgrade", str(pristine_copy), "--from", psycopg, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "not found in TARGET: VCRUNTIME140.dll (imported by libssl-3-x64-" in out
 
 
 def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(
@@ -133,6 +140,7 @@ def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(
     assert plan["replacements"][0]["rewrites"] == [[MANGLED_CRYPTO, "libcrypto-3.dll"]]
     assert plan["replacements"][0]["target_signed"]  # python.org's DLLs are signed...
     assert any("lose any Authenticode signature" in n for n in plan["notes"])  # ...and we say so
+    assert not any("not found in TARGET" in n for n in plan["notes"])
     assert plan["post_check"].startswith("skipped: ")
     assert {i["file"]: i["imports"] for i in plan["importers"]} == {
         "_hashlib.pyd": {"libcrypto-3.dll": 36},

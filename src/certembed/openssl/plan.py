@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from certembed.audit.analyze import series_of
@@ -149,6 +150,47 @@ def _check_symbols(
     return sorted(importers.values(), key=lambda e: e["file"]), missing
 
 
+# DLLs every Windows provides (System32); anything else must ship in TARGET.
+_WINDOWS_SYSTEM = {
+    "advapi32.dll",
+    "bcrypt.dll",
+    "crypt32.dll",
+    "gdi32.dll",
+    "kernel32.dll",
+    "ntdll.dll",
+    "ole32.dll",
+    "secur32.dll",
+    "shell32.dll",
+    "user32.dll",
+    "ws2_32.dll",
+}
+
+
+def _unresolved_dependencies(target: TargetOpenSSL, pair: Pair) -> list[str]:
+    """Libraries the new pair needs that neither TARGET nor (ELF) the system library paths
+    provide; Windows system DLLs and API sets count as present."""
+    from certembed.audit.analyze import SYSTEM_LIB_DIRS
+
+    present = {b.path.name.lower() for b in target.tree.binaries}
+    present |= {(b.export_name or "").lower() for b in target.tree.binaries}
+    out = []
+    for lib in (pair.libssl, pair.libcrypto):
+        for name in lib.imports:
+            lower = name.lower()
+            if lib is pair.libssl and name == pair.crypto_name:
+                continue
+            if lower in present:
+                continue
+            if lib.format == "pe" and (
+                lower in _WINDOWS_SYSTEM or lower.startswith(("api-ms-win-", "ext-ms-"))
+            ):
+                continue
+            if lib.format == "elf" and any((Path(d) / name).exists() for d in SYSTEM_LIB_DIRS):
+                continue
+            out.append(f"{name} (imported by {lib.path.name})")
+    return out
+
+
 def make_plan(
     target: TargetOpenSSL,
     pairs: list[Pair],
@@ -205,11 +247,20 @@ def make_plan(
         "one libcrypto: the new libssl imports libcrypto as "
         f"{crypto_name}, the name every importer uses",
     ]
+    missing_deps = _unresolved_dependencies(target, pair)
+    notes = list(tree.notes)
+    if missing_deps:
+        notes.append(
+            "not found in TARGET"
+            + (" nor in this system's library paths" if fmt == "elf" else "")
+            + f": {', '.join(missing_deps)} — the machine that runs TARGET must provide "
+            "them; the post-check (or your app's own check) shows whether it does"
+        )
     plan = Plan(
         target=str(tree.root),
         target_kind=tree.kind,
         source=source_label,
-        notes=list(tree.notes),
+        notes=notes,
         old_version=old,
         new_version=new,
         arch=pair.arch,
