@@ -151,3 +151,17 @@ def test_openssl_importers_are_not_static_openssl(tmp_path):
     assert {lib.role for lib in report.openssl.libraries} == {"libssl", "libcrypto"}
     for lib in report.openssl.libraries:
         assert lib.evidence or lib.role == "libssl"
+
+
+def test_a_header_constant_alone_is_not_openssl():
+    """M2Crypto's _m2crypto.pyd holds 'OpenSSL 3.0.22 25 Aug 2026' (its headers' version
+    constant) but no OpenSSL code: not a finding. It imports OpenSSL DLLs the wheel does not
+    ship, which is said with the right fix (install OpenSSL), not a renaming story."""
+    report = audit(wheel("m2crypto-win64"), AS_OF)
+    assert report.openssl.libraries == []
+    (pyd,) = [p for p in report.openssl.importers if p["file"].endswith(".pyd")]
+    assert [e["import"] for e in pyd["imports"]] == ["libssl-3-x64.dll", "libcrypto-3-x64.dll"]
+    findings = [f for f in report.findings if f.category == "mismatch"]
+    assert len(findings) == 2
+    assert all("nothing here provides OpenSSL" in f.fix for f in findings)
+    assert not any("Renaming" in f.message for f in findings)

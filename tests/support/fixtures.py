@@ -67,6 +67,15 @@ WHEELS = {
         "pymssql-2.2.11-cp310-cp310-win_amd64.whl",
         "c1bde266dbc91b100abd0311102a6585df09cc963599421cc12fd6b4cfa8e3d3",
     ),
+    # _m2crypto.pyd carries OpenSSL's version constant (OPENSSL_VERSION_TEXT, from the headers)
+    # and imports libssl-3-x64.dll/libcrypto-3-x64.dll, which the wheel does not ship.
+    "m2crypto-win64": (
+        "M2Crypto==0.51.0",
+        "win_amd64",
+        "3.12",
+        "m2crypto-0.51.0-cp312-cp312-win_amd64.whl",
+        "83042cc042e59b8bbd2c71f0f1fcaa13b703866458f5c04564772fc56f8c4131",
+    ),
     "certifi-2022.12": (
         "certifi==2022.12.7",
         None,

@@ -421,8 +421,13 @@ class Analyzer:
                 )
             elif renamed:
                 message += f" ({renamed[0].path.name} exports that name but is named otherwise.)"
+            shipped = [b for b in self.binaries if b.openssl_role]
             fix = (
-                "use OpenSSL DLLs built under the names the importer expects — CPython builds "
+                f"nothing here provides OpenSSL: put {name} ({importer.arch}) next to "
+                f"{importer.path.name} or in a directory on the DLL search path (a package "
+                "built this way expects OpenSSL to be installed separately)"
+                if not shipped and not renamed
+                else "use OpenSSL DLLs built under the names the importer expects — CPython builds "
                 "them with OpenSSL's VC-WIN64A-masm recipe (libssl-1_1.dll/libcrypto-1_1.dll, "
                 "libssl-3.dll/libcrypto-3.dll), while plain VC-WIN64A names them "
                 "libssl-1_1-x64.dll/libcrypto-1_1-x64.dll — or rebuild the importer against "
