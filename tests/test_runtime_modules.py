@@ -183,3 +183,42 @@ def test_stores_probe_and_hashed_files_as_a_plain_module(tmp_path):
     assert stores._hashed_files(f"{folder}:/nonexistent") == [str(folder / "0a1b2c3d.0")]
     # the C method, not a Python override: what subclasses or truststore do cannot change it
     assert stores._load_verify_locations is ssl._SSLContext.load_verify_locations
+
+
+def test_core_partial_environment_keeps_the_other_slot():
+    roles = {"fallback": 2, "always": 1}
+    machine = ("/machine.pem", "/machine/certs")
+    plan = core.decide("fill-gaps", (None, "/env/dir"), machine, False, roles)
+    assert (plan["cafile"], plan["capath"], plan["env"]) == (
+        "/machine.pem",
+        "/env/dir",
+        [None, "/env/dir"],
+    )
+    assert plan["store"] == "env" and plan["roles"] == ["always"]
+    # no machine store: the slot left unset keeps the embedded fallback
+    plan = core.decide("fill-gaps", ("/env.pem", None), None, False, roles)
+    assert plan["roles"] == ["fallback", "always"] and plan["capath"] is None
+    # both set: they replace the machine store; fallback only in merge
+    plan = core.decide("fill-gaps", ("/env.pem", "/env/dir"), None, False, roles)
+    assert plan["roles"] == ["always"]
+    assert core.decide("merge", ("/e", "/d"), None, False, roles)["roles"] == ["fallback", "always"]
+    # the Windows store is not an OpenSSL slot: the environment keeps it
+    assert core.decide("fill-gaps", ("/env.pem", None), None, True, roles)["windows_store"] is True
+
+
+def test_core_unique_pem_drops_repeats_and_keeps_order(ca_dir):
+    one, two = (ca_dir / "corp.pem").read_bytes(), (ca_dir / "distro.pem").read_bytes()
+    joined = core._unique_pem(one + two + one.replace(b"\n", b"\r\n") + b"junk")
+    assert joined == one.strip() + b"\n" + two.strip() + b"\n"
+    assert core._unique_pem(b"no certificates here") == b""
+
+
+def test_core_recognises_only_its_own_export_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(core, "EXPORT_ENV", True)
+    ours = str(tmp_path / "certembed" / ("ab" * 16 + "-cacert.pem"))
+    assert core._our_export(ours)
+    assert not core._our_export(str(tmp_path / "elsewhere" / ("ab" * 16 + "-cacert.pem")))
+    assert not core._our_export(str(tmp_path / "certembed" / ("zz" * 16 + "-cacert.pem")))
+    monkeypatch.setattr(core, "EXPORT_ENV", False)
+    assert not core._our_export(ours)
