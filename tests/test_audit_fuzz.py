@@ -36,7 +36,7 @@ def test_damaged_binary_alone(tmp_path_factory, sample):
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
