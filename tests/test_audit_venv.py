@@ -188,3 +188,29 @@ def test_doctor_warns_when_the_environment_overrides_trust(monkeypatch, tmp_path
         w["variable"]: w["message"] for w in json.loads(capsys.readouterr().out)["warnings"]
     }
     assert "certembed ignores it (respect_env = false)" in warnings["SSL_CERT_FILE"]
+
+
+def test_windows_venv_follows_home_to_a_windows_python(tmp_path, capsys):
+    """A Windows venv (Scripts\\python.exe, pyvenv.cfg home = the python.org install): the
+    base's DLLs\\ are audited — here OpenSSL 1.1.1n DLLs from a real wheel — both for the venv
+    directory and for its Scripts\\python.exe."""
+    from tests.support.binaries import windows_python, write_pe
+    from tests.support.fixtures import extract
+
+    libs = extract("kafka-win64", tmp_path / "whl") / "confluent_kafka.libs"
+    base = windows_python(tmp_path / "Python39")
+    shutil.copy(next(libs.glob("libssl-1_1-x64-*.dll")), base / "DLLs" / "libssl-1_1.dll")
+    shutil.copy(next(libs.glob("libcrypto-1_1-x64-*.dll")), base / "DLLs" / "libcrypto-1_1.dll")
+    venv = tmp_path / "venv"
+    (venv / "Scripts").mkdir(parents=True)
+    write_pe(venv / "Scripts" / "python.exe", "x64", ["python39.dll"])
+    (venv / "pyvenv.cfg").write_text(f"home = {base}\nversion = 3.9.13\n")
+    for target in (venv, venv / "Scripts" / "python.exe"):
+        report = audit(target, AS_OF)
+        assert report.kind == "venv"
+        assert report.interpreter["base_executable"] == str(base / "python.exe")
+        versions = {(lib.role, lib.version) for lib in report.openssl.libraries}
+        assert versions == {("libssl", "1.1.1n"), ("libcrypto", "1.1.1n")}
+        assert any(f.category == "eol" for f in report.findings)  # 1.1.1: upstream EOL
+    assert main(["audit", str(venv), "--fail-on", "eol", "--as-of", "2022-06-01"]) == 0
+    capsys.readouterr()
