@@ -101,13 +101,16 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
     err = _refused(capsys, py312, ["upgrade", str(py312), "--from", str(libs)], MissingSymbol)
     assert f"_ssl.pyd imports SSL_CTX_new from libssl-3.dll; {libssl.name} lacks it" in err
 
-    # The post-check cannot run the Python: rolled back automatically, every file restored.
+    # The post-check fails (the runner exits 1 / does not exist): rolled back automatically,
+    # every file restored.
     before = snapshot(py312)
-    code = main(["openssl", "upgrade", str(py312), "--from", psycopg, "--run-with", "false"])
-    err = capsys.readouterr().err
-    assert code == PostCheckFailed.exit_code, err
-    assert "rolled back" in err
-    assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
+    for runner, why in (("false", "exit 1"), (str(tmp_path / "no-such-wine"), "cannot run")):
+        code = main(["openssl", "upgrade", str(py312), "--from", psycopg, "--run-with", runner])
+        err = capsys.readouterr().err
+        assert code == PostCheckFailed.exit_code, err
+        assert "rolled back" in err
+        assert why in err
+        assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
 
     # Upgraded and accepted (backup removed by hand): the original Python is an older source.
     assert main(["openssl", "upgrade", str(py312), "--from", psycopg]) == 0

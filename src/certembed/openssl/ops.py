@@ -24,9 +24,9 @@ def _source_root(path: Path) -> tuple[Path, list[str]]:
     from certembed.openssl.target import _venv_base
 
     if path.is_dir():
-        base = _venv_base(path)
+        base = _venv_base(path, role="source")
         if base is not None:
-            return base[0], [base[1].replace("upgrading", "taking OpenSSL from")]
+            return base[0], [base[1]]
     return path, []
 
 

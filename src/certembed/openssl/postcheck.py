@@ -191,17 +191,21 @@ def runnable(root: Path, kind: str, runner: list[str]) -> tuple[list[str] | None
 
 
 def run_check(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Never raises: a check that cannot run is a failed check (and the caller rolls back)."""
     right, wrong, cert, key = _ca_and_leaf()
     with _server(cert, key) as port:
         payload = json.dumps({"port": port, "right": right.decode(), "wrong": wrong.decode()})
-        proc = subprocess.run(
-            [*command, "-I", "-c", CHILD],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=env,
-        )
+        try:
+            proc = subprocess.run(
+                [*command, "-I", "-c", CHILD],
+                input=payload,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=env,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            return {"error": f"cannot run {command[0]}: {exc}"}
     for line in proc.stdout.splitlines():
         if line.startswith("CERTEMBED-POSTCHECK "):
             result: dict[str, Any] = json.loads(line.split(" ", 1)[1])

@@ -109,7 +109,7 @@ def _kind(root: Path) -> str:
     return "directory"
 
 
-def _venv_base(root: Path) -> tuple[Path, str] | None:
+def _venv_base(root: Path, role: str = "target") -> tuple[Path, str] | None:
     cfg = root / "pyvenv.cfg"
     if not cfg.is_file():
         return None
@@ -120,7 +120,7 @@ def _venv_base(root: Path) -> tuple[Path, str] | None:
             base = home.parent if home.name.lower() in ("bin", "scripts") else home
             note = (
                 f"{root} is a virtual environment: its Python is {base} "
-                f"(pyvenv.cfg home = {value.strip()}), so that base installation is the target"
+                f"(pyvenv.cfg home = {value.strip()}), so that base installation is the {role}"
             )
             return base, note
     raise OpenSSLError(f"{cfg}: no 'home' key, cannot find the base Python of this venv")
