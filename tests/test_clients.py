@@ -42,7 +42,7 @@ EXPECTED: dict[str, tuple[tuple[str, str, str], tuple[str, str]]] = {
     "aiohttp": ((OK, OK, FAIL), (FAIL, FAIL)),
     "websockets": ((OK, OK, FAIL), (FAIL, FAIL)),
     "botocore": ((OK, OK, FAIL), (FAIL, FAIL)),
-    "grpc": ((FAIL, FAIL, FAIL), (FAIL, FAIL)),
+    "grpc": ((OK, OK, FAIL), (FAIL, FAIL)),
     "grpc-certifi": ((OK, OK, FAIL), (FAIL, FAIL)),
     "pycurl": ((NO_CA, NO_CA, NO_CA), (NO_CA, NO_CA)),
     "pycurl-certifi": ((OK, OK, FAIL), (FAIL, FAIL)),

@@ -9,6 +9,7 @@ _DROP_EXACT = {
     "SSL_CERT_DIR",
     "REQUESTS_CA_BUNDLE",
     "CURL_CA_BUNDLE",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",  # gRPC's own roots override (tests/test_grpc_roots.py)
     "PYTHONPATH",
     "PYTHONHOME",
     "PYTHONSTARTUP",

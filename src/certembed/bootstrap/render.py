@@ -111,6 +111,7 @@ def render_bootstrap(
         respect_env=spec.respect_env,
         export_env=spec.export_env,
         patch_certifi=spec.patch_certifi,
+        patch_grpc=spec.patch_grpc,
         relax_x509_strict=spec.relax_x509_strict,
         always_in_custom_bundles=spec.always_in_custom_bundles,
         bundle_sha256=bundle_digest,

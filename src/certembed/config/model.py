@@ -115,6 +115,14 @@ CERTEMBED_OPTIONS = (
         "Make `certifi.where()`/`contents()` answer with the decided anchors (requests uses them).",
     ),
     Option(
+        "patch_grpc",
+        "bool",
+        True,
+        "Make `grpc.ssl_channel_credentials()` without `root_certificates` use the decided "
+        "anchors instead of grpcio's own `roots.pem` (unless `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` "
+        "is set).",
+    ),
+    Option(
         "relax_x509_strict",
         "bool",
         False,
@@ -202,6 +210,7 @@ class Spec:
     respect_env: bool = True
     export_env: bool = False
     patch_certifi: bool = True
+    patch_grpc: bool = True
     relax_x509_strict: bool = False
     always_in_custom_bundles: bool = True
     app: AppSpec | None = None
@@ -469,6 +478,7 @@ class Checker:
             ("respect_env", True),
             ("export_env", False),
             ("patch_certifi", True),
+            ("patch_grpc", True),
             ("relax_x509_strict", False),
             ("always_in_custom_bundles", True),
         ):

@@ -18,6 +18,7 @@ MODE: "str" = "fill-gaps"
 RESPECT_ENV: "bool" = True
 EXPORT_ENV: "bool" = False
 PATCH_CERTIFI: "bool" = True
+PATCH_GRPC: "bool" = True
 RELAX_X509_STRICT: "bool" = False
 ALWAYS_IN_CUSTOM_BUNDLES: "bool" = True
 BUNDLE_SHA256: "str" = ""

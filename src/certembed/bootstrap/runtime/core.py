@@ -23,6 +23,7 @@ from certembed.bootstrap.runtime.baked import (
     EXPORT_ENV,
     MODE,
     PATCH_CERTIFI,
+    PATCH_GRPC,
     RELAX_X509_STRICT,
     RESPECT_ENV,
     ROLES,
@@ -610,6 +611,46 @@ def _patch_certifi_module(module: "Any") -> "None":
     module._certembed_patched = True
 
 
+def _patch_grpc_module(module: "Any") -> "None":
+    """grpcio verifies in its C core with the ``roots.pem`` it ships, never through ``ssl``:
+    credentials made without ``root_certificates`` get the decided anchors instead, unless the
+    user chose gRPC's roots with ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``."""
+    state = _STATE
+    original = getattr(module, "ssl_channel_credentials", None)
+    if state is None or original is None or getattr(module, "_certembed_patched", False):
+        return
+    if os.environ.get("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"):
+        state.report["grpc"] = "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH set: gRPC keeps it"
+        return
+
+    def ssl_channel_credentials(
+        root_certificates: "Optional[bytes]" = None,
+        private_key: "Optional[bytes]" = None,
+        certificate_chain: "Optional[bytes]" = None,
+    ) -> "Any":
+        if root_certificates is None:
+            root_certificates = state.contents_bytes() or None
+        return original(root_certificates, private_key, certificate_chain)
+
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(ssl_channel_credentials, attr, getattr(original, attr, None))
+    ssl_channel_credentials.__wrapped__ = original  # type: ignore[attr-defined]
+    state.saved.setdefault("certifi", []).append((module, "ssl_channel_credentials", original))
+    module.ssl_channel_credentials = ssl_channel_credentials
+    module._certembed_patched = True
+    state.report["grpc"] = "decided anchors"
+
+
+def _patchers() -> "Dict[str, Callable[[Any], None]]":
+    """Modules patched when (and only if) the app imports them: name -> patch function."""
+    out: "Dict[str, Callable[[Any], None]]" = {}
+    if PATCH_CERTIFI:
+        out["certifi"] = _patch_certifi_module
+    if PATCH_GRPC:
+        out["grpc"] = _patch_grpc_module
+    return out
+
+
 class _CertifiLoader:
     def __init__(self, loader: "Any") -> "None":
         self._loader = loader
@@ -623,14 +664,15 @@ class _CertifiLoader:
 
     def exec_module(self, module: "Any") -> "None":
         self._loader.exec_module(module)
-        _patch_certifi_module(module)
+        _patchers()[module.__name__](module)
 
 
 class _CertifiFinder:
-    """Patches certifi when (and only if) the app imports it: nothing is imported up front."""
+    """Patches certifi and grpc (:func:`_patchers`) when, and only if, the app imports them:
+    nothing is imported up front."""
 
     def find_spec(self, name: "str", path: "Any" = None, target: "Any" = None) -> "Any":
-        if name != "certifi":
+        if name not in _patchers():
             return None
         for finder in sys.meta_path:
             if finder is self:
@@ -753,13 +795,14 @@ def install(
     _patch(state, cls, "load_default_certs", _load_default_certs)
     if ALWAYS_IN_CUSTOM_BUNDLES:
         _patch(state, cls, "load_verify_locations", _load_verify_locations_joined)
-    if PATCH_CERTIFI:
-        certifi = sys.modules.get("certifi")
-        if certifi is not None:
-            _patch_certifi_module(certifi)
-        else:
-            state.finder = _CertifiFinder()
-            sys.meta_path.insert(0, state.finder)
+    patchers = _patchers()
+    for name, patch in patchers.items():
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            patch(loaded)
+    if any(name not in sys.modules for name in patchers):
+        state.finder = _CertifiFinder()
+        sys.meta_path.insert(0, state.finder)
     notes = _imported_early(state)
     if EXPORT_ENV:
         report["exported"] = _export_env(state)
