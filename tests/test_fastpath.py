@@ -14,6 +14,7 @@ import os
 import shutil
 import ssl
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import certifi
@@ -26,6 +27,7 @@ from tests.support.certs import make_cert, pem
 from tests.support.env import scrubbed_env
 from tests.support.layouts import LAYOUTS, build_layout, require_namespaces, run_in_layout
 from tests.support.project import build
+from tests.support.pythons import pyenv_pythons
 from tests.support.tls import tls_server
 
 CLIENT = Path(__file__).parent / "support" / "client.py"
@@ -351,3 +353,44 @@ def test_private_dir_is_0700_and_entries_0600_whatever_the_umask(tmp_path):
     modes = {p.stat().st_mode & 0o777 for p in Path(got).iterdir()}
     assert modes == {0o600}
     assert not [p for p in Path(got).parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.namespace
+def test_oldest_and_newest_python_take_the_fast_path(layouts, payload, servers, tmp_path):
+    """The fast path's own code (DER walk, private dir) on the oldest and newest CPython."""
+    found = pyenv_pythons()
+    pythons = [found[0][1], found[-1][1]] if found else [sys.executable]
+    urls = [servers["distro"].url, servers["rogue"].url]
+    for index, python in enumerate(pythons):
+        for layout, want in (("rhel", "private hashed directory"), ("debian", "machine directory")):
+            env = scrubbed_env(
+                XDG_CACHE_HOME=str(_cache(tmp_path / f"{index}-{layout}")),
+                CERTEMBED_DEBUG="1",
+                BOOTSTRAP=str(payload),
+            )
+            argv = [python, str(CLIENT), "urllib", *urls]
+            proc = run_in_layout(layouts[layout], argv, env=env)
+            assert proc.returncode == 0, proc.stderr
+            results = json.loads(proc.stdout.strip().splitlines()[-1])
+            assert results[f"urllib {urls[0]}"] == "ok", (python, layout)
+            assert results[f"urllib {urls[1]}"] == "verify-failed", (python, layout)
+            assert f'"fastpath": "{want}' in proc.stderr, (python, proc.stderr)
+
+
+@pytest.mark.namespace
+def test_processes_racing_on_a_cold_cache_agree_on_one_directory(
+    layouts, payload, servers, tmp_path
+):
+    cache = _cache(tmp_path)
+    urls = [servers["distro"].url, servers["rogue"].url]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        runs = list(pool.map(lambda _: run(layouts["rhel"], urls, payload, cache), range(8)))
+    used = set()
+    for results, fast in runs:
+        assert outcome(results, servers["distro"].url) == "ok"
+        assert outcome(results, servers["rogue"].url) == "verify-failed"
+        assert fast is not None and fast["fastpath"] == "private hashed directory", fast
+        used.add(fast["capath_used"])
+    assert len(used) == 1
+    root = cache / "certembed" / fastpath.FP_CACHE_VERSION
+    assert [p.name for p in root.iterdir()] == [Path(used.pop()).name]  # no temporary leftovers

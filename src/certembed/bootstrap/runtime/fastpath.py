@@ -315,6 +315,10 @@ def fp_private_hashed_dir(
     try:
         _fp_write_dir(tmp, entries)
         if os.path.lexists(folder):
+            if fp_verify_dir(folder, entries) is None:  # another process published it meanwhile
+                _fp_remove(tmp)
+                info["cache"] = "hit (published by another process)"
+                return folder
             old = os.path.join(root, ".old-" + tag)
             os.rename(folder, old)
             _fp_remove(old)
