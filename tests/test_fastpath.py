@@ -394,3 +394,31 @@ def test_processes_racing_on_a_cold_cache_agree_on_one_directory(
     assert len(used) == 1
     root = cache / "certembed" / fastpath.FP_CACHE_VERSION
     assert [p.name for p in root.iterdir()] == [Path(used.pop()).name]  # no temporary leftovers
+
+
+def _damage(der: bytes, how: str) -> bytes:
+    if how == "truncated":
+        return der[:-10]
+    # The signature's BIT STRING re-tagged as an OCTET STRING: lengths all consistent.
+    _, cert, _ = fastpath._fp_tlv(der, 0)
+    alg = fastpath._fp_tlv(der, cert)[2]
+    sig = fastpath._fp_tlv(der, alg)[2]
+    assert der[sig] == 0x03
+    return der[:sig] + b"\x04" + der[sig + 1 :]
+
+
+@pytest.mark.parametrize("how", ["truncated", "retagged"])
+def test_a_damaged_certificate_sends_the_file_down_the_stock_path(tmp_path, how):
+    """OpenSSL refuses a bundle with a damaged certificate as a whole; the fast path must not
+    turn the intact ones into anchors: it leaves the file to the stock path."""
+    der = ssl.PEM_cert_to_DER_cert(ROOTS[0].decode())
+    damaged = ssl.DER_cert_to_PEM_cert(_damage(der, how)).encode()
+    cafile = _write(tmp_path / "bundle.pem", ROOTS[1] + damaged)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with pytest.raises(ssl.SSLError):
+        context.load_verify_locations(cafile)
+    info: dict = {}
+    assert fastpath.fp_capath(cafile, None, str(_cache(tmp_path)), info) is None
+    assert info["fastpath"].startswith("off: "), info
+    twin = _write(tmp_path / "intact.pem", ROOTS[1] + ROOTS[0])
+    assert fastpath.fp_capath(twin, None, str(_cache(tmp_path / "twin")), {}) is not None

@@ -126,8 +126,16 @@ def fp_subject_hash(der: "bytes") -> "str":
     import hashlib
 
     try:
-        _, cert, _ = _fp_tlv(der, 0)
-        _, tbs, tbs_end = _fp_tlv(der, cert)
+        tag, cert, cert_end = _fp_tlv(der, 0)
+        if tag != 0x30 or cert_end != len(der):
+            raise _FpUnusable("not a DER certificate")
+        tag, tbs, tbs_end = _fp_tlv(der, cert)
+        # tbsCertificate, signatureAlgorithm, signatureValue and nothing else: a damaged
+        # certificate OpenSSL would refuse (refusing the whole file) never gets this far.
+        tag2, _, alg_end = _fp_tlv(der, tbs_end)
+        tag3, _, sig_end = _fp_tlv(der, alg_end)
+        if (tag, tag2, tag3) != (0x30, 0x30, 0x03) or sig_end != cert_end:
+            raise _FpUnusable("not a DER certificate")
         pos = tbs
         tag, _, end = _fp_tlv(der, pos)
         if tag == 0xA0:  # [0] version
