@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,11 +39,13 @@ LABELS = {
     "certifi": "certifi cafile",
     "truststore": "truststore",
     "bare": "bare context (floor)",
+    "capath": "a plain context with only the machine's hashed directory (floor for verifying)",
     "fill-gaps": "certembed fill-gaps",
     "merge": "certembed merge",
     "embedded-only": "certembed embedded-only",
 }
 CONTEXTS = 40
+HASHED_DIR = {"debian": "/etc/ssl/certs"}  # for the end-to-end floor
 
 # The bundle file a Python built by the distribution itself loads for every default context.
 BUNDLE = {
@@ -91,35 +94,59 @@ print(json.dumps({"startup": (t1 - t0) * 1e3, "first": (t2 - t1) * 1e3,
                   "per": each[len(each) // 2] * 1e3}))
 """
 
-# One HTTPS request per new context. argv: column, payload, url, requests, bundle file.
+# One HTTPS request per new context, each paired with the same request over a context that does
+# not verify (created fresh too), alternating in the same process. argv: column, payload, url,
+# pairs, bundle file.
 E2E = r"""
 import http.client, json, ssl, sys, time
 column, payload, url, n, bundle = sys.argv[1:6]
 n = int(n)
+plain = ssl.SSLContext  # before truststore replaces the class
+def off():
+    context = plain(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 if payload:
     sys.path.insert(0, payload)
     import _certembed_bootstrap
 if column == "truststore":
     import truststore
     truststore.inject_into_ssl()
-make = ssl._create_unverified_context if column == "off" else ssl.create_default_context
+make = ssl.create_default_context
 if column == "file":
     make = lambda: ssl.create_default_context(cafile=bundle)
+if column == "capath":  # the floor for any verifying client: a hashed directory, nothing else
+    def make():
+        context = plain(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(capath="/etc/ssl/certs")
+        return context
 port = int(url.rsplit(":", 1)[1].strip("/"))
-def once():
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=make(), timeout=10)
+def once(factory):
+    a = time.perf_counter()
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=factory(), timeout=10)
     conn.request("GET", "/")
     body = conn.getresponse().read()
     conn.close()
     assert body == b"certembed-ok", body
-once()
-each = []
-for _ in range(n):
-    a = time.perf_counter()
-    once()
-    each.append(time.perf_counter() - a)
-each.sort()
-print(json.dumps({"request": each[len(each) // 2] * 1e3}))
+    return time.perf_counter() - a
+if column == "truststore":  # its class replaces ssl.SSLContext: no plain context to pair
+    once(make)
+    mine = sorted(once(make) for _ in range(n))
+    print(json.dumps({"request": mine[n // 2] * 1e3, "off": None, "ratio": None}))
+    sys.exit(0)
+once(make), once(off)
+mine, offs, ratios = [], [], []
+for i in range(n):
+    if i % 2:
+        b, a = once(off), once(make)
+    else:
+        a, b = once(make), once(off)
+    mine.append(a); offs.append(b); ratios.append(a / b)
+for values in (mine, offs, ratios):
+    values.sort()
+print(json.dumps({"request": mine[n // 2] * 1e3, "off": offs[n // 2] * 1e3,
+                  "ratio": ratios[n // 2]}))
 """
 
 
@@ -152,13 +179,13 @@ def _run(layout: Path, argv: list[str], cache: Path) -> dict[str, float]:
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _debug_line(layout: Path, payload: Path, cache: Path) -> dict[str, object]:
+def _debug_line(layout: Path, payload: Path, cache: Path) -> dict[str, Any]:
     """What the bootstrap's CERTEMBED_DEBUG lines say in this layout (one default context)."""
     env = scrubbed_env(XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1")
     code = f"import sys, ssl; sys.path.insert(0, {str(payload)!r}); import _certembed_bootstrap; "
     code += "ssl.create_default_context()"
     proc = run_in_layout(layout, [sys.executable, "-c", code], env=env)
-    found: dict[str, object] = {}
+    found: dict[str, Any] = {}
     for line in proc.stderr.splitlines():
         if line.startswith("certembed: {"):
             found["install"] = json.loads(line[len("certembed: ") :])
@@ -204,6 +231,11 @@ def layouts_section(quick: bool) -> None:
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
         ratios: dict[tuple[str, str], list[float]] = {}
         cold: dict[str, list[float]] = {}
+        debug: dict[str, list[dict[str, Any]]] = {}
+        for lay in LAYOUTS:  # the warm cache is warm: private dirs built before any timing
+            _run(
+                layouts[lay], ["-c", PROBE, "fill-gaps", str(payloads["fill-gaps"]), "1", ""], warm
+            )
         for run in range(runs):
             for lay in LAYOUTS:
                 shift = (run + LAYOUTS.index(lay)) % len(COLUMNS)
@@ -225,23 +257,34 @@ def layouts_section(quick: bool) -> None:
                     fresh,
                 )
                 cold.setdefault(lay, []).append(got["first"])
+                debug.setdefault(lay, []).append(
+                    _debug_line(layouts[lay], payloads["fill-gaps"], warm)
+                )
             print(f"run {run + 1}/{runs} done", file=sys.stderr)
-        debug = {lay: _debug_line(layouts[lay], payloads["fill-gaps"], warm) for lay in LAYOUTS}
         e2e = _end_to_end(layouts, payloads["fill-gaps"], url, warm, runs, quick)
     _write(results, ratios, cold, debug, e2e, runs, len(roots) + 1)
 
 
+E2E_COLUMNS = ("file", "truststore", "fill-gaps", "capath")
+
+
 def _end_to_end(
     layouts: dict[str, Path], payload: Path, url: str, cache: Path, runs: int, quick: bool
-) -> dict[tuple[str, str], list[float]]:
-    out: dict[tuple[str, str], list[float]] = {}
-    columns = ("file", "truststore", "fill-gaps", "off")
+) -> dict[tuple[str, str], list[dict[str, float]]]:
+    out: dict[tuple[str, str], list[dict[str, float]]] = {}
+    cols = E2E_COLUMNS
     for run in range(runs):
         for lay in ("debian", "rhel"):
-            for column in columns[run % 4 :] + columns[: run % 4]:
+            for column in cols[run % len(cols) :] + cols[: run % len(cols)]:
+                if column == "capath" and lay not in HASHED_DIR:
+                    continue
                 argv = ["-c", E2E, column, str(payload) if column == "fill-gaps" else "", url]
-                got = _run(layouts[lay], [*argv, "10" if quick else "30", BUNDLE[lay]], cache)
-                out.setdefault((lay, column), []).append(got["request"])
+                got = _run(layouts[lay], [*argv, "10" if quick else "60", BUNDLE[lay]], cache)
+                out.setdefault((lay, column), []).append(got)
+            # truststore: against the verification-off halves of the same run and layout
+            offs = [out[(lay, c)][-1]["off"] for c in cols if (lay, c) in out and c != "truststore"]
+            last = out[(lay, "truststore")][-1]
+            last["ratio"] = last["request"] / statistics.median(offs)
     return out
 
 
@@ -249,85 +292,114 @@ def _write(
     results: dict[tuple[str, str], list[dict[str, float]]],
     ratios: dict[tuple[str, str], list[float]],
     cold: dict[str, list[float]],
-    debug: dict[str, dict[str, object]],
-    e2e: dict[tuple[str, str], list[float]],
+    debug: dict[str, list[dict[str, Any]]],
+    e2e: dict[tuple[str, str], list[dict[str, float]]],
     runs: int,
     roots: int,
 ) -> None:
     def figure(lay: str, column: str, key: str) -> list[float]:
         return [r[key] for r in results[(lay, column)]]
 
+    head = "| | " + " | ".join(LAYOUTS) + " |"
+    rule = "|---|" + "---|" * len(LAYOUTS)
     lines = [
         f"Machine: {machine()}; {roots} roots per layout (certifi {certifi.__version__} + one "
-        f"distro root); {runs} alternating runs, each a fresh process per cell; figures are "
-        "medians over runs, (min–max) across runs.",
+        f"distro root); {runs} alternating runs, a fresh process per cell. Figures: median over "
+        "the runs (min–max across runs).",
         "",
-        f"**Per default context** (median of {CONTEXTS} contexts in a process), ms, and how many "
-        "times cheaper than loading the layout's bundle file, as the distribution's own Python "
-        "does (ratio per run, median (min–max)). Stock Python here is a Debian build: it looks "
-        "in `/usr/lib/ssl` only, which is the Debian store and nothing elsewhere (so it is "
-        "cheap there and verifies nothing):",
+        f"**Per default context**, ms (median of {CONTEXTS} contexts in a process), and how many "
+        "times cheaper than loading the layout's bundle file (ratio within each run):",
         "",
-        "| layout | " + " | ".join(LABELS[c] for c in COLUMNS) + " |",
-        "|---|" + "---|" * len(COLUMNS),
+        head,
+        rule,
     ]
-    for lay in LAYOUTS:
+    for column in COLUMNS:
         cells = []
-        for column in COLUMNS:
-            cell = _fmt(figure(lay, column, "per"), 3) + " ms"
+        for lay in LAYOUTS:
+            cell = _fmt(figure(lay, column, "per"), 3)
             if column != "file" and lay != "none":
-                cell += f"<br>{_fmt(ratios[(lay, column)], 1)}×"
+                cell += f"<br>**{_fmt(ratios[(lay, column)], 0)}×**"
             cells.append(cell)
-        lines.append(f"| {lay} | " + " | ".join(cells) + " |")
+        lines.append(f"| {LABELS[column]} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "**First default context** in a process (includes certembed's one-time fast-path "
-        "preparation, warm private cache), ms; **cold cache**: fill-gaps' first context when the "
-        "private hashed directory must be built first:",
+        "**First default context** in a process, ms: for certembed this includes the one-time "
+        "fast-path preparation (warm private cache); the last row is fill-gaps' first context "
+        "on a cold cache, when the private hashed directory is built first (RHEL, Fedora):",
         "",
-        "| layout | " + " | ".join(LABELS[c] for c in COLUMNS) + " | fill-gaps, cold cache |",
-        "|---|" + "---|" * (len(COLUMNS) + 1),
+        head,
+        rule,
     ]
+    for column in COLUMNS:
+        cells = [_fmt(figure(lay, column, "first")) for lay in LAYOUTS]
+        lines.append(f"| {LABELS[column]} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| certembed fill-gaps, cold cache | "
+        + " | ".join(_fmt(cold[lay]) for lay in LAYOUTS)
+        + " |"
+    )
+
+    def debug_ms(lay: str, key: str) -> str:
+        values = [d[key]["elapsed_ms"] for d in debug[lay] if key in d]
+        return _fmt(values) if values else "–"
+
+    lines += [
+        "",
+        "**Start-up**, ms, `ssl` already imported: certembed `import _certembed_bootstrap` "
+        "(import + install), truststore `import truststore; inject_into_ssl()`, certifi "
+        "`import certifi; where()`; then the `elapsed_ms` of the bootstrap's two "
+        "`CERTEMBED_DEBUG` lines (fill-gaps, one process per run): the install alone, and "
+        "the fast-path preparation the first default context pays:",
+        "",
+        head,
+        rule,
+    ]
+    for column in ("certifi", "truststore", *MODES):
+        cells = [_fmt(figure(lay, column, "startup")) for lay in LAYOUTS]
+        lines.append(f"| {LABELS[column]} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| debug line `elapsed_ms`, install | "
+        + " | ".join(debug_ms(lay, "install") for lay in LAYOUTS)
+        + " |"
+    )
+    lines.append(
+        "| debug line `elapsed_ms`, fast path | "
+        + " | ".join(debug_ms(lay, "fastpath") for lay in LAYOUTS)
+        + " |"
+    )
+    decided = []
     for lay in LAYOUTS:
-        cells = [_fmt(figure(lay, column, "first")) for column in COLUMNS]
-        lines.append(f"| {lay} | " + " | ".join(cells) + f" | {_fmt(cold[lay])} |")
+        kinds = {d["fastpath"]["fastpath"] for d in debug[lay] if "fastpath" in d}
+        decided.append(", ".join(sorted(kinds)) or "(no machine store)")
+    lines.append("| fast path decided | " + " | ".join(decided) + " |")
     lines += [
         "",
-        "**Start-up**: importing and installing (certembed: `import _certembed_bootstrap`; "
-        "truststore: `import truststore; inject_into_ssl()`; certifi: `import certifi; "
-        "where()`), `ssl` already imported, ms; and the `elapsed_ms` the bootstrap's "
-        "`CERTEMBED_DEBUG` lines report in the same layout (install; first-context fast path):",
+        "**End to end**: one HTTPS request to a local server (127.0.0.1, signed by a root of "
+        "the layout's store) with a new default context each time, median ms per request, and "
+        "the ratio to the same request over a new plain `ssl.SSLContext` that does not verify "
+        "(`CERT_NONE`), the two alternating in the same process (median of the per-pair "
+        "ratios; truststore replaces `ssl.SSLContext` itself, so its ratio is against the "
+        "median of the other columns' verification-off requests in the same run):",
         "",
-        "| layout | certifi | truststore | fill-gaps | merge | embedded-only | debug "
-        "`elapsed_ms` (install / fast path) |",
-        "|---|---|---|---|---|---|---|",
+        "| | debian | rhel |",
+        "|---|---|---|",
     ]
-    for lay in LAYOUTS:
-        cells = [_fmt(figure(lay, c, "startup")) for c in ("certifi", "truststore", *MODES)]
-        info = debug[lay]
-        install = info.get("install", {})
-        fast = info.get("fastpath")
-        shown = f"{install.get('elapsed_ms', '?')} / " + (
-            f"{fast.get('elapsed_ms')} ({fast.get('fastpath')})" if isinstance(fast, dict) else "–"
-        )
-        lines.append(f"| {lay} | " + " | ".join(cells) + f" | {shown} |")
-    lines += [
-        "",
-        "**End to end**: one HTTPS request to a local server (127.0.0.1, a root of the layout's "
-        "store) with a new default context each time, median ms per request, and the ratio to "
-        "the same request with verification off:",
-        "",
-        "| layout | distro Python (bundle file) | truststore | certembed fill-gaps | "
-        "verification off |",
-        "|---|---|---|---|---|",
-    ]
-    for lay in ("debian", "rhel"):
-        off = statistics.median(e2e[(lay, "off")])
+    for column in E2E_COLUMNS:
         cells = []
-        for column in ("file", "truststore", "fill-gaps", "off"):
-            mid = statistics.median(e2e[(lay, column)])
-            cells.append(f"{_fmt(e2e[(lay, column)])} ({mid / off:.2f}×)")
-        lines.append(f"| {lay} | " + " | ".join(cells) + " |")
+        for lay in ("debian", "rhel"):
+            if (lay, column) not in e2e:
+                cells.append("– (no machine directory)")
+                continue
+            got = e2e[(lay, column)]
+            cells.append(
+                f"{_fmt([g['request'] for g in got])} ms<br>**{_fmt([g['ratio'] for g in got])}×**"
+            )
+        lines.append(f"| {LABELS[column]} | " + " | ".join(cells) + " |")
+    offs = [
+        _fmt([g["off"] for c in E2E_COLUMNS for g in e2e.get((lay, c), []) if g["off"]])
+        for lay in ("debian", "rhel")
+    ]
+    lines.append("| verification off (the pairs' other half) | " + " | ".join(offs) + " |")
     lines += ["", f"![per-context cost per layout]({PLOT.relative_to(DOC.parent).as_posix()})"]
     _plot(results)
     write_section("runtime-layouts", "\n".join(lines))
