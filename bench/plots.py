@@ -95,11 +95,44 @@ def _fuzz_audit(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-d
     return "Fuzzing certembed audit: damaged inputs audited per seed"
 
 
+# The column order bench/runtime_layouts.py writes (tests/support/layouts.py's LAYOUTS).
+_LAYOUTS = ("none", "debian", "rhel", "fedora43", "opensuse", "alpine")
+_SPREAD = re.compile(r"\(([\d.]+)–([\d.]+)\)")
+
+
+def _runtime_layouts(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    per_context = []
+    for row in rows:  # the first table only: it ends where the next header starts
+        if not row[0] or row[0].startswith("---"):
+            break
+        per_context.append(row)
+    ax = fig.subplots()
+    width = 0.8 / len(per_context)
+    for index, row in enumerate(per_context):
+        mids, lows, highs = [], [], []
+        for cell in row[1 : 1 + len(_LAYOUTS)]:
+            mid = number(cell) or 0.0
+            spread = _SPREAD.search(cell)
+            low, high = (float(spread.group(1)), float(spread.group(2))) if spread else (mid, mid)
+            mids.append(mid)
+            lows.append(mid - low)
+            highs.append(high - mid)
+        xs = [i + (index - len(per_context) / 2 + 0.5) * width for i in range(len(_LAYOUTS))]
+        ax.bar(xs, mids, width, yerr=[lows, highs], label=_label(row[0]), capsize=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(_LAYOUTS)))
+    ax.set_xticklabels(_LAYOUTS)
+    ax.set_ylabel("ms per default context (log)")
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08))
+    return "ssl.create_default_context() per distro layout (median, min–max over runs)"
+
+
 PLOTS: dict[str, Callable[..., str]] = {
     "build_bundle": _build_bundle,
     "runtime": _runtime,
     "freeze": _freeze,
     "fuzz_audit": _fuzz_audit,
+    "runtime-layouts": _runtime_layouts,
 }
 
 
@@ -116,7 +149,8 @@ def main() -> int:
         rows = table(found.get(name, ""))
         if not rows:
             continue
-        fig = plt.figure(figsize=(9, 1.2 + 0.5 * max(3, len(rows))), dpi=100)
+        height = 6.5 if name == "runtime-layouts" else 1.2 + 0.5 * max(3, len(rows))
+        fig = plt.figure(figsize=(10 if name == "runtime-layouts" else 9, height), dpi=100)
         fig.suptitle(draw(fig, rows), fontsize=10)
         machine = found[name].splitlines()[0]
         fig.text(0.01, 0.01, machine[:140], fontsize=6, color="#666666")

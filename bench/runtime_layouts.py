@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import certifi
 import trustme
-from _report import DOC, machine, write_section
+from _report import machine, write_section
 
 from certembed.build import build_bundle_output
 from certembed.config import load_config
@@ -30,7 +30,6 @@ from tests.support.env import scrubbed_env
 from tests.support.layouts import LAYOUTS, build_layout, namespaces_available, run_in_layout
 from tests.support.tls import tls_server
 
-PLOT = DOC.parent / "img" / "runtime-layouts.png"
 MODES = ("fill-gaps", "merge", "embedded-only")
 COLUMNS = ("file", "stock", "certifi", "truststore", "bare", *MODES)
 LABELS = {
@@ -400,35 +399,4 @@ def _write(
         for lay in ("debian", "rhel")
     ]
     lines.append("| verification off (the pairs' other half) | " + " | ".join(offs) + " |")
-    lines += ["", f"![per-context cost per layout]({PLOT.relative_to(DOC.parent).as_posix()})"]
-    _plot(results)
     write_section("runtime-layouts", "\n".join(lines))
-
-
-def _plot(results: dict[tuple[str, str], list[dict[str, float]]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    width = 0.8 / len(COLUMNS)
-    for index, column in enumerate(COLUMNS):
-        mids, lows, highs = [], [], []
-        for lay in LAYOUTS:
-            low, mid, high = _stats([r["per"] for r in results[(lay, column)]])
-            mids.append(mid)
-            lows.append(mid - low)
-            highs.append(high - mid)
-        xs = [i + (index - len(COLUMNS) / 2 + 0.5) * width for i in range(len(LAYOUTS))]
-        ax.bar(xs, mids, width, yerr=[lows, highs], label=LABELS[column], capsize=2)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(LAYOUTS)))
-    ax.set_xticklabels(LAYOUTS)
-    ax.set_ylabel("ms per default context (log)")
-    ax.set_title("ssl.create_default_context() per distro layout (median, min–max over runs)")
-    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.08))
-    fig.tight_layout()
-    PLOT.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PLOT, dpi=100, metadata={"Software": None})
-    plt.close(fig)
