@@ -25,6 +25,7 @@ from certembed.errors import (
     ArchMismatch,
     MissingSymbol,
     NotNewer,
+    OnefileTarget,
     PostCheckFailed,
     SeriesMismatch,
 )
@@ -236,40 +237,48 @@ def test_upgraded_windows_python_under_wine(
     assert _probe(python, port, right)["version"] == before_run["version"]
 
 
+SPEC = """
+a = Analysis([{script!r}])
+pyz = PYZ(a.pure)
+onedir = EXE(pyz, a.scripts, [], exclude_binaries=True, name="openssl_probe")
+COLLECT(onedir, a.binaries, a.datas, name="openssl_probe")
+EXE(pyz, a.scripts, a.binaries, a.datas, [], name="openssl_probe_onefile")
+"""
+
+
 @pytest.fixture(scope="module")
-def wine_onedir(wine: WineLane, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The probe app frozen onedir by PyInstaller under Wine with python.org CPython 3.12: its
-    _internal carries python.org's libssl-3.dll/libcrypto-3.dll (OpenSSL 3.0.15)."""
+def wine_frozen(wine: WineLane, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The probe app frozen by PyInstaller under Wine with python.org CPython 3.12, from one
+    analysis: dist/openssl_probe (onedir; its _internal carries python.org's libssl-3.dll and
+    libcrypto-3.dll, OpenSSL 3.0.15) and dist/openssl_probe_onefile.exe."""
     folder = tmp_path_factory.mktemp("wine-freeze")
+    (folder / "probe.spec").write_text(SPEC.format(script=windows_path(PROBE)))
     python = wine.python("3.12", packages=["pyinstaller==6.22.3"])
     proc = python.run(
-        [
-            "-m",
-            "PyInstaller",
-            "--noconfirm",
-            "--onedir",
-            "--log-level",
-            "WARN",
-            "--distpath",
-            windows_path(folder / "dist"),
-            "--workpath",
-            windows_path(folder / "build"),
-            "--specpath",
-            windows_path(folder),
-            windows_path(PROBE),
-        ],
+        ["-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "probe.spec"],
         cwd=folder,
         timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return folder / "dist" / "openssl_probe"
+    return folder / "dist"
 
 
 @pytest.mark.wine
 @pytest.mark.freeze
-def test_onedir_frozen_under_wine_upgraded(wine, wine_onedir, servers, cas, tmp_path, capsys):
+def test_windows_onefile_refused(wine_frozen, tmp_path, capsys):
+    exe = wine_frozen / "openssl_probe_onefile.exe"
+    before = snapshot(wine_frozen)
+    code = main(["openssl", "upgrade", str(exe), "--from", str(wheel("psycopg-win64"))])
+    assert code == OnefileTarget.exit_code
+    assert "PyInstaller onefile executable" in capsys.readouterr().err
+    assert diff(before, snapshot(wine_frozen)) == []
+
+
+@pytest.mark.wine
+@pytest.mark.freeze
+def test_onedir_frozen_under_wine_upgraded(wine, wine_frozen, servers, cas, tmp_path, capsys):
     app = tmp_path / "app"
-    shutil.copytree(wine_onedir, app)
+    shutil.copytree(wine_frozen / "openssl_probe", app)
     exe = app / "openssl_probe.exe"
     right = write_ca(cas["distro"], tmp_path / "right.pem")
     wrong = write_ca(cas["rogue"], tmp_path / "wrong.pem")
