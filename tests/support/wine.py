@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from packaging import tags
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from tests.support.env import scrubbed_env
 from tests.support.fixtures import cache_dir
@@ -54,8 +57,11 @@ WINESERVER = Path("/usr/lib/wine/wineserver")
 MINGW_GCC = "x86_64-w64-mingw32-gcc"
 REPO = Path(__file__).resolve().parents[2]
 PRNG_SOURCE = Path(__file__).with_name("processprng.c")
+GCC_TAIL = (str(PRNG_SOURCE), "-lbcrypt")
 # Resolution date for every package set installed into a Windows Python: the same inputs give
 # the same wheels (and SHA-256s) on every run until someone moves this date on purpose.
+# How long the session's wineserver outlives the last Windows program (see WineLane._keep_server).
+SERVER_LINGER = 90
 EXCLUDE_NEWER = "2026-11-20T00:00:00Z"
 
 # minor version: (requirement, sdist file name, SHA-256, folder inside data.zip)
@@ -191,22 +197,28 @@ def embed_sdist(version: str) -> Path:
 
 @dataclass
 class WineLane:
-    """One session's Wine: a private prefix under ``root`` (shared by xdist workers)."""
+    """One session's Wine under ``root`` (shared by xdist workers): two private prefixes, each
+    with its own wineserver. ``prefix`` sees the host's CA directories (Wine mirrors them into
+    its ROOT store); every process of ``prefix-thin``, its wineserver included, runs in a mount
+    namespace where they are empty. They must not share a server: Wine keeps the mirrored roots
+    in a volatile registry key that lives as long as the server, so one ordinary process would
+    refill the thin store for the rest of the session."""
 
     root: Path
     _pythons: dict[tuple[object, ...], WinePython] = field(default_factory=dict)
 
-    @property
-    def prefix(self) -> Path:
-        return self.root / "prefix"
+    def prefix(self, thin_store: bool = False) -> Path:
+        return self.root / ("prefix-thin" if thin_store else "prefix")
 
-    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def env(
+        self, extra: Mapping[str, str] | None = None, thin_store: bool = False
+    ) -> dict[str, str]:
         """A scrubbed environment for a Windows process (Wine passes it on to the program)."""
         env = scrubbed_env()
         for key in ("DISPLAY", "WAYLAND_DISPLAY", "PYTHONIOENCODING", "PYTHONUTF8"):
             env.pop(key, None)
         env.update(
-            WINEPREFIX=str(self.prefix),
+            WINEPREFIX=str(self.prefix(thin_store)),
             WINEDEBUG="-all",
             WINEDLLOVERRIDES="mscoree,mshtml=",  # no Mono/Gecko install prompts
         )
@@ -214,42 +226,96 @@ class WineLane:
         env.update(extra or {})
         return env
 
-    def ensure_prefix(self) -> Path:
-        """Create the prefix once (``wineboot -i``) and put the ProcessPrng stand-in in it."""
-        stamp = self.root / "prefix.ok"
-        with file_lock(self.root / "prefix.lock"):
-            if stamp.exists():
-                return self.prefix
-            shutil.rmtree(self.prefix, ignore_errors=True)
-            proc = subprocess.run(
-                [str(LOADER), "wineboot", "-i"],
-                capture_output=True,
-                text=True,
-                env=self.env(),
-                stdin=subprocess.DEVNULL,
-                timeout=300,
-            )
-            _check(proc, "wineboot -i")
-            system32 = self.prefix / "drive_c" / "windows" / "system32"
-            if not system32.is_dir():
-                raise WineError(f"wineboot -i made no {system32}")
-            dll = self.root / "bcryptprimitives.dll"
-            proc = subprocess.run(
-                [MINGW_GCC, "-O2", "-shared", "-s", "-o", str(dll), str(PRNG_SOURCE), "-lbcrypt"],
-                capture_output=True,
-                text=True,
-            )
-            _check(proc, f"{MINGW_GCC} {PRNG_SOURCE.name}")
-            shutil.copy2(dll, system32 / "bcryptprimitives.dll")
-            self._wait_server()
-            stamp.write_text("ok\n")
-        return self.prefix
+    def command(self, argv: Sequence[str | Path], thin_store: bool = False) -> list[str]:
+        """``argv`` (a Wine tool or loader call), inside the thin namespace if asked."""
+        command = [str(a) for a in argv]
+        if not thin_store:
+            return command
+        from tests.support.layouts import require_namespaces
 
-    def _wait_server(self) -> None:
-        """Wait until the wineserver that wineboot started has finished writing the registry."""
-        subprocess.run(
-            [str(WINESERVER), "-w"], env=self.env(), capture_output=True, timeout=120, check=False
+        require_namespaces()
+        mounts = " && ".join(
+            f"mount -t tmpfs -o ro tmpfs {d}" for d in _HOST_CA_DIRS if Path(d).is_dir()
         )
+        script = f'{mounts} && exec "$@"'
+        return [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            *command,
+        ]
+
+    def _quiet(self, argv: Sequence[str | Path], thin_store: bool, timeout: float) -> None:
+        subprocess.run(
+            self.command(argv, thin_store),
+            env=self.env(thin_store=thin_store),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
+
+    def ensure_prefix(self, thin_store: bool = False) -> Path:
+        """Create the prefix once (``wineboot -i``) and put the ProcessPrng stand-in in it."""
+        prefix = self.prefix(thin_store)
+        stamp = prefix.with_name(prefix.name + ".ok")
+        with file_lock(prefix.with_name(prefix.name + ".lock")):
+            if not stamp.exists():
+                shutil.rmtree(prefix, ignore_errors=True)
+                proc = subprocess.run(
+                    self.command([LOADER, "wineboot", "-i"], thin_store),
+                    capture_output=True,
+                    text=True,
+                    env=self.env(thin_store=thin_store),
+                    stdin=subprocess.DEVNULL,
+                    timeout=300,
+                )
+                _check(proc, "wineboot -i")
+                system32 = prefix / "drive_c" / "windows" / "system32"
+                if not system32.is_dir():
+                    raise WineError(f"wineboot -i made no {system32}")
+                dll = self.root / "bcryptprimitives.dll"
+                with file_lock(self.root / "dll.lock"):
+                    if not dll.exists():
+                        proc = subprocess.run(
+                            [MINGW_GCC, "-O2", "-shared", "-s", "-o", f"{dll}.part", *GCC_TAIL],
+                            capture_output=True,
+                            text=True,
+                        )
+                        _check(proc, f"{MINGW_GCC} {PRNG_SOURCE.name}")
+                        Path(str(dll) + ".part").replace(dll)
+                shutil.copy2(dll, system32 / "bcryptprimitives.dll")
+                # Wait until wineboot's server has written the registry and gone.
+                self._quiet([WINESERVER, "-w"], thin_store, 120)
+                stamp.write_text("ok\n")
+            self._keep_server(thin_store)
+        return prefix
+
+    def _keep_server(self, thin_store: bool) -> None:
+        """Keep one wineserver and Wine's own services (services.exe, explorer...) running,
+        started with /dev/null as their stdio. Otherwise every program starts them anew
+        (seconds each) and they inherit its stdout pipe, so reading the output waits until
+        they exit. The server stops SERVER_LINGER seconds after the last program; it is
+        restarted here when it may have gone."""
+        mark = self._used_mark(thin_store)
+        try:
+            idle = time.time() - mark.stat().st_mtime
+        except FileNotFoundError:
+            idle = float("inf")
+        if idle > SERVER_LINGER - 15:
+            self._quiet([WINESERVER, f"-p{SERVER_LINGER}"], thin_store, 60)
+            self._quiet([LOADER, "cmd", "/c", "exit"], thin_store, 120)
+        mark.touch()
+
+    def _used_mark(self, thin_store: bool) -> Path:
+        prefix = self.prefix(thin_store)
+        return prefix.with_name(prefix.name + ".used")
 
     def run(
         self,
@@ -262,40 +328,24 @@ class WineLane:
         """Run a Windows program (``argv[0]`` a host path to an .exe) under Wine.
 
         ``env`` adds to the scrubbed environment. Output is text with ``\\n`` line ends.
-        ``thin_store``: hide the host CA directories so Wine's ROOT store is nearly empty
-        (needs ``unshare --mount``; see tests/support/layouts.py).
+        ``thin_store``: in the thin prefix, with the host CA directories hidden, so Wine's ROOT
+        store holds only its few built-in roots (needs ``unshare --mount``, i.e. root).
         """
-        self.ensure_prefix()
-        command = [str(LOADER), *(str(a) for a in argv)]
-        if thin_store:
-            from tests.support.layouts import require_namespaces
-
-            require_namespaces()
-            mounts = " && ".join(
-                f"mount -t tmpfs -o ro tmpfs {d}" for d in _HOST_CA_DIRS if Path(d).is_dir()
+        self.ensure_prefix(thin_store)
+        try:
+            return subprocess.run(
+                self.command([LOADER, *argv], thin_store),
+                env=self.env(env, thin_store),
+                cwd=cwd,
+                input="",
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
             )
-            command = [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                f'{mounts} && exec "$@"',
-                "sh",
-                *command,
-            ]
-        return subprocess.run(
-            command,
-            env=self.env(env),
-            cwd=cwd,
-            input="",
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-        )
+        finally:
+            self._used_mark(thin_store).touch()
 
     def python(
         self,
@@ -315,7 +365,6 @@ class WineLane:
         key = (version, tuple(packages), certembed, folder)
         if key in self._pythons:
             return self._pythons[key]
-        self.ensure_prefix()
         if folder is None:
             tag = hashlib.sha256(repr(key).encode()).hexdigest()[:10]
             folder = f"py{version}-{tag}"
@@ -428,24 +477,47 @@ def resolve_windows_wheels(version: str, requirements: Sequence[str]) -> list[Pa
             env=_download_env(),
         )
         _check(proc, f"pip download -r {pins.name}")
-    return [wheels / name for name in _pinned_files(pins, wheels)]
+    return [wheels / name for name in _pinned_files(pins, wheels, version)]
 
 
-def _pinned_files(pins: Path, wheels: Path) -> list[str]:
-    """Map each pinned ``name==version`` to its downloaded wheel file name."""
-    names: list[str] = []
-    present = {p.name: p for p in wheels.glob("*.whl")}
+def _pinned_files(pins: Path, wheels: Path, python: str) -> list[str]:
+    """Map each pinned ``name==version`` to its downloaded wheel: the file whose name matches
+    and whose SHA-256 is one the pin lists (the cache holds wheels for several Pythons)."""
+    entries: list[tuple[str, str, set[str]]] = []
     for raw in pins.read_text().splitlines():
         line = raw.strip()
-        if not line or line.startswith(("#", "--")) or "==" not in line:
+        if "--hash=sha256:" in line and entries:
+            entries[-1][2].add(line.split("--hash=sha256:", 1)[1].split()[0].rstrip("\\"))
+            continue
+        if not line or raw[0].isspace() or line.startswith(("#", "--")) or "==" not in line:
             continue
         name, _, rest = line.partition("==")
         version = rest.split()[0].split(";")[0].rstrip("\\").strip()
-        prefix = f"{name.strip().lower().replace('-', '_').replace('.', '_')}-{version}-"
-        match = [f for f in present if f.lower().startswith(prefix)]
-        if len(match) != 1:
-            raise WineError(f"{pins.name}: {name}=={version} -> {match or 'no wheel'} in {wheels}")
-        names.append(match[0])
+        entries.append((name.strip(), version, set()))
+    major, minor = (int(x) for x in python.split("."))
+    supported = [
+        *tags.cpython_tags((major, minor), platforms=["win_amd64"]),
+        *tags.compatible_tags((major, minor), platforms=["win_amd64"]),
+    ]
+    rank = {tag: index for index, tag in enumerate(supported)}
+    names: list[str] = []
+    for name, version, hashes in entries:
+        best: tuple[int, str] | None = None
+        for path in sorted(wheels.glob("*.whl")):
+            try:
+                wname, wversion, _, wtags = parse_wheel_filename(path.name)
+            except InvalidWheelFilename:
+                continue
+            if wname != canonicalize_name(name) or str(wversion) != version:
+                continue
+            score = min((rank[t] for t in wtags if t in rank), default=None)
+            if score is not None and (best is None or score < best[0]) and _sha256(path) in hashes:
+                best = (score, path.name)
+        if best is None:
+            raise WineError(
+                f"{pins.name}: no wheel for {name}=={version} (CPython {python}) in {wheels}"
+            )
+        names.append(best[1])
     return names
 
 
@@ -544,10 +616,17 @@ def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def shutdown(lane: WineLane) -> None:
-    """Stop the session's wineserver (and the Wine services it keeps) unless xdist workers may
-    still use it; they exit on their own a few seconds after the last program."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or not (lane.root / "prefix.ok").exists():
+    """Stop the session's wineservers (and the Wine services they keep) unless xdist workers
+    may still use them; those stop on their own SERVER_LINGER seconds after the last program."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    subprocess.run(
-        [str(WINESERVER), "-k"], env=lane.env(), capture_output=True, timeout=60, check=False
-    )
+    for thin in (False, True):
+        prefix = lane.prefix(thin)
+        if prefix.with_name(prefix.name + ".ok").exists():
+            subprocess.run(
+                [str(WINESERVER), "-k"],
+                env=lane.env(thin_store=thin),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )

@@ -33,6 +33,7 @@ from certembed.bootstrap.runtime.baked import (
 )
 from certembed.bootstrap.runtime.posix import (
     cache_base,
+    filter_embedded,
     find_machine_store,
     load_machine_files,
     load_os_store,
@@ -246,9 +247,15 @@ class _Data:
         return os.path.join(self.directory, role + ".pem")
 
     def load(self, context: "ssl.SSLContext", role: "str") -> "None":
-        """Load a verified role: its hashed directory (lazy), else its PEM as ``cadata``."""
+        """Load a verified role: its hashed directory (lazy), else its PEM as ``cadata``; or
+        what the OS module says instead (Windows: minus the Disallowed store; all of the PEM
+        when the directory's path is not ASCII)."""
         capath = self.capath(role)
-        if capath is not None:
+        kept = filter_embedded(self.pem[role], capath)
+        if kept is not None:
+            if kept:
+                _load_verify_locations(context, None, None, kept.decode("ascii"))
+        elif capath is not None:
             _load_verify_locations(context, None, capath)
         else:
             _load_verify_locations(context, None, None, self.pem[role].decode("ascii"))
@@ -390,7 +397,11 @@ class _State:
         if plan["windows_store"]:
             parts.append((None, os_store_pem()))
         for role in roles:
-            parts.append((self.data.pem_path(role), self.data.pem[role]))
+            kept = filter_embedded(self.data.pem[role], None)
+            if kept is None:
+                parts.append((self.data.pem_path(role), self.data.pem[role]))
+            elif kept:
+                parts.append((None, kept))
         return parts
 
     def contents(self) -> "str":

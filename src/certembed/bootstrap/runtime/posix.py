@@ -113,6 +113,11 @@ def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
     """No OS certificate store outside files and directories here."""
 
 
+def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":
+    """Nothing to remove: this OS has no distrust store certembed reads."""
+    return None
+
+
 def os_store_pem() -> "bytes":
     return b""
 

@@ -36,6 +36,10 @@ class OSModule(Protocol):
     def os_store_pem(self) -> bytes:
         """The OS certificate store's anchors as PEM (certifi, export_env)."""
 
+    def filter_embedded(self, pem: bytes, capath: str | None) -> bytes | None:
+        """PEM to load instead of an embedded role's directory ``capath`` (e.g. minus what the
+        OS distrusts), or None to load the directory as is."""
+
     def cache_base(self) -> str | None:
         """The per-user cache base directory (absolute) or None."""
 

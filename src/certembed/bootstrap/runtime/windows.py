@@ -1,11 +1,25 @@
-"""Windows: the machine store is CryptoAPI's ROOT and CA stores (as ``load_default_certs`` reads
-them). OpenSSL's compiled-in directories (``C:\\Program Files\\Common Files\\SSL``, or
-``C:\\usr\\local\\ssl`` which any user can create) are never consulted.
+"""Windows: the machine store is CryptoAPI's ``ROOT`` store, read with ``ssl.enum_certificates``
+when a default context loads (never at import). OpenSSL's compiled-in directories
+(``C:\\Program Files\\Common Files\\SSL``, or ``C:\\usr\\local\\ssl`` which any user can create) are
+never consulted.
 
-Same OS-module shape as :mod:`.posix` (see :mod:`.shape`). Hook points for the Windows trust
-policy (issue 10): :func:`find_machine_store`, :func:`refine_plan` (which embedded roles join the
-store in each mode), :func:`load_os_store` (what a context loads from CryptoAPI) and
-:func:`os_store_pem` (the same anchors as PEM, for certifi and ``export_env``).
+Policy (issue 10; docs/windows.md):
+
+- Windows fills ``ROOT`` lazily: it holds the roots some chain build has already fetched, so a
+  root Microsoft trusts can be missing (cpython#80192). ``fill-gaps`` therefore trusts the ROOT
+  store **plus** the embedded fallback roots (the public roots the store may lack); ``merge``
+  already did; ``embedded-only`` reads no trust store.
+- Only ROOT entries trusted for the context's purpose (server auth for a client) are loaded.
+  The ``CA`` store (intermediates Windows cached) is not: with ``VERIFY_X509_PARTIAL_CHAIN``
+  (CPython 3.13's default) every certificate loaded becomes an anchor, including intermediates
+  of a root the machine distrusts.
+- The ``Disallowed`` store wins over every source, in every mode: a certificate in it, or any
+  certificate with the same public key, is never loaded, whether it comes from ROOT, the
+  embedded fallback or the ``always`` role.
+- A malformed store entry is skipped (one line on stderr under ``CERTEMBED_DEBUG=1``); it never
+  fails the context.
+
+Same OS-module shape as :mod:`.posix` (see :mod:`.shape`). Private helpers are ``_win_*``.
 """
 
 import os
@@ -13,29 +27,40 @@ import ssl
 import sys
 
 # certembed: dev-only begin
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
-from certembed.bootstrap.runtime.stores import _load_slots
+from certembed.bootstrap.runtime.stores import _load_slots, _load_verify_locations
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
 Pair = Tuple[Optional[str], Optional[str]]
 Probed = List[List[Any]]
+Distrust = Tuple[Set[bytes], Set[bytes]]
 # certembed: dev-only end
 
 OS_FAMILY = "windows"
-_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+_WIN_SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
+# Facts about this process's reading of the stores, for CERTEMBED_DEBUG and `certembed doctor`.
+_WIN_NOTED: "Set[str]" = set()
+_WIN_CACHE: "Dict[Any, List[bytes]]" = {}
+_WIN_STATS: "Dict[str, Any]" = {}
 
 
 def find_machine_store(
     key: "str", table: "Table", compiled: "Optional[Pair]", probed: "Probed"
 ) -> "Tuple[bool, Optional[Pair]]":
     """(uses an OS certificate store, (cafile, capath) found on disk or None)."""
-    return table["system_store"] == "windows" and key == "windows", None
+    uses = table["system_store"] == "windows" and key == "windows"
+    if uses:
+        probed.append(["store", "ROOT (server auth, minus Disallowed)", True])
+    return uses, None
 
 
 def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
-    """Adjust the decided plan for this OS (unchanged for now: see issue 10)."""
+    """fill-gaps with the Windows store: the embedded fallback joins it (lazy ROOT store)."""
+    wanted = plan["windows_store"] and mode == "fill-gaps" and roles.get("fallback")
+    if wanted and "fallback" not in plan["roles"]:
+        plan["roles"].insert(0, "fallback")
 
 
 def load_machine_files(
@@ -46,39 +71,44 @@ def load_machine_files(
 
 
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
-    """Lib/ssl.py's own loading of the Windows stores."""
-    if sys.platform != "win32":
-        return
-    for storename in context._windows_cert_stores:
-        context._load_windows_store_certs(storename, purpose)
+    """The ROOT store's anchors for ``purpose``, minus Disallowed and malformed entries."""
+    ders = _win_store_ders(getattr(purpose, "oid", _WIN_SERVER_AUTH))
+    if ders:
+        _load_verify_locations(context, None, None, b"".join(ders))
 
 
-def os_store_pem() -> "bytes":  # pragma: no cover - Windows only
-    """The ROOT and CA stores' server-auth certificates as PEM."""
-    enum_certificates = getattr(ssl, "enum_certificates", None)
-    if enum_certificates is None:
-        return b""
-    import base64
+def os_store_pem() -> "bytes":
+    """The same anchors as PEM (certifi's file, ``export_env``)."""
+    return "".join(
+        ssl.DER_cert_to_PEM_cert(der) for der in _win_store_ders(_WIN_SERVER_AUTH)
+    ).encode("ascii")
 
-    seen = set()
-    out = []
-    for store in ("ROOT", "CA"):
-        try:
-            entries = enum_certificates(store)
-        except Exception:
-            continue
-        for der, encoding, usage in entries:
-            if encoding != "x509_asn" or der in seen:
+
+def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":
+    """The PEM to load instead of an embedded role's hashed directory ``capath``, or None to
+    load the directory: the role minus what the machine distrusts (Disallowed), or the whole
+    role when ``capath`` is not ASCII (OpenSSL's directory lookup on Windows cannot open such
+    a path; certifi's file and ``cadata`` can)."""
+    distrust = _win_distrust()
+    if distrust[0] or distrust[1]:
+        kept = []
+        removed = 0
+        for block in _win_pem_blocks(pem):
+            try:
+                der = ssl.PEM_cert_to_DER_cert(block)
+            except Exception:
+                kept.append(block)
                 continue
-            if usage is not True and _SERVER_AUTH not in usage:
-                continue
-            seen.add(der)
-            text = base64.encodebytes(der).decode("ascii").replace("\n", "")
-            lines = [text[i : i + 64] for i in range(0, len(text), 64)]
-            out.append(
-                "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
-            )
-    return "".join(out).encode("ascii")
+            if _win_blocked(der, distrust):
+                removed += 1
+                _win_note("not trusting an embedded root that is in the Disallowed store", der)
+            else:
+                kept.append(block)
+        if removed:
+            return "".join(kept).encode("ascii")
+    if capath is not None and not capath.isascii():
+        return pem
+    return None
 
 
 def cache_base() -> "Optional[str]":
@@ -89,3 +119,181 @@ def cache_base() -> "Optional[str]":
 def private_dir_ok(folder: "str") -> "bool":
     """A real directory; %LOCALAPPDATA% is per user by its ACL."""
     return os.path.isdir(folder) and not os.path.islink(folder)
+
+
+def _win_debug() -> "bool":
+    return os.environ.get("CERTEMBED_DEBUG") == "1"
+
+
+def _win_note(message: "str", der: "Optional[bytes]" = None) -> "None":
+    """One stderr line per distinct fact, under CERTEMBED_DEBUG=1 only."""
+    if der is not None:
+        import hashlib
+
+        message += " (sha256 " + hashlib.sha256(der).hexdigest() + ")"
+    if message in _WIN_NOTED:
+        return
+    _WIN_NOTED.add(message)
+    if _win_debug():
+        try:
+            sys.stderr.write("certembed: windows store: " + message + "\n")
+        except Exception:
+            pass
+
+
+def _win_entries(store: "str") -> "List[Any]":
+    """``ssl.enum_certificates(store)``; an unreadable store counts as empty (said in debug)."""
+    enum_certificates = getattr(ssl, "enum_certificates", None)
+    if enum_certificates is None:
+        return []
+    try:
+        return list(enum_certificates(store))
+    except Exception as exc:
+        _win_note("cannot read the " + store + " store: " + repr(exc))
+        return []
+
+
+def _win_tlv(data: "bytes", pos: "int") -> "Tuple[int, int, int]":
+    """(tag, start of content, end of content) of the DER element at ``pos``."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def _win_spki(der: "bytes") -> "Optional[bytes]":
+    """The subjectPublicKeyInfo element of a certificate, or None if it cannot be found."""
+    try:
+        tag, start, _ = _win_tlv(der, 0)
+        if tag != 0x30:
+            return None
+        tag, pos, end = _win_tlv(der, start)  # tbsCertificate
+        if tag != 0x30:
+            return None
+        fields: "List[Tuple[int, int, int]]" = []
+        while pos < end and len(fields) < 7:
+            tag, _, stop = _win_tlv(der, pos)
+            fields.append((tag, pos, stop))
+            pos = stop
+        if fields and fields[0][0] == 0xA0:  # [0] version
+            fields = fields[1:]
+        # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+        if len(fields) < 6 or fields[5][0] != 0x30:
+            return None
+        return der[fields[5][1] : fields[5][2]]
+    except ValueError:
+        return None
+
+
+def _win_distrust() -> "Distrust":
+    """(certificates, public keys) in the Disallowed store."""
+    certs: "Set[bytes]" = set()
+    keys: "Set[bytes]" = set()
+    for entry in _win_entries("Disallowed"):
+        der = entry[0]
+        if entry[1] != "x509_asn":
+            continue
+        certs.add(der)
+        spki = _win_spki(der)
+        if spki is not None:
+            keys.add(spki)
+    _WIN_STATS["Disallowed"] = len(certs)
+    return certs, keys
+
+
+def _win_blocked(der: "bytes", distrust: "Distrust") -> "bool":
+    if der in distrust[0]:
+        return True
+    spki = _win_spki(der)
+    return spki is not None and spki in distrust[1]
+
+
+def _win_pem_blocks(pem: "bytes") -> "List[str]":
+    text = pem.decode("ascii", "replace")
+    end_marker = "-----END CERTIFICATE-----"
+    blocks = []
+    pos = 0
+    while True:
+        start = text.find("-----BEGIN CERTIFICATE-----", pos)
+        if start < 0:
+            break
+        stop = text.find(end_marker, start)
+        if stop < 0:
+            break
+        stop += len(end_marker)
+        blocks.append(text[start:stop] + "\n")
+        pos = stop
+    return blocks
+
+
+def _win_store_ders(oid: "str") -> "List[bytes]":
+    """ROOT entries trusted for ``oid``, not distrusted, each loadable by OpenSSL."""
+    distrust = _win_distrust()
+    entries = _win_entries("ROOT")
+    wanted = []
+    seen: "Set[bytes]" = set()
+    skipped_distrust = 0
+    for entry in entries:
+        der, encoding, trust = entry[0], entry[1], entry[2]
+        if encoding != "x509_asn" or der in seen:
+            continue
+        if trust is not True and oid not in trust:
+            continue
+        seen.add(der)
+        if _win_blocked(der, distrust):
+            skipped_distrust += 1
+            _win_note("not trusting a ROOT entry that is in the Disallowed store", der)
+            continue
+        wanted.append(der)
+    key = (oid, tuple(wanted))
+    good = _WIN_CACHE.get(key)
+    if good is None:
+        good = _win_loadable(wanted)
+        _WIN_CACHE.clear()
+        _WIN_CACHE[key] = good
+    stats = {
+        "ROOT": len(entries),
+        "purpose": len(seen),
+        "Disallowed": _WIN_STATS.get("Disallowed", 0),
+        "distrusted": skipped_distrust,
+        "malformed": len(wanted) - len(good),
+        "loaded": len(good),
+    }
+    if stats != _WIN_STATS.get("last"):
+        _WIN_STATS["last"] = stats
+        if _win_debug():
+            import json
+
+            _win_note(json.dumps(stats, sort_keys=True))
+    return good
+
+
+def _win_loadable(ders: "List[bytes]") -> "List[bytes]":
+    """The entries OpenSSL accepts: all at once if it can, else one by one (malformed skipped)."""
+    if not ders:
+        return []
+    scratch = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        _load_verify_locations(scratch, None, None, b"".join(ders))
+        return list(ders)
+    except (ssl.SSLError, ValueError):
+        pass
+    good = []
+    for der in ders:
+        try:
+            _load_verify_locations(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), None, None, der)
+        except (ssl.SSLError, ValueError) as exc:
+            _win_note("skipping a malformed ROOT entry: " + str(exc), der)
+            continue
+        good.append(der)
+    return good
