@@ -432,11 +432,28 @@ except requests.exceptions.SSLError:
 """
 
 
+LATE_AIOHTTP = r"""
+import asyncio, os, sys
+import aiohttp  # before certembed: aiohttp makes its default context at import
+if os.environ.get("BOOTSTRAP"):
+    sys.path.insert(0, os.environ["BOOTSTRAP"])
+    import _certembed_bootstrap
+async def get(url):
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status
+try:
+    print(asyncio.run(get(sys.argv[1])))
+except aiohttp.ClientConnectorCertificateError:
+    print("verify-failed")
+"""
+
+
 @pytest.mark.parametrize("with_bootstrap", [True, False])
-def test_late_import_is_covered_and_said(payloads, servers, with_bootstrap):
+@pytest.mark.parametrize("client", ["requests", "aiohttp"])
+def test_late_import_is_covered_and_said(payloads, servers, with_bootstrap, client):
     extra = {"BOOTSTRAP": str(payloads("fill-gaps"))} if with_bootstrap else {}
     proc = subprocess.run(
-        [sys.executable, "-c", LATE, servers["corp"].url],
+        [sys.executable, "-c", LATE if client == "requests" else LATE_AIOHTTP, servers["corp"].url],
         capture_output=True,
         text=True,
         env=scrubbed_env(CERTEMBED_DEBUG="1", **extra),
@@ -445,9 +462,11 @@ def test_late_import_is_covered_and_said(payloads, servers, with_bootstrap):
     assert proc.returncode == 0, proc.stderr
     if with_bootstrap:
         assert proc.stdout.strip() == "200"
-        report = json.loads(proc.stderr.split("certembed: ", 1)[1].splitlines()[0])
-        assert any("requests was imported before certembed" in n for n in report["imported_early"])
-    else:  # the twin: requests alone does not know the corporate root
+        line = next(x for x in proc.stderr.splitlines() if x.startswith("certembed: {"))
+        report = json.loads(line[len("certembed: ") :])
+        said = f"{client} was imported before certembed"
+        assert any(said in note for note in report["imported_early"]), report["imported_early"]
+    else:  # the twin: the client alone does not know the corporate root
         assert proc.stdout.strip() == "verify-failed"
 
 

@@ -739,7 +739,16 @@ def _imported_early(state: "_State") -> "List[str]":
                 + name
                 + ".DEFAULT_CA_BUNDLE_PATH now names the decided anchors"
             )
-    for name in ("urllib3", "httpx", "aiohttp", "botocore", "grpc", "pycurl"):
+    connector = sys.modules.get("aiohttp.connector")
+    verified = getattr(connector, "_SSL_CONTEXT_VERIFIED", None)
+    if isinstance(verified, ssl.SSLContext):
+        # aiohttp made its default context at import, with the defaults before certembed
+        state.load_into(verified)
+        notes.append(
+            "aiohttp was imported before certembed: its default context got the decided "
+            "anchors added (it keeps what it had loaded)"
+        )
+    for name in ("urllib3", "httpx", "botocore", "grpc", "pycurl"):
         if name in sys.modules:
             notes.append(
                 name + " was imported before certembed: contexts or bundle paths it created "
