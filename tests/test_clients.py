@@ -44,7 +44,7 @@ EXPECTED: dict[str, tuple[tuple[str, str, str], tuple[str, str]]] = {
     "botocore": ((OK, OK, FAIL), (FAIL, FAIL)),
     "grpc": ((OK, OK, FAIL), (FAIL, FAIL)),
     "grpc-certifi": ((OK, OK, FAIL), (FAIL, FAIL)),
-    "pycurl": ((NO_CA, NO_CA, NO_CA), (NO_CA, NO_CA)),
+    "pycurl": ((OK, OK, FAIL), (NO_CA, NO_CA)),
     "pycurl-certifi": ((OK, OK, FAIL), (FAIL, FAIL)),
 }
 _SPEC = """

@@ -112,6 +112,7 @@ def render_bootstrap(
         export_env=spec.export_env,
         patch_certifi=spec.patch_certifi,
         patch_grpc=spec.patch_grpc,
+        patch_pycurl=spec.patch_pycurl,
         relax_x509_strict=spec.relax_x509_strict,
         always_in_custom_bundles=spec.always_in_custom_bundles,
         bundle_sha256=bundle_digest,

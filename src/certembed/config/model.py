@@ -123,6 +123,13 @@ CERTEMBED_OPTIONS = (
         "is set).",
     ),
     Option(
+        "patch_pycurl",
+        "bool",
+        True,
+        "New `pycurl.Curl` handles start with `CAINFO` set to the decided anchors' file instead "
+        "of libcurl's compiled-in CA file (an app's own `CAINFO`/`CAPATH` still wins).",
+    ),
+    Option(
         "relax_x509_strict",
         "bool",
         False,
@@ -211,6 +218,7 @@ class Spec:
     export_env: bool = False
     patch_certifi: bool = True
     patch_grpc: bool = True
+    patch_pycurl: bool = True
     relax_x509_strict: bool = False
     always_in_custom_bundles: bool = True
     app: AppSpec | None = None
@@ -479,6 +487,7 @@ class Checker:
             ("export_env", False),
             ("patch_certifi", True),
             ("patch_grpc", True),
+            ("patch_pycurl", True),
             ("relax_x509_strict", False),
             ("always_in_custom_bundles", True),
         ):

@@ -19,6 +19,7 @@ RESPECT_ENV: "bool" = True
 EXPORT_ENV: "bool" = False
 PATCH_CERTIFI: "bool" = True
 PATCH_GRPC: "bool" = True
+PATCH_PYCURL: "bool" = True
 RELAX_X509_STRICT: "bool" = False
 ALWAYS_IN_CUSTOM_BUNDLES: "bool" = True
 BUNDLE_SHA256: "str" = ""

@@ -24,6 +24,7 @@ from certembed.bootstrap.runtime.baked import (
     MODE,
     PATCH_CERTIFI,
     PATCH_GRPC,
+    PATCH_PYCURL,
     RELAX_X509_STRICT,
     RESPECT_ENV,
     ROLES,
@@ -652,6 +653,38 @@ def _patch_grpc_module(module: "Any") -> "None":
     state.report["grpc"] = "decided anchors"
 
 
+def _patch_pycurl_module(module: "Any") -> "None":
+    """libcurl loads CA files itself (its compiled-in path, never ``ssl``'s): new ``Curl``
+    handles start with ``CAINFO`` = the decided anchors' file (also after ``reset()``); an
+    app's own ``setopt(CAINFO/CAPATH)`` comes later and wins."""
+    state = _STATE
+    original = getattr(module, "Curl", None)
+    if state is None or original is None or getattr(module, "_certembed_patched", False):
+        return
+
+    def _set_cainfo(handle: "Any") -> "None":
+        if state.pem_parts():
+            handle.setopt(module.CAINFO, state.where())
+
+    class Curl(original):  # type: ignore[misc,valid-type]
+        __doc__ = original.__doc__
+
+        def __init__(self, *args: "Any", **kwargs: "Any") -> "None":
+            super().__init__(*args, **kwargs)
+            _set_cainfo(self)
+
+        def reset(self) -> "None":
+            super().reset()
+            _set_cainfo(self)
+
+    Curl.__module__ = original.__module__
+    Curl.__wrapped__ = original
+    state.saved.setdefault("certifi", []).append((module, "Curl", original))
+    module.Curl = Curl
+    module._certembed_patched = True
+    state.report["pycurl"] = "decided anchors"
+
+
 def _patchers() -> "Dict[str, Callable[[Any], None]]":
     """Modules patched when (and only if) the app imports them: name -> patch function."""
     out: "Dict[str, Callable[[Any], None]]" = {}
@@ -659,6 +692,8 @@ def _patchers() -> "Dict[str, Callable[[Any], None]]":
         out["certifi"] = _patch_certifi_module
     if PATCH_GRPC:
         out["grpc"] = _patch_grpc_module
+    if PATCH_PYCURL:
+        out["pycurl"] = _patch_pycurl_module
     return out
 
 
@@ -679,7 +714,7 @@ class _CertifiLoader:
 
 
 class _CertifiFinder:
-    """Patches certifi and grpc (:func:`_patchers`) when, and only if, the app imports them:
+    """Patches certifi, grpc and pycurl (:func:`_patchers`) when, and only if, the app imports them:
     nothing is imported up front."""
 
     def find_spec(self, name: "str", path: "Any" = None, target: "Any" = None) -> "Any":
