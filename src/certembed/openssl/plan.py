@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from certembed.audit.analyze import series_of
+from certembed.audit.binaries import Binary
 from certembed.errors import (
     ArchMismatch,
     IncompleteSource,
@@ -71,15 +72,11 @@ class Plan:
         return asdict(self)
 
 
-def _label(tree: Tree, path: Any) -> str:
-    return tree.rel(path)
-
-
 def _pick_pair(
-    target: TargetOpenSSL, pairs: list[Pair], libs: list[Any], source: Tree, label: str
+    target: TargetOpenSSL, pairs: list[Pair], libs: list[Binary], source: Tree, label: str
 ) -> Pair:
     if not pairs:
-        found = ", ".join(f"{_label(source, b.path)} (lib{b.openssl_role})" for b in libs)
+        found = ", ".join(f"{source.rel(b.path)} (lib{b.openssl_role})" for b in libs)
         raise IncompleteSource(
             f"{label} holds no complete libssl + libcrypto pair (a libssl that imports a "
             f"libcrypto present beside it); found: {found or 'no OpenSSL library'}. Point "
@@ -90,22 +87,33 @@ def _pick_pair(
     if not same_arch:
         pair = pairs[0]
         raise ArchMismatch(
-            f"{_label(source, pair.libcrypto.path)} and {_label(source, pair.libssl.path)} are "
+            f"{source.rel(pair.libcrypto.path)} and {source.rel(pair.libssl.path)} are "
             f"{pair.arch} (OpenSSL {pair.version}), but {target.tree.rel(target.ssl_module.path)} "
-            f"in {target.tree.root} is {arch}: Windows would fail with '%1 is not a valid Win32 "
-            f"application'. Take the {arch} build of OpenSSL (e.g. the win_amd64 wheel for x64)"
+            f"in {target.tree.root} is {arch}: "
+            + (
+                "Windows would fail with '%1 is not a valid Win32 application'. "
+                if pair.libcrypto.format == "pe"
+                else "the loader would reject them (wrong ELF machine). "
+            )
+            + f"Take the {arch} build of OpenSSL (e.g. the win_amd64 wheel for x64)"
         )
     old = target.version
     if old is None:
         raise OpenSSLError(
             f"{target.tree.rel(target.libcrypto.path)}: cannot read its OpenSSL version"
         )
+    unknown = [p for p in same_arch if not p.version]
+    if unknown:
+        raise OpenSSLError(
+            f"{source.rel(unknown[0].libcrypto.path)}: cannot read its OpenSSL version (no "
+            "VERSIONINFO, no build-info text), so it cannot be checked"
+        )
     series = abi_series(old)
     same_series = [p for p in same_arch if p.version and abi_series(p.version) == series]
     if not same_series:
         pair = same_arch[0]
         raise SeriesMismatch(
-            f"{_label(source, pair.libcrypto.path)} is OpenSSL {pair.version} but "
+            f"{source.rel(pair.libcrypto.path)} is OpenSSL {pair.version} but "
             f"{target.tree.rel(target.libcrypto.path)} is OpenSSL {old}: the 1.1.1 and 3.x "
             "series differ in ABI and symbols, so _ssl built for one cannot load the other. "
             f"Take a source from the {series if series != '3' else '3.x'} series, or install a "
@@ -194,7 +202,7 @@ def _unresolved_dependencies(target: TargetOpenSSL, pair: Pair) -> list[str]:
 def make_plan(
     target: TargetOpenSSL,
     pairs: list[Pair],
-    libs: list[Any],
+    libs: list[Binary],
     source: Tree,
     source_label: str,
     allow_downgrade: bool,
@@ -206,7 +214,7 @@ def make_plan(
     if version_key(new) <= version_key(old) and not allow_downgrade:
         word = "the same as" if version_key(new) == version_key(old) else "older than"
         raise NotNewer(
-            f"{_label(source, pair.libcrypto.path)} is OpenSSL {new}, {word} OpenSSL {old} in "
+            f"{source.rel(pair.libcrypto.path)} is OpenSSL {new}, {word} OpenSSL {old} in "
             f"{tree.rel(target.libcrypto.path)}; pass --allow-downgrade to install it anyway"
         )
     fmt = target.libcrypto.format
@@ -223,13 +231,13 @@ def make_plan(
     ssl_rep = Replacement(
         "libssl",
         tree.rel(target.libssl.path),
-        _label(source, pair.libssl.path),
+        source.rel(pair.libssl.path),
         old,
         new,
         rewrites=[(pair.crypto_name, crypto_name)] if pair.crypto_name != crypto_name else [],
     )
     crypto_rep = Replacement(
-        "libcrypto", tree.rel(target.libcrypto.path), _label(source, pair.libcrypto.path), old, new
+        "libcrypto", tree.rel(target.libcrypto.path), source.rel(pair.libcrypto.path), old, new
     )
     if fmt == "elf":
         ssl_rep.soname = target.libssl.export_name or target.libssl.path.name
