@@ -422,3 +422,30 @@ def test_a_damaged_certificate_sends_the_file_down_the_stock_path(tmp_path, how)
     assert info["fastpath"].startswith("off: "), info
     twin = _write(tmp_path / "intact.pem", ROOTS[1] + ROOTS[0])
     assert fastpath.fp_capath(twin, None, str(_cache(tmp_path / "twin")), {}) is not None
+
+
+def test_the_cache_keeps_the_most_recently_used_directories(tmp_path):
+    """One directory per bundle, bounded: a build keeps the FP_KEEP most recently used (a hit
+    touches its own) and removes builders' leftovers older than an hour."""
+    cache = _cache(tmp_path)
+    root = cache / fastpath.FP_CACHE_VERSION
+    root.mkdir(mode=0o700)
+    old = []
+    for index in range(fastpath.FP_KEEP + 2):
+        folder = root / f"{index:064x}"
+        folder.mkdir(mode=0o700)
+        os.utime(folder, (1_000_000 + index, 1_000_000 + index))
+        old.append(folder.name)
+    stale = root / ".tmp-1-deadbeef"
+    stale.mkdir(mode=0o700)
+    os.utime(stale, (1_000_000, 1_000_000))
+    info: dict = {}
+    cafile = _write(tmp_path / "bundle.pem", b"".join(ROOTS[:3]))
+    built = fastpath.fp_capath(cafile, None, str(cache), info)
+    assert built is not None and info["cache"] == "built"
+    kept = sorted(p.name for p in root.iterdir())
+    want = sorted([Path(built).name, *old[-(fastpath.FP_KEEP - 1) :]])
+    assert kept == want
+    info = {}
+    assert fastpath.fp_capath(cafile, None, str(cache), info) == built
+    assert info["cache"] == "hit"

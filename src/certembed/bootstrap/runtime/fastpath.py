@@ -33,6 +33,7 @@ FpInfo = Dict[str, Any]
 # certembed: dev-only end
 
 FP_CACHE_VERSION = "hashed-v1"
+FP_KEEP = 8  # private hashed directories kept, most recently used first (one per bundle)
 _FP_BEGIN = b"-----BEGIN "
 _FP_CERT_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _FP_CERT_END = b"-----END CERTIFICATE-----"
@@ -316,6 +317,10 @@ def fp_private_hashed_dir(
     problem = fp_verify_dir(folder, entries)
     if problem is None:
         info["cache"] = "hit"
+        try:
+            os.utime(folder)  # most recently used: kept by _fp_prune
+        except OSError:
+            pass
         return folder
     info["cache"] = "built" if problem == "missing" else f"rebuilt ({problem})"
     tag = f"{os.getpid()}-{os.urandom(6).hex()}"
@@ -341,7 +346,39 @@ def fp_private_hashed_dir(
     if fp_verify_dir(folder, entries) is not None:  # changed under our feet: do not use
         info["cache"] = "changed while being published"
         return None
+    _fp_prune(root, key)
     return folder
+
+
+def _fp_prune(root: "str", keep: "str") -> "None":
+    """Keep the ``FP_KEEP`` most recently used directories (each hit touches its own), and
+    remove what crashed builders left behind more than an hour ago. Runs after a build only."""
+    import time
+
+    now = time.time()
+    used = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            mtime = entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if entry.name.startswith((".tmp-", ".old-")):
+            if now - mtime > 3600:
+                _fp_remove(entry.path)
+        elif len(entry.name) == 64 and entry.name != keep:
+            used.append((mtime, entry.name))
+    used.sort(reverse=True)
+    for _, name in used[FP_KEEP - 1 :]:
+        old = os.path.join(root, f".old-{os.getpid()}-{os.urandom(6).hex()}")
+        try:
+            os.rename(os.path.join(root, name), old)
+        except OSError:
+            continue
+        _fp_remove(old)
 
 
 def fp_capath(
