@@ -555,3 +555,30 @@ def test_relaxed_strict_flag_reaches_certembeds_own_file_only(boot, ca_dir):
         ctx.verify_flags |= ssl.VERIFY_X509_STRICT
         ctx.load_verify_locations(cafile=path)
         assert bool(ctx.verify_flags & ssl.VERIFY_X509_STRICT) is not relaxed, path
+
+
+CERTIFI_DIR = r"""
+import os, sys
+sys.path.insert(0, os.environ["BOOTSTRAP"])
+import _certembed_bootstrap, requests
+try:
+    print(requests.get(sys.argv[1], timeout=10).status_code)
+except requests.exceptions.SSLError:
+    print("verify-failed")
+"""
+
+
+@pytest.mark.parametrize("with_dir", [True, False])
+def test_certifi_users_see_a_user_set_directory(payloads, servers, ca_dir, tmp_path, with_dir):
+    """Item 2 for requests: the roots of an SSL_CERT_DIR the user set reach certifi.where()
+    too, next to the machine's file (here: the host's)."""
+    extra = {"SSL_CERT_DIR": str(_hashed_dir(tmp_path / "dir", ca_dir / "rogue.pem"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", CERTIFI_DIR, servers["rogue"].url],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(BOOTSTRAP=str(payloads("fill-gaps")), **(extra if with_dir else {})),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ("200" if with_dir else "verify-failed")

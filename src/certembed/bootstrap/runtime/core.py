@@ -393,7 +393,9 @@ class _State:
         parts: "List[Part]" = []
         if plan["cafile"]:
             parts.append((plan["cafile"], None))
-        if plan["capath"]:
+        # The machine's directory is taken to hold its file's roots; one the user set does not
+        env_dir = bool(plan["env"] and plan["env"][1])
+        if plan["capath"] and (env_dir or not plan["cafile"]):
             parts.extend((path, None) for path in _hashed_files(plan["capath"]))
         if plan["windows_store"]:
             parts.append((None, os_store_pem()))
