@@ -252,3 +252,57 @@ def compare(plain: dict[str, str], other: dict[str, str]) -> dict[str, tuple[str
         for t in sorted(ids)
         if plain.get(t, "missing") != other.get(t, "missing")
     }
+
+
+_ONE_TEST = """\
+import sys, unittest
+suite = unittest.defaultTestLoader.loadTestsFromName(sys.argv[1])
+result = unittest.TestResult()
+suite.run(result)
+print("error" if result.errors else "failed" if result.failures else
+      "skipped" if result.skipped else "passed" if result.testsRun else "missing")
+"""
+
+
+def rerun_cpython(python: str, test_id: str, folder: Path, env: dict[str, str]) -> str:
+    """One CPython test, alone, in a fresh process with ``env`` (see :func:`install_site`): its
+    outcome, to tell flakes from real differences."""
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [python, "-c", _ONE_TEST, test_id],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = proc.stdout.strip().splitlines()
+    return lines[-1] if lines else "error"
+
+
+def pytest_node(test_id: str) -> str:
+    """``tests.test_requests.TestX.test_y[p]`` -> ``tests/test_requests.py::TestX::test_y[p]``."""
+    head, _, name = test_id.partition("[")
+    parts = head.split(".")
+    split = next((i for i, p in enumerate(parts) if p[:1].isupper()), len(parts) - 1)
+    module, rest = parts[:split], parts[split:]
+    node = "/".join(module) + ".py::" + "::".join(rest)
+    return node + ("[" + name if name else "")
+
+
+def rerun_requests(
+    python: str, test_id: str, tree: Path, folder: Path, payload: Path | None
+) -> str:
+    env = install_site(folder, payload)
+    junit = folder / "junit.xml"
+    cmd = [python, "-m", "pytest", pytest_node(test_id), "-q", "-p", "no:cacheprovider"]
+    subprocess.run(
+        [*cmd, f"--junitxml={junit}"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
+    if not junit.exists():
+        return "error"
+    return outcomes(junit).get(test_id, "missing")
