@@ -262,3 +262,17 @@ def _httplib(python: str, folder: Path, sitecode: str | None) -> dict[str, str]:
         timeout=300,
     )
     return outcomes(junit)
+
+
+def test_without_pyenv_the_base_interpreter_runs_the_suites(monkeypatch, tmp_path):
+    """A machine without pyenv (a fresh CI box): the interpreter the venv was made from, whose
+    test package .ci/run installs (libpython3.X-testsuite), and the run says so."""
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    pythons, how = peer_pythons()
+    if not pythons:
+        if os.environ.get("CI") == "true":  # .ci/run installs the test package
+            pytest.fail(how)
+        pytest.skip(how)  # this interpreter's stdlib has no test package here
+    assert how == "base interpreter (no pyenv)"
+    ((label, exe),) = pythons
+    assert label == f"3.{sys.version_info[1]}" and Path(exe).exists()
