@@ -605,6 +605,44 @@ class WinePython:
         )
 
 
+def freeze(
+    python: WinePython,
+    project: Path,
+    script: str,
+    name: str,
+    onefile: bool = False,
+    hooksconfig: str | None = None,
+    timeout: float = 900,
+) -> Path:
+    """``pyinstaller script`` run by Windows ``python`` in ``project`` (its cwd, so certembed's
+    hook finds the project's config there); the host path of the built .exe.
+
+    ``hooksconfig``: freeze from a .spec (made by ``pyi-makespec``) whose ``hooksconfig={}`` is
+    replaced by this Python literal, e.g. ``'{"certembed": {"enabled": False}}'``.
+    """
+    layout = ["--onefile"] if onefile else ["--onedir"]
+    if hooksconfig is None:
+        argv = ["-m", "PyInstaller", "--noconfirm", *layout, "--name", name, script]
+    else:
+        made = python.run(
+            ["-m", "PyInstaller.utils.cliutils.makespec", *layout, "--name", name, script],
+            cwd=project,
+        )
+        _check(made, f"pyi-makespec {name}")
+        spec = project / f"{name}.spec"
+        text = spec.read_text(encoding="utf-8")
+        if "hooksconfig={}" not in text:
+            raise WineError(f"{spec} has no hooksconfig={{}} to replace")
+        spec.write_text(text.replace("hooksconfig={}", f"hooksconfig={hooksconfig}"), "utf-8")
+        argv = ["-m", "PyInstaller", "--noconfirm", spec.name]
+    proc = python.run(argv, cwd=project, timeout=timeout)
+    _check(proc, f"PyInstaller {name} under Windows CPython {python.version}")
+    exe = project / "dist" / (f"{name}.exe" if onefile else f"{name}/{name}.exe")
+    if not exe.is_file():
+        raise WineError(f"PyInstaller made no {exe}:\n{proc.stderr[-2000:]}")
+    return exe
+
+
 def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One directory for the whole run, shared by xdist workers (their common parent)."""
     base = tmp_path_factory.getbasetemp()
