@@ -140,3 +140,25 @@ def test_certembed_build_star_on_windows(
     report = run_app(wine, exe, servers)
     assert report["certembed"] is True
     assert verdicts(report, servers) == CERTEMBED
+
+
+def test_doctor_on_windows_shows_store_counts_and_decision(
+    builder: WinePython, project: Path
+) -> None:
+    """``certembed doctor`` in Windows CPython on the thin store: the ROOT store's counts and
+    the Windows decision per mode (fill-gaps = store + fallback + always)."""
+    proc = builder.run(["-m", "certembed", "doctor", "--json"], cwd=project, thin_store=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["platform"] == "windows"
+    counts = report["windows_store"]
+    assert 0 < counts["ROOT"] < 20 and counts["loaded"] == counts["purpose"] - counts["distrusted"]
+    assert counts["malformed"] == 0
+    plans = report["decisions"]
+    assert plans["fill-gaps"]["windows_store"] is True
+    assert plans["fill-gaps"]["roles"] == ["fallback", "always"]
+    assert plans["embedded-only"]["windows_store"] is False
+    text = builder.run(["-m", "certembed", "doctor"], cwd=project, thin_store=True)
+    assert text.returncode == 0, text.stderr[-3000:]
+    assert f"Windows ROOT store: {counts['ROOT']} entries" in text.stdout
+    assert "fill-gaps (configured): Windows ROOT store" in text.stdout

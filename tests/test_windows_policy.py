@@ -213,3 +213,25 @@ def test_windows_decisions(
     assert (plan["store"], plan["roles"]) == (store, roles)
     # without a fallback role there is nothing to fill the gap with
     assert boot.decide(mode, None, None, True, {"always": 1})["roles"] == ["always"]
+
+
+def test_store_counts_for_doctor(
+    boot: ModuleType, stores: dict[str, list[tuple[bytes, str, Any]]], cas: dict[str, trustme.CA]
+) -> None:
+    stores["ROOT"] += [
+        (der(cas["distro"]), "x509_asn", True),
+        (der(cas["corp"]), "x509_asn", {CLIENT_AUTH}),
+        (der(cas["fallback"]), "x509_asn", True),
+        (b"\x30\x03\x02\x01\x00", "x509_asn", True),
+    ]
+    stores["CA"] += [(der(cas["rogue"]), "x509_asn", True)]
+    stores["Disallowed"] += [(der(cas["fallback"]), "x509_asn", True)]
+    assert boot._win_store_counts() == {
+        "ROOT": 4,
+        "purpose": 3,
+        "Disallowed": 1,
+        "distrusted": 1,
+        "malformed": 1,
+        "loaded": 1,
+        "CA": 1,
+    }

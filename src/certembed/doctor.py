@@ -37,10 +37,11 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
                 mode,
                 env,
                 system if system and any(system) else None,
-                windows and env is None,
+                windows,  # the environment never removes the Windows store (runtime core)
                 module.ROLES,
             )
             decisions[mode] = plan
+        store_counts = module._win_store_counts() if windows else None
     report: dict[str, Any] = {
         "python": {
             "version": platform.python_version(),
@@ -63,6 +64,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
         "system_store": "windows certificate store"
         if windows
         else ({"cafile": system[0], "capath": system[1]} if system and any(system) else None),
+        "windows_store": store_counts,
         "respect_env": spec.respect_env,
         "env_store": list(env) if env else None,
         "bundle": {
@@ -169,8 +171,8 @@ def _describe_plan(plan: dict[str, Any]) -> str:
     parts = []
     if plan["store"] == "env":
         parts.append(f"environment ({plan['cafile'] or '-'}, {plan['capath'] or '-'})")
-    elif plan["store"] == "windows":
-        parts.append("Windows certificate store")
+    if plan.get("windows_store"):
+        parts.append("Windows ROOT store (server auth, minus Disallowed)")
     elif plan["store"] == "system":
         parts.append(f"machine store ({plan['cafile'] or '-'}, {plan['capath'] or '-'})")
     parts += [f"embedded {role} anchors" for role in plan["roles"]]
@@ -217,6 +219,19 @@ def render_text(report: dict[str, Any]) -> str:
     if report["env_store"]:
         lines.append(
             "  SSL_CERT_FILE/SSL_CERT_DIR exist and replace the machine store (respect_env)"
+        )
+    counts = report.get("windows_store")
+    if counts:
+        lines.append(
+            f"  Windows ROOT store: {counts.get('ROOT', 0)} entries, "
+            f"{counts.get('purpose', 0)} trusted for server auth, "
+            f"{counts.get('distrusted', 0)} in Disallowed ({counts.get('Disallowed', 0)} there), "
+            f"{counts.get('malformed', 0)} malformed (skipped), {counts.get('loaded', 0)} loaded; "
+            f"CA store: {counts.get('CA', 0)} (not used as anchors)"
+        )
+        lines.append(
+            "  Windows fills ROOT lazily: in fill-gaps the embedded fallback adds the public "
+            "roots it lacks"
         )
     bundle = report["bundle"]
     lines.append(

@@ -297,3 +297,13 @@ def _win_loadable(ders: "List[bytes]") -> "List[bytes]":
             continue
         good.append(der)
     return good
+
+
+def _win_store_counts() -> "Dict[str, Any]":
+    """What the stores hold and what a default client context would load from them (for
+    ``certembed doctor``): ROOT entries, those trusted for server auth, Disallowed entries,
+    ROOT entries dropped as distrusted or malformed, loaded; and the CA store's size."""
+    _win_store_ders(_WIN_SERVER_AUTH)
+    counts = dict(_WIN_STATS.get("last") or {})
+    counts["CA"] = len(_win_entries("CA"))
+    return counts
