@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.bad_input import CASES, materialize
-from tests.support.env import scrubbed_env
+from tests.support.env import machine_env, scrubbed_env
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path.home() / ".cache" / "certembed-test-fixtures" / "engines"
@@ -71,15 +71,6 @@ def project_wheel(tmp_path_factory) -> Path:
     return wheel
 
 
-# Captured at import, before tests/conftest.py's autouse fixture removes SSL_CERT_FILE & co.
-_MACHINE_ENV = dict(os.environ)
-
-
-def _installer_env() -> dict[str, str]:
-    """uv and pip talk to PyPI with the machine's own network settings (index, proxy, CA)."""
-    return dict(_MACHINE_ENV)
-
-
 def _uv() -> str:
     found = Path(sys.executable).with_name("uv")
     return str(found) if found.exists() else shutil.which("uv") or "uv"
@@ -98,7 +89,7 @@ def _compile(wheel: Path, platform: str, python: str, extra: str = "") -> tuple[
         [_uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", *UV_PYTHON,
          "--python-platform", platform, "--python-version", python,
          "--only-binary", ":all:", str(requirements)],
-        capture_output=True, text=True, env=_installer_env(), timeout=300,
+        capture_output=True, text=True, env=machine_env(), timeout=300,
     )  # fmt: skip
     return f"{proc.returncode} {proc.stderr[-3000:]}", proc.stdout
 
@@ -155,7 +146,7 @@ def test_unsupported_pairs_fail_for_a_reason_outside_certembed(project_wheel):
         [_uv(), "pip", "compile", "--quiet", *UV_PYTHON,
          "--python-platform", "aarch64-pc-windows-msvc", "--python-version", "3.10",
          "--only-binary", ":all:", str(requirements)],
-        capture_output=True, text=True, env=_installer_env(), timeout=300,
+        capture_output=True, text=True, env=machine_env(), timeout=300,
     )  # fmt: skip
     assert proc.returncode != 0
     assert "cryptography" in proc.stderr
@@ -177,7 +168,7 @@ def _pyo3_target() -> Path | None:
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--only-binary", ":all:",
          "--target", str(tmp), f"starlark-pyo3=={PYO3_VERSION}"],
-        capture_output=True, text=True, env=_installer_env(), timeout=600,
+        capture_output=True, text=True, env=machine_env(), timeout=600,
     )  # fmt: skip
     if proc.returncode != 0:
         return None

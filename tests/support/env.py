@@ -33,3 +33,13 @@ def scrubbed_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+# Captured at import (collection time), before tests/conftest.py's autouse fixture removes
+# SSL_CERT_FILE & co. from os.environ.
+_MACHINE_ENV = dict(os.environ)
+
+
+def machine_env() -> dict[str, str]:
+    """For package installers (pip, uv) talking to PyPI: the machine's own index, proxy and CA."""
+    return dict(_MACHINE_ENV)

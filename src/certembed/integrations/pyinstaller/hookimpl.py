@@ -5,6 +5,11 @@ Configuration, first match wins:
 2. ``CERTEMBED_CONFIG`` naming a config file;
 3. the project's config discovered in the spec's directory;
 4. the embedded default (certifi roots, fill-gaps).
+
+``CERTEMBED_DISABLE=1`` turns the hook off for one build. :func:`run` never lets an exception
+out: a build that asked for certembed stops with one :class:`HookError` (what failed, which
+config, how to fix it, how to freeze without certembed); a build that asked for nothing
+(no hooksconfig, no ``CERTEMBED_CONFIG``, no config file) freezes without certembed and a warning.
 """
 
 from __future__ import annotations
@@ -18,12 +23,109 @@ from certembed.bootstrap.render import BOOTSTRAP_NAME
 from certembed.config import discover, load_config
 from certembed.config.model import Spec, default_spec, host_target
 from certembed.config.toml import TomlConfig
-from certembed.errors import ConfigError, Location
+from certembed.errors import (
+    BundleError,
+    CertembedError,
+    ConfigError,
+    EngineMissingError,
+    FreezeError,
+    Location,
+)
 
 PAYLOAD_ENV = "_CERTEMBED_PAYLOAD"  # set by `certembed build` to a payload it already built
 CONFIG_ENV = "CERTEMBED_CONFIG"
 DEST = "certembed"  # the fixed name under sys._MEIPASS
 HOOK_KEYS = ("enabled", "config")
+DISABLE_ENV = "CERTEMBED_DISABLE"
+TURN_OFF = (
+    f"to freeze without certembed, set {DISABLE_ENV}=1 for this build, or put "
+    "hooksconfig={'certembed': {'enabled': False}} in the .spec file's Analysis"
+)
+
+
+class HookError(FreezeError):
+    """certembed's PyInstaller hook cannot prepare this build; the message says all."""
+
+
+def disabled_by_env() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def asked_by(hooksconfig: Mapping[str, Any], specpath: Path) -> str | None:
+    """What in this build asks for certembed (a phrase), or None when nothing does."""
+    if os.environ.get(PAYLOAD_ENV):
+        return f"certembed build (prebuilt payload {os.environ[PAYLOAD_ENV]})"
+    if "certembed" in hooksconfig:
+        return "hooksconfig['certembed'] in the .spec file"
+    if os.environ.get(CONFIG_ENV):
+        return f"{CONFIG_ENV}={os.environ[CONFIG_ENV]}"
+    try:
+        found = discover(specpath)
+    except Exception:
+        return f"the certembed config in {specpath}"
+    return None if found is None else str(found)
+
+
+def _how_to_fix(exc: BaseException) -> str:
+    if isinstance(exc, EngineMissingError):
+        return "install one of the Starlark engines named above, or write the config as TOML"
+    if isinstance(exc, ConfigError):
+        return "correct the config at the position(s) named above"
+    if isinstance(exc, BundleError):
+        return "fix or remove the certificate named above"
+    if isinstance(exc, CertembedError):
+        return "see the message above"
+    if isinstance(exc, OSError):
+        return "make the file readable and PyInstaller's work directory writable"
+    return (
+        f"this is a bug in certembed ({type(exc).__name__}): please report it with the "
+        "output of this build run with CERTEMBED_DEBUG=1"
+    )
+
+
+def failure_message(exc: BaseException, origin: str) -> str:
+    """One build error: what failed, which config, how to fix it, how to turn certembed off."""
+    import traceback
+
+    what = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, (CertembedError, OSError)):
+        what = f"{type(exc).__name__}: {what}"
+    lines = [
+        "certembed cannot prepare this app's trust anchors, so the freeze stops here.",
+        "  what failed: " + what.replace("\n", "\n    "),
+        f"  config: {origin}",
+        f"  fix: {_how_to_fix(exc)}",
+        f"  or: {TURN_OFF}",
+    ]
+    if os.environ.get("CERTEMBED_DEBUG"):
+        lines.append("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return "\n".join(lines)
+
+
+def run(
+    hooksconfig: Mapping[str, Any], specpath: Path, workpath: Path
+) -> tuple[list[tuple[str, str]], str, str]:
+    """What the hook adds: (datas, log message, log level). Raises only :class:`HookError`."""
+    if disabled_by_env():
+        return (
+            [],
+            f"certembed: disabled by {DISABLE_ENV}=1; the app gets no certembed bootstrap",
+            "info",
+        )
+    try:
+        datas, message = collect(hooksconfig, specpath, workpath)
+    except Exception as exc:
+        origin = asked_by(hooksconfig, specpath)
+        if origin is None:
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return (
+                [],
+                "certembed: nothing in this build asks for certembed and its default payload "
+                f"cannot be prepared ({what}); the app is frozen without certembed",
+                "warning",
+            )
+        raise HookError(failure_message(exc, origin)) from None
+    return datas, message, "info"
 
 
 def resolve(hooksconfig: Mapping[str, Any], specpath: Path) -> tuple[Spec | None, str]:
