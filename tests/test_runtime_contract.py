@@ -582,3 +582,22 @@ def test_certifi_users_see_a_user_set_directory(payloads, servers, ca_dir, tmp_p
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ("200" if with_dir else "verify-failed")
+
+
+@pytest.mark.parametrize("with_truststore", [True, False])
+def test_truststore_on_macos_and_windows_lists_the_anchors(boot, monkeypatch, with_truststore):
+    """truststore on macOS/Windows trusts what ``get_ca_certs()`` lists besides the OS store:
+    with truststore imported there, the embedded anchors load as listed certificates (the twin:
+    otherwise as a lazy directory, which lists nothing)."""
+    import truststore
+
+    module = boot(mode="embedded-only")
+    module.install()
+    monkeypatch.setattr(sys, "platform", "darwin")
+    if not with_truststore:
+        monkeypatch.delitem(sys.modules, "truststore")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_default_certs()
+    listed = ctx.get_ca_certs()
+    assert (len(listed) == 2) is with_truststore, listed  # the fallback and the always root
+    assert truststore is not None

@@ -256,10 +256,17 @@ class _Data:
         if kept is not None:
             if kept:
                 _load_verify_locations(context, None, None, kept.decode("ascii"))
-        elif capath is not None:
+        elif capath is not None and not _anchors_must_be_listed():
             _load_verify_locations(context, None, capath)
         else:
             _load_verify_locations(context, None, None, self.pem[role].decode("ascii"))
+
+
+def _anchors_must_be_listed() -> "bool":
+    """truststore on macOS and Windows verifies with the OS and trusts, besides, the anchors
+    ``get_ca_certs()`` lists — loaded certificates only, never a lazily read hashed directory:
+    there the embedded anchors load as PEM so that truststore sees them."""
+    return sys.platform in ("darwin", "win32") and "truststore" in sys.modules
 
 
 def _unique_pem(blob: "bytes") -> "bytes":
