@@ -31,7 +31,7 @@ def find_machine_store(
 
 
 def refine_plan(plan: "Plan", mode: "str", roles: "Dict[str, int]") -> "None":
-    """Adjust the decided plan for this OS (the keychain is not consulted yet)."""
+    """Nothing to adjust: the keychain is not read (decision and reasons: docs/runtime.md)."""
 
 
 def load_machine_files(
