@@ -257,3 +257,11 @@ def test_python_313_with_the_bootstrap(tmp_path, corp_server, relax):
     if not relax:  # the twin: 3.12 never set the flag, the same build works there
         twin, _ = _run_app(require_python(12), tmp_path / "out", root, url)
         assert twin["default"] == "ok" and twin["own"] == "ok", twin
+
+
+def test_example_demo_certificates_pass_python_313_strict_checks() -> None:
+    """The quick start's demo root must work on 3.13+ default contexts: no strict finding."""
+    demo = Path(__file__).resolve().parents[1] / "examples" / "hello-https" / "demo"
+    for name in ("demo-root.pem", "demo-server.pem"):
+        cert = x509.load_pem_x509_certificate((demo / name).read_bytes())
+        assert strict_problems(cert) == (), name

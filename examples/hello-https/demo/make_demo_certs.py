@@ -45,6 +45,13 @@ def server(cn: str, issuer: x509.Name, issuer_key, self_signed: bool) -> bytes:
             critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            key.public_key() if self_signed else issuer_key.public_key()), critical=False)
         .sign(key if self_signed else issuer_key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM) + key_pem(key)
@@ -60,7 +67,15 @@ def main() -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(START)
         .not_valid_after(START + timedelta(days=365 * 20))
+        # Key usage and key identifiers: Python 3.13+ default contexts (VERIFY_X509_STRICT)
+        # reject roots without them.
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()),
+                       critical=False)
         .sign(root_key, hashes.SHA256())
     )
     (HERE / "demo-root.pem").write_bytes(root.public_bytes(serialization.Encoding.PEM))
