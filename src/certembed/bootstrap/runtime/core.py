@@ -264,7 +264,7 @@ class _Data:
 
 def _anchors_must_be_listed() -> "bool":
     """truststore on macOS and Windows verifies with the OS and trusts, besides, the anchors
-    ``get_ca_certs()`` lists — loaded certificates only, never a lazily read hashed directory:
+    ``get_ca_certs()`` lists (loaded certificates only, never a lazily read hashed directory):
     there the embedded anchors load as PEM so that truststore sees them."""
     return sys.platform in ("darwin", "win32") and "truststore" in sys.modules
 
