@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.tls import Server
-from tests.support.wine import WineLane, WinePython, freeze
+from tests.support.wine import BUILDER, WineLane, WinePython, freeze
 
 pytestmark = [pytest.mark.wine, pytest.mark.freeze]
 
@@ -46,9 +46,7 @@ STAR = """certembed(
 def builder(wine: WineLane) -> WinePython:
     """Windows CPython 3.13 with PyInstaller, requests and certembed, installed under a path
     with a space and non-ASCII characters."""
-    return wine.python(
-        "3.13", packages=["pyinstaller", "requests"], certembed=True, folder="Pythön 3.13 x"
-    )
+    return wine.python("3.13", **BUILDER)
 
 
 @pytest.fixture(scope="module")

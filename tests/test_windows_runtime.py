@@ -9,7 +9,6 @@ the ROOT and Disallowed stores); every positive check has its negative twin.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,7 +138,7 @@ def test_fill_gaps_store_plus_fallback_plus_always(
     ],
 )
 def test_other_modes_keep_their_meaning(
-    wine: WineLane,
+    winpy: WinePython,
     in_root: Path,
     servers: dict[str, Server],
     ca_dir: Path,
@@ -147,9 +146,8 @@ def test_other_modes_keep_their_meaning(
     mode: str,
     want: dict[str, str],
 ) -> None:
-    python = wine.python("3.13", packages=["requests"])
     urls = [s.url for s in servers.values()]
-    report, _ = fetch(python, payload(tmp_path, ca_dir, mode=mode), urls, requests=False)
+    report, _ = fetch(winpy, payload(tmp_path, ca_dir, mode=mode), urls, requests=False)
     assert verdicts(report, servers) == want
 
 
@@ -254,18 +252,3 @@ def test_debug_line_and_store_counts(
     )
     # thin store: Wine's handful of built-in roots plus the distro CA this module added
     assert 1 < counts["ROOT"] < 20 and counts["loaded"] >= 1 and counts["malformed"] == 0
-
-
-def test_python_installed_under_spaces_and_non_ascii(
-    wine: WineLane, servers: dict[str, Server], ca_dir: Path, tmp_path: Path
-) -> None:
-    python = wine.python("3.13", packages=["requests"], folder="Prögram Files ü/Python 3.13")
-    assert " " in str(python.home) and "ü" in str(python.home)
-    out = payload(tmp_path, ca_dir)
-    urls = [servers["fallback"].url, servers["rogue"].url]
-    report, _ = fetch(python, out, urls)
-    assert report[f"urllib {urls[0]}"] == "ok" and report[f"requests {urls[0]}"] == "ok"
-    assert report[f"urllib {urls[1]}"] == "verify-failed"
-    twin, _ = fetch(python, None, urls)
-    assert twin[f"urllib {urls[0]}"] == "verify-failed"
-    shutil.rmtree(python.home, ignore_errors=True)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.tls import Server
-from tests.support.wine import WineLane, windows_path
+from tests.support.wine import BUILDER, WineLane, windows_path
 
 pytestmark = pytest.mark.wine
 
@@ -43,7 +43,8 @@ def test_thin_store_hides_host_roots(wine: WineLane) -> None:
 def test_processprng_stand_in_loads_rust_wheels(wine: WineLane) -> None:
     """cryptography >= 43 (Rust) imports ProcessPrng: it loads with the stand-in DLL and fails
     without it (the override disables the prefix's bcryptprimitives.dll)."""
-    python = wine.python("3.13", packages=["cryptography>=46"])
+    # The install tests/test_windows_freeze.py uses (cryptography 46 comes with certembed).
+    python = wine.python("3.13", **BUILDER)
     code = "from cryptography.hazmat.primitives import hashes; import os; print(len(os.urandom(8)))"
     ok = python.run(["-c", "import cryptography.hazmat.bindings._rust;" + code])
     assert ok.returncode == 0, ok.stderr

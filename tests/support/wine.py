@@ -43,6 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import Parser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging import tags
@@ -64,6 +65,14 @@ GCC_TAIL = (str(PRNG_SOURCE), "-lbcrypt")
 SERVER_LINGER = 90
 EXCLUDE_NEWER = "2026-11-20T00:00:00Z"
 
+# One Windows CPython 3.13 install for building: PyInstaller, requests and certembed from this
+# tree, under a path with a space and non-ASCII characters. Tests that need such a Python share
+# it: ``wine.python("3.13", **BUILDER)`` (one resolution, one unpacking per session).
+BUILDER: dict[str, Any] = {
+    "packages": ("pyinstaller", "requests"),
+    "certembed": True,
+    "folder": "Pythön 3.13 x",
+}
 # minor version: (requirement, sdist file name, SHA-256, folder inside data.zip)
 EMBED = {
     "3.9": (
