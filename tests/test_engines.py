@@ -155,19 +155,20 @@ def test_unsupported_pairs_fail_for_a_reason_outside_certembed(project_wheel):
 
 # --- conformance -------------------------------------------------------------------------
 
-PYO3_VERSION = "2026.1.3"
+# The newest release, and the newest with a Windows CPython 3.9 wheel (what win_amd64 cp39 gets).
+PYO3_VERSIONS = ("2026.1.3", "2025.2.5")
 
 
-def _pyo3_target() -> Path | None:
+def _pyo3_target(version: str) -> Path | None:
     """starlark-pyo3 in its own --target directory (it shares an import name with starlark)."""
-    target = CACHE / f"starlark-pyo3-{PYO3_VERSION}-{PY}"
+    target = CACHE / f"starlark-pyo3-{version}-{PY}"
     if (target / "starlark").is_dir():
         return target
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--only-binary", ":all:",
-         "--target", str(tmp), f"starlark-pyo3=={PYO3_VERSION}"],
+         "--target", str(tmp), f"starlark-pyo3=={version}"],
         capture_output=True, text=True, env=machine_env(), timeout=600,
     )  # fmt: skip
     if proc.returncode != 0:
@@ -183,7 +184,7 @@ def _importable(name: str) -> bool:
 
 
 def engine_runs() -> list[tuple[str, dict[str, str]]]:
-    """(engine, extra environment) for every engine that installs here."""
+    """(engine[@version], extra environment) for every engine that installs here."""
     from importlib.metadata import PackageNotFoundError, version
 
     runs = []
@@ -194,9 +195,10 @@ def engine_runs() -> list[tuple[str, dict[str, str]]]:
         runs.append(("starlark", {}))
     except PackageNotFoundError:
         pass
-    target = _pyo3_target()
-    if target is not None:
-        runs.append(("starlark-pyo3", {"PYTHONPATH": str(target)}))
+    for pyo3 in PYO3_VERSIONS:
+        target = _pyo3_target(pyo3)
+        if target is not None:
+            runs.append((f"starlark-pyo3@{pyo3}", {"PYTHONPATH": str(target)}))
     return runs
 
 
@@ -248,26 +250,26 @@ def conformance(tmp_path_factory):
     runs = engine_runs()
     names = [name for name, _ in runs]
     if IN_CI:
-        assert names == ["starlark-go", "starlark", "starlark-pyo3"][: len(names)] and len(
-            names
-        ) == (3 if sys.version_info >= (3, 11) else 2), f"engines installed in CI: {names}"
+        wanted = ["starlark-go", *(["starlark"] if sys.version_info >= (3, 11) else [])]
+        wanted += [f"starlark-pyo3@{v}" for v in PYO3_VERSIONS]
+        assert names == wanted, f"engines installed in CI: {names}"
     results = {}
     for name, extra in runs:
         proc = subprocess.run(
             [sys.executable, str(REPO / "tests" / "support" / "engine_driver.py"), str(spec), name],
             capture_output=True, text=True, timeout=600,
-            env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name, **extra),
+            env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name.split("@")[0], **extra),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-3000:]
         report = json.loads(proc.stdout)
-        assert report["engine"] == name
+        assert [report["engine"], report["version"]][: len(name.split("@"))] == name.split("@")
         results[name] = report["results"]
     return results
 
 
 def test_at_least_two_engines_install_here(conformance):
     assert len(conformance) >= 2, f"only {list(conformance)} installs here"
-    assert "starlark-pyo3" in conformance  # from its own --target directory
+    assert any(n.startswith("starlark-pyo3@") for n in conformance)  # own --target directory
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,7 @@ class _Recorder:
     def __init__(self, stop_at: int = 0) -> None:
         self.calls: list[_Call] = []
         self.stop_at = stop_at
+        self.raws: dict[int, dict[str, Any]] = {}
 
     def make(self, name: str) -> Callable[..., Any]:
         tag, params, fixed = BUILTINS[name]
@@ -108,7 +109,10 @@ class _Recorder:
             raw[TAG] = tag
             raw["__call__"] = call.index
             raw["__builtin__"] = name
-            return raw
+            self.raws[call.index] = raw
+            # The engine gets a handle, not the values: a value that crosses into Starlark and
+            # back is not always the same value (starlark-pyo3 2025 turns -1 into -1.0).
+            return {TAG: tag, "__call__": call.index, "__builtin__": name}
 
         builtin.__name__ = name
         return builtin
@@ -132,6 +136,7 @@ class StarlarkConfig:
         self.filename = display or path.name
         self._located: dict[int, Location] = {}
         self.engine: Engine | None = None
+        self._raws: dict[int, dict[str, Any]] = {}
 
     def locate(self, call_index: int) -> Location:
         if call_index not in self._located:
@@ -177,34 +182,15 @@ class StarlarkConfig:
             )
         if not top_calls:
             checker.raise_if_any()
-        spec = self._spec(checker, self._top_raw(top_calls[0].index), data)
+        self._raws = recorder.raws
+        spec = self._spec(checker, self._raw(top_calls[0].index), data)
         checker.raise_if_any()
         assert spec is not None
         return spec
 
-    def _top_raw(self, index: int) -> dict[str, Any]:
-        # Re-evaluate with a recorder that captures the certembed() arguments.
-        captured: dict[str, Any] = {}
-        recorder = _Recorder()
-        original = recorder.make
-
-        def make(name: str) -> Callable[..., Any]:
-            fn = original(name)
-            if name != "certembed":
-                return fn
-
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                raw = fn(*args, **kwargs)
-                if raw["__call__"] == index:
-                    captured.update(raw)
-                return raw
-
-            return wrapper
-
-        recorder.make = make  # type: ignore[method-assign]
-        assert self.engine is not None
-        _run(self.engine, self.source, self.filename, recorder)
-        return captured
+    def _raw(self, index: int) -> dict[str, Any]:
+        """The arguments a builtin call received (by the handle's call index)."""
+        return self._raws[index]
 
     def _tagged(self, value: Any, tag: str) -> bool:
         return isinstance(value, Mapping) and value.get(TAG) == tag
@@ -223,6 +209,7 @@ class StarlarkConfig:
             )
             bundle = None
         else:
+            bundle_raw = self._raw(bundle_raw["__call__"])
             bundle_loc = self.locate(bundle_raw["__call__"])
             sources = self._sources(checker, bundle_raw.get("sources"), bundle_loc)
             bundle = checker.bundle(_plain(bundle_raw), bundle_loc, sources)
@@ -237,6 +224,7 @@ class StarlarkConfig:
                 )
                 app_ok = False
             else:
+                app_raw = self._raw(app_raw["__call__"])
                 app = checker.app(_plain(app_raw), self.locate(app_raw["__call__"]))
                 app_ok = app is not None
         return checker.top(
@@ -261,7 +249,8 @@ class StarlarkConfig:
                 )
                 ok = False
                 continue
-            source = checker.source(_plain(item), self.locate(item["__call__"]))
+            called = self._raw(item["__call__"])
+            source = checker.source(_plain(called), self.locate(called["__call__"]))
             if source is None:
                 ok = False
             else:
