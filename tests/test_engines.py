@@ -331,3 +331,22 @@ def test_toml_path_never_imports_an_engine(tmp_path):
     result = proc.stdout.strip().splitlines()[-1]
     assert result.startswith("RESULT 0 "), proc.stdout + proc.stderr
     assert "certembed.config.engines._go" in result or "starlark" in result
+
+
+@pytest.mark.parametrize(("platform", "python"), MATRIX, ids=[f"{p}-{v}" for p, v in MATRIX])
+def test_missing_engine_message_names_what_the_platform_gets(platform, python):
+    """The package the error recommends is the one the markers give that platform (or the
+    [starlark-go] extra on glibc Linux before 3.11, nothing on musl before 3.11)."""
+    from certembed.config.engines import recommended
+
+    system = "Windows" if "windows" in platform else "Darwin" if "apple" in platform else "Linux"
+    machine = {"Windows": "AMD64", "Darwin": "x86_64", "Linux": "x86_64"}[system]
+    if platform.startswith("aarch64"):
+        machine = "ARM64" if system == "Windows" else "arm64" if system == "Darwin" else "aarch64"
+    minor = int(python.split(".")[1])
+    glibc = "manylinux" in platform
+    got = recommended(system, machine, minor, glibc)
+    wanted = expected_engine(platform, python)
+    if wanted is None and glibc:
+        wanted = "starlark-go"
+    assert got == wanted

@@ -116,22 +116,39 @@ def select(name: str | None = None) -> Engine:
     raise EngineMissingError(missing_message(wanted, reasons))
 
 
+def recommended(system: str, machine: str, minor: int, glibc: bool) -> str | None:
+    """The engine with wheels for this platform (docs/install.md's table), or None."""
+    if system == "Windows" and machine.upper() in ("AMD64", "X86_64"):
+        return "starlark-pyo3"
+    if system == "Darwin" and minor <= 13:
+        return "starlark-go"
+    if minor >= 11:
+        return "starlark"
+    if system == "Linux" and glibc:
+        return "starlark-go"
+    return None
+
+
 def missing_message(wanted: str, reasons: list[str]) -> str:
-    """What to install, said once for every platform."""
+    """What to install here, then every choice."""
     import platform
     import sys
 
-    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    here = f"{platform.system()} {platform.machine()}, CPython {version}"
-    what = f"the Starlark engine {wanted}" if wanted else "no Starlark engine"
-    head = (
-        f"{what} cannot be imported here ({here}), so a .star config cannot be read"
-        if wanted
-        else f"{what} can be imported here ({here}), so a .star config cannot be read"
-    )
-    lines = [
-        head + ".",
-        "Install one that has wheels for this platform:",
+    minor = sys.version_info[1]
+    here = f"{platform.system()} {platform.machine()}, CPython {sys.version_info[0]}.{minor}"
+    glibc = platform.libc_ver()[0] == "glibc"
+    if wanted:
+        head = f"the Starlark engine {wanted} cannot be imported here ({here})"
+    else:
+        head = f"no Starlark engine can be imported here ({here})"
+    lines = [head + ", so a .star config cannot be read."]
+    best = recommended(platform.system(), platform.machine(), minor, glibc)
+    if best is not None:
+        lines.append(f"For this platform: pip install {best}")
+    else:
+        lines.append("No engine has wheels for this platform and Python: use CPython 3.11+.")
+    lines += [
+        "Engines and where they have wheels:",
         "  pip install starlark-go      # glibc Linux, macOS; CPython 3.8-3.13",
         "  pip install starlark-pyo3    # Windows x64, glibc Linux, macOS arm64; CPython 3.9-3.14",
         "  pip install starlark         # pure Python, any platform; CPython 3.11+",
