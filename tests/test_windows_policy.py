@@ -162,20 +162,29 @@ def test_disallowed_by_certificate_and_by_key(
     assert boot.filter_embedded(fallback_pem, "C:\\proj\\fallback") is None
 
 
-def test_fill_gaps_policy_end_to_end(
+@pytest.mark.parametrize(
+    ("mode", "distro"), [("fill-gaps", "ok"), ("merge", "ok"), ("embedded-only", "verify-failed")]
+)
+def test_policy_end_to_end(
     boot: ModuleType,
     stores: dict[str, list[tuple[bytes, str, Any]]],
     cas: dict[str, trustme.CA],
     servers: dict[str, Server],
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    distro: str,
 ) -> None:
-    """install() as on Windows: the store's roots, the embedded fallback the store lacks,
-    always roots; a Disallowed root loses whatever its source."""
+    """install() as on Windows: the store's roots (not in embedded-only), the embedded
+    fallback the store lacks, always roots; a Disallowed root loses whatever its source, in
+    every mode."""
+    monkeypatch.setattr(boot, "MODE", mode)
     stores["ROOT"].append((der(cas["distro"]), "x509_asn", True))
     stores["Disallowed"].append((der(cas["corp"]), "x509_asn", True))
     report = boot.install(platform="win32")
     assert report["platform"] == "windows"
     plan = boot._state().plan
-    assert plan["windows_store"] and plan["roles"] == ["fallback", "always"]
+    assert plan["windows_store"] is (mode != "embedded-only")
+    assert plan["roles"] == ["fallback", "always"]
 
     def verdict(name: str) -> str:
         try:
@@ -185,7 +194,7 @@ def test_fill_gaps_policy_end_to_end(
         return "ok"
 
     assert {name: verdict(name) for name in servers} == {
-        "distro": "ok",
+        "distro": distro,
         "fallback": "ok",
         "corp": "verify-failed",  # always, but in Disallowed
         "rogue": "verify-failed",
