@@ -18,7 +18,7 @@ from certembed.config.engines import (
     syntax,
     undefined,
 )
-from certembed.errors import ConfigError, Diagnostic, Location
+from certembed.errors import ConfigError, Location
 
 _FRAME = re.compile(r"^\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): in ", re.MULTILINE)
 NAME = "starlark-go"
@@ -58,17 +58,15 @@ class GoEngine(Engine):
                 raise ConfigError([eof(filename, source, NAME, msg)]) from None
             raise ConfigError([syntax(filename, exc.line, exc.column, NAME, msg)]) from None
         except sg.ResolveError as exc:
-            known = [*builtins, *UNIVERSAL]
-            diagnostics: list[Diagnostic] = []
-            for item in exc.errors:
-                found = re.fullmatch(r"undefined: (\w+)", str(item.msg))
-                if found:
-                    diagnostics.append(
-                        undefined(filename, item.line, item.column, found.group(1), known)
-                    )
-                else:
-                    diagnostics.append(syntax(filename, item.line, item.column, NAME, item.msg))
-            raise ConfigError(diagnostics) from None
+            # the first problem only, as the other engines stop at it
+            item = min(exc.errors, key=lambda e: (e.line, e.column))
+            found = re.fullmatch(r"undefined: (\w+)", str(item.msg))
+            if found:
+                known = [*builtins, *UNIVERSAL]
+                diagnostic = undefined(filename, item.line, item.column, found.group(1), known)
+            else:
+                diagnostic = syntax(filename, item.line, item.column, NAME, item.msg)
+            raise ConfigError([diagnostic]) from None
         except sg.StarlarkError as exc:
             line, column = _innermost(str(getattr(exc, "backtrace", "")), filename)
             if guard.raised:

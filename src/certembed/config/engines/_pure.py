@@ -46,6 +46,11 @@ def _nodes(node: Any) -> Iterator[Any]:
                 yield from _nodes(getattr(node, field.name))
 
 
+def _global(node: Any) -> bool:
+    binding = getattr(node, "binding", None)
+    return binding is not None and getattr(binding.scope, "name", "") == "GLOBAL"
+
+
 class PureEngine(Engine):
     name = NAME
 
@@ -70,17 +75,26 @@ class PureEngine(Engine):
             universal = make_universal()
             _resolve(file, locs, predeclared, universal)
         except sl.StarlarkSyntaxException as exc:
-            first = exc.errors[0]
+            # the first problem only, as the other engines stop at it
+            first = min(exc.errors, key=lambda e: (e.position.line, e.position.column))
             line, column, msg = first.position.line, first.position.column, first.message
             if rest_is_blank(source, line, column):
                 raise ConfigError([eof(filename, source, NAME, msg)]) from None
-            raise ConfigError(
-                [
-                    syntax(filename, e.position.line, e.position.column, NAME, e.message)
-                    for e in exc.errors
-                ]
-            ) from None
-        from starlark.syntax.ast import ForStatement, IfStatement
+            raise ConfigError([syntax(filename, line, column, NAME, msg)]) from None
+        from starlark.syntax.ast import ForStatement, Identifier, IfStatement
+
+        # starlark-go and starlark-pyo3 reject an undefined name before running anything (in an
+        # uncalled function too); this engine only when evaluating it: look for one first.
+        bound = set(file.globals)
+        free = sorted(
+            (node.start, node.name)
+            for node in _nodes(file.statements)
+            if isinstance(node, Identifier) and _global(node) and node.name not in bound
+        )
+        if free:
+            at = locs.position(free[0][0])
+            known = [*builtins, *UNIVERSAL]
+            raise ConfigError([undefined(filename, at.line, at.column, free[0][1], known)])
 
         for stmt in file.statements:  # starlark-go and starlark-pyo3 refuse these at top level
             if isinstance(stmt, (IfStatement, ForStatement)):
