@@ -434,3 +434,21 @@ def test_generated_configs_behave_the_same_under_every_engine(tmp_path):
     codes = {code for code, _ in outcomes}
     assert {0, 2} <= codes, outcomes  # the drawn configs reach success and config errors
     assert len(outcomes) >= 20  # and many different messages, not one error repeated
+
+
+def test_doctor_names_the_engine_a_star_config_would_use(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "certembed", "doctor", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, env=scrubbed_env(),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    engines = json.loads(proc.stdout)["starlark"]
+    names = [e["name"] for e in engines["importable"]]
+    assert engines["selected"] == names[0]  # the first that imports, in ENGINES order
+    for name in names:
+        proc = subprocess.run(
+            [sys.executable, "-m", "certembed", "doctor"],
+            cwd=tmp_path, capture_output=True, text=True,
+            env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name),
+        )  # fmt: skip
+        assert f"Starlark engine for .star configs: {name} " in proc.stdout

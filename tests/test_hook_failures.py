@@ -7,6 +7,7 @@ fix it, how to freeze without certembed), and that way out works.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import venv
@@ -107,6 +108,14 @@ def test_cli_without_engine_exit_7_and_toml_still_builds(no_engine, tmp_path):
     (folder / "certembed.toml").write_text('mode = "merge"\n')
     proc = _run([str(no_engine / "certembed"), "build", "certembed.toml", "--no-freeze"], folder)
     assert proc.returncode == 0, proc.stderr
+    # doctor says so too, with what to install (Linux CPython 3.11+: the pure-Python engine)
+    proc = _run([str(no_engine / "certembed"), "doctor", "certembed.toml", "--json"], folder)
+    assert proc.returncode == 0, proc.stderr
+    engines = json.loads(proc.stdout)["starlark"]
+    assert engines["importable"] == [] and engines["selected"] is None
+    assert engines["recommended"] == ("starlark" if sys.version_info >= (3, 11) else "starlark-go")
+    proc = _run([str(no_engine / "certembed"), "doctor", "certembed.toml"], folder)
+    assert "Starlark engine for .star configs: none (pip install" in proc.stdout
 
 
 def test_broken_config_stops_the_freeze_with_one_message(tmp_path):

@@ -94,7 +94,34 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
     report["openssl_binaries"] = loaded.to_json()["libraries"]
     report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
     report["openssl_upgrade"] = _upgrade_state()
+    report["starlark"] = starlark_engines()
     return report
+
+
+def starlark_engines() -> dict[str, Any]:
+    """Which Starlark engines import here, which one a .star config would use, and which one
+    this platform gets from ``pip install certembed`` (docs/install.md)."""
+    from certembed.config import engines
+    from certembed.errors import EngineMissingError
+
+    found = []
+    for info in engines.ENGINES:
+        try:
+            engine = engines._load(info)
+        except engines.EngineUnavailable:
+            continue
+        found.append({"name": engine.name, "version": engine.version})
+    try:
+        selected: str | None = engines.select().name
+    except EngineMissingError:
+        selected = None
+    recommended = engines.recommended(
+        platform.system(),
+        platform.machine(),
+        sys.version_info[1],
+        platform.libc_ver()[0] == "glibc",
+    )
+    return {"importable": found, "selected": selected, "recommended": recommended}
 
 
 def env_warnings(respect_env: bool, always_joins: bool = True) -> list[dict[str, str]]:
@@ -243,6 +270,23 @@ def render_text(report: dict[str, Any]) -> str:
         star = " (configured)" if mode == bundle["configured_mode"] else ""
         lines.append(f"  {mode}{star}: {_describe_plan(plan)}")
     lines += _strict_lines(report["x509_strict"])
+    engine_info = report.get("starlark")
+    if engine_info is not None:
+        if engine_info["selected"]:
+            versions = {e["name"]: e["version"] for e in engine_info["importable"]}
+            others = [n for n in versions if n != engine_info["selected"]]
+            also = f"; also importable: {', '.join(others)}" if others else ""
+            lines.append(
+                f"Starlark engine for .star configs: {engine_info['selected']} "
+                f"{versions.get(engine_info['selected'], '')}{also}"
+            )
+        else:
+            fix = (
+                f"pip install {engine_info['recommended']}"
+                if engine_info["recommended"]
+                else "CPython 3.11+"
+            )
+            lines.append(f"Starlark engine for .star configs: none ({fix}; TOML configs need none)")
     return "\n".join(lines)
 
 
