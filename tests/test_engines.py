@@ -453,3 +453,33 @@ def test_doctor_names_the_engine_a_star_config_would_use(tmp_path):
             env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name),
         )  # fmt: skip
         assert f"Starlark engine for .star configs: {name} " in proc.stdout
+
+
+def test_broken_engine_install_is_named_and_the_next_engine_serves(tmp_path):
+    """A starlark_go whose native library is damaged (its ELF header overwritten: the loader
+    refuses it): forced, exit 7 naming the engine and the loader's error; otherwise certembed
+    uses the next engine that imports."""
+    import starlark_go
+
+    broken = tmp_path / "broken"
+    shutil.copytree(Path(starlark_go.__file__).parent, broken / "starlark_go")
+    for lib in (broken / "starlark_go").glob("*.so"):
+        data = lib.read_bytes()
+        lib.write_bytes(b"\0" * 64 + data[64:])
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "app.star").write_text("certembed(mode = 'merge')\n")
+    argv = [sys.executable, "-m", "certembed", "build", "app.star", "--no-freeze", "-q"]
+    env = {"PYTHONPATH": str(broken)}
+    forced = subprocess.run(
+        argv, cwd=project, capture_output=True, text=True,
+        env=scrubbed_env(CERTEMBED_STARLARK_ENGINE="starlark-go", **env),
+    )  # fmt: skip
+    assert forced.returncode == 7, forced.stderr
+    assert "Traceback" not in forced.stderr
+    assert "the Starlark engine starlark-go cannot be imported here" in forced.stderr
+    assert "Tried: starlark-go: cannot import starlark_go" in forced.stderr
+    fallback = subprocess.run(
+        argv, cwd=project, capture_output=True, text=True, env=scrubbed_env(**env)
+    )  # fmt: skip
+    assert fallback.returncode == 0, fallback.stderr

@@ -91,6 +91,6 @@ def _version() -> str:
 def load() -> Engine:
     try:
         import starlark_go
-    except ImportError as exc:
+    except Exception as exc:  # not installed, or a broken install (a damaged .so)
         raise EngineUnavailable(f"cannot import starlark_go ({exc})") from None
     return GoEngine(starlark_go)

@@ -180,7 +180,7 @@ def _version() -> str:
 def load() -> Engine:
     try:
         starlark = import_starlark()
-    except ImportError as exc:
+    except Exception as exc:  # not installed, or a broken install
         raise EngineUnavailable(f"cannot import starlark ({exc})") from None
     if not hasattr(starlark, "exec_file") or hasattr(starlark, "Globals"):
         raise EngineUnavailable("the importable 'starlark' is not the pure-Python starlark")

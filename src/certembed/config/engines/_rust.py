@@ -101,7 +101,7 @@ def _version() -> str:
 def load() -> Engine:
     try:
         starlark = import_starlark()
-    except ImportError as exc:
+    except Exception as exc:  # not installed, or a broken install (a damaged .so)
         raise EngineUnavailable(f"cannot import starlark ({exc})") from None
     if not (hasattr(starlark, "Globals") and hasattr(starlark, "Module")):
         raise EngineUnavailable("the importable 'starlark' is not starlark-pyo3")
