@@ -459,6 +459,8 @@ def test_broken_engine_install_is_named_and_the_next_engine_serves(tmp_path):
     """A starlark_go whose native library is damaged (its ELF header overwritten: the loader
     refuses it): forced, exit 7 naming the engine and the loader's error; otherwise certembed
     uses the next engine that imports."""
+    if not _importable("starlark_go") and not IN_CI:
+        pytest.skip("starlark-go is not installed here (the test extra installs it on Linux)")
     import starlark_go
 
     broken = tmp_path / "broken"
