@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from certembed.cli import main
 from tests.support.env import scrubbed_env
+from tests.support.project import corp_payload
 from tests.support.tls import grpc_server
 
 grpc = pytest.importorskip("grpc")
@@ -52,18 +52,6 @@ def targets(cas):
         yield {"corp": corp, "rogue": rogue}
 
 
-def _payload(folder: Path, ca_dir: Path, extra: str = "") -> Path:
-    config = folder / "certembed.toml"
-    folder.mkdir(parents=True, exist_ok=True)
-    config.write_text(
-        f'mode = "embedded-only"\ntargets = ["linux"]\n{extra}\n'
-        f'[[source]]\nkind = "pem_file"\npath = "{(ca_dir / "corp.pem").as_posix()}"\n'
-        'trust = "always"\n'
-    )
-    assert main(["build", str(config), "-o", str(folder / "out"), "-q", "--no-freeze"]) == 0
-    return folder / "out" / "linux"
-
-
 def _run(payload: Path, targets, **env: str) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, "-c", _APP, json.dumps(targets)],
@@ -78,7 +66,9 @@ def _run(payload: Path, targets, **env: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("first", [False, True], ids=["grpc-after", "grpc-before"])
 def test_default_credentials_trust_the_decided_anchors(tmp_path, ca_dir, targets, first):
-    out = _run(_payload(tmp_path, ca_dir), targets, **({"IMPORT_GRPC_FIRST": "1"} if first else {}))
+    out = _run(
+        corp_payload(tmp_path, ca_dir), targets, **({"IMPORT_GRPC_FIRST": "1"} if first else {})
+    )
     assert (out["corp"], out["rogue"]) == ("ok", "verify-failed"), out
     assert out["report"] == "decided anchors"
     assert out["restored"] is True  # uninstall() puts grpc's own function back
@@ -86,13 +76,13 @@ def test_default_credentials_trust_the_decided_anchors(tmp_path, ca_dir, targets
 
 def test_patch_grpc_false_twin(tmp_path, ca_dir, targets):
     """Without the patch, gRPC keeps its own roots.pem: the corporate root is unknown."""
-    out = _run(_payload(tmp_path, ca_dir, "patch_grpc = false"), targets)
+    out = _run(corp_payload(tmp_path, ca_dir, "patch_grpc = false"), targets)
     assert (out["corp"], out["rogue"]) == ("verify-failed", "verify-failed"), out
     assert out["report"] is None
 
 
 def test_roots_the_user_chose_are_kept(tmp_path, ca_dir, targets):
-    payload = _payload(tmp_path, ca_dir)
+    payload = corp_payload(tmp_path, ca_dir)
     rogue = str(ca_dir / "rogue.pem")
     by_env = _run(payload, targets, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=rogue)
     assert (by_env["corp"], by_env["rogue"]) == ("verify-failed", "ok"), by_env

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from certembed.cli import main
 from tests.support.env import scrubbed_env
+from tests.support.project import corp_payload
 
 pytest.importorskip("pycurl")
 
@@ -55,18 +55,6 @@ print(json.dumps(out))
 """
 
 
-def _payload(folder: Path, ca_dir: Path, extra: str = "") -> Path:
-    config = folder / "certembed.toml"
-    folder.mkdir(parents=True, exist_ok=True)
-    config.write_text(
-        f'mode = "embedded-only"\ntargets = ["linux"]\n{extra}\n'
-        f'[[source]]\nkind = "pem_file"\npath = "{(ca_dir / "corp.pem").as_posix()}"\n'
-        'trust = "always"\n'
-    )
-    assert main(["build", str(config), "-o", str(folder / "out"), "-q", "--no-freeze"]) == 0
-    return folder / "out" / "linux"
-
-
 def _run(payload: Path, servers, ca_dir: Path, **env: str) -> dict[str, object]:
     urls = {name: servers[name].url for name in ("corp", "rogue")}
     proc = subprocess.run(
@@ -83,7 +71,7 @@ def _run(payload: Path, servers, ca_dir: Path, **env: str) -> dict[str, object]:
 @pytest.mark.parametrize("first", [False, True], ids=["pycurl-after", "pycurl-before"])
 def test_new_handles_trust_the_decided_anchors(tmp_path, ca_dir, servers, first):
     extra = {"IMPORT_FIRST": "1"} if first else {}
-    out = _run(_payload(tmp_path, ca_dir), servers, ca_dir, **extra)
+    out = _run(corp_payload(tmp_path, ca_dir), servers, ca_dir, **extra)
     assert (out["new corp"], out["new rogue"]) == ("ok", "verify-failed"), out
     assert (out["reset corp"], out["reset rogue"]) == ("ok", "verify-failed"), out
     # the app's own CAINFO wins: it chose the rogue CA
@@ -94,6 +82,6 @@ def test_new_handles_trust_the_decided_anchors(tmp_path, ca_dir, servers, first)
 
 def test_patch_pycurl_false_twin(tmp_path, ca_dir, servers):
     """Without the patch libcurl uses its own CA file: the corporate root is unknown."""
-    out = _run(_payload(tmp_path, ca_dir, "patch_pycurl = false"), servers, ca_dir)
+    out = _run(corp_payload(tmp_path, ca_dir, "patch_pycurl = false"), servers, ca_dir)
     assert out["new corp"] != "ok" and out["new rogue"] != "ok", out
     assert out["report"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from certembed.build import BuildResult, build_bundle_output
+from certembed.cli import main
 from certembed.config import load_config
 
 
@@ -45,3 +46,17 @@ def toml_config(
 def build(folder: Path, ca_dir: Path, **kwargs: object) -> BuildResult:
     config = toml_config(folder, ca_dir, **kwargs)  # type: ignore[arg-type]
     return build_bundle_output(load_config(config), folder / "out")
+
+
+def corp_payload(folder: Path, ca_dir: Path, extra: str = "") -> Path:
+    """An embedded-only Linux payload holding only ``corp.pem`` (trust = always), built through
+    the CLI (``certembed build --no-freeze``); ``extra`` is a top-level config line."""
+    config = folder / "certembed.toml"
+    folder.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f'mode = "embedded-only"\ntargets = ["linux"]\n{extra}\n'
+        f'[[source]]\nkind = "pem_file"\npath = "{(ca_dir / "corp.pem").as_posix()}"\n'
+        'trust = "always"\n'
+    )
+    assert main(["build", str(config), "-o", str(folder / "out"), "-q", "--no-freeze"]) == 0
+    return folder / "out" / "linux"
