@@ -43,6 +43,21 @@ def _outcome(ctx: ssl.SSLContext, url: str) -> str:
         return "verify-failed"
 
 
+def _python(
+    code: str, *args: str, env: dict[str, str], timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in this test's Python (``-c``); it must exit 0 (else: its stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.fixture(scope="module")
 def payloads(tmp_path_factory, ca_dir):
     """Payload directories by (mode, extra), built once per module."""
@@ -216,14 +231,7 @@ def test_always_roots_join_client_chosen_bundles(payloads, servers, ca_dir, join
         **{variable: str(ca_dir / "distro.pem")},
     )
     urls = [servers[n].url for n in ("distro", "corp", "rogue")]
-    proc = subprocess.run(
-        [sys.executable, "-c", CLIENTS, CLIENT_NAMES, *urls],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _python(CLIENTS, CLIENT_NAMES, *urls, env=env, timeout=300)
     results = json.loads(proc.stdout.strip().splitlines()[-1])
     for client in CLIENT_NAMES.split(","):
         assert results[f"{client} {servers['distro'].url}"] == "ok", (client, results)
@@ -251,14 +259,7 @@ print(json.dumps({"path": path, "exists": os.path.exists(path),
 
 def test_forked_child_exit_keeps_the_parents_file(payloads, servers, tmp_path):
     env = scrubbed_env(BOOTSTRAP=str(payloads("embedded-only")), TMPDIR=str(tmp_path))
-    proc = subprocess.run(
-        [sys.executable, "-c", FORK, servers["fallback"].url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _python(FORK, servers["fallback"].url, env=env)
     data = json.loads(proc.stdout)
     assert data["exists"] and data["status"] == 200
     assert data["path"].startswith(str(tmp_path))
@@ -286,10 +287,7 @@ print(json.dumps({"paths": sorted(set(paths)),
 def test_racing_threads_get_one_file(payloads, tmp_path):
     env = scrubbed_env(BOOTSTRAP=str(payloads("embedded-only")), TMPDIR=str(tmp_path))
     for _ in range(3):
-        proc = subprocess.run(
-            [sys.executable, "-c", THREADS], capture_output=True, text=True, env=env, timeout=120
-        )
-        assert proc.returncode == 0, proc.stderr
+        proc = _python(THREADS, env=env)
         data = json.loads(proc.stdout)
         assert len(data["paths"]) == 1 and data["dirs"] == 1, data
 
@@ -321,14 +319,7 @@ def test_export_env_generations_reuse_one_bounded_file(payloads, servers, tmp_pa
             XDG_CACHE_HOME=str(tmp_path / "cache"),
             **inherited,
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", GENERATION, servers["corp"].url],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        assert proc.returncode == 0, proc.stderr
+        proc = _python(GENERATION, servers["corp"].url, env=env)
         data = json.loads(proc.stdout)
         assert data["status"] == 200
         inherited = {k: v for k, v in data["env"].items() if v}
@@ -371,14 +362,7 @@ print(json.dumps(out))
 def test_truststore_composes_in_both_orders(payloads, servers, order):
     env = scrubbed_env(BOOTSTRAP=str(payloads("embedded-only")))
     urls = [servers[n].url for n in ("fallback", "corp", "rogue")]
-    proc = subprocess.run(
-        [sys.executable, "-c", TRUSTSTORE, order, *urls],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = _python(TRUSTSTORE, order, *urls, env=env)
     results = json.loads(proc.stdout)
     for client in ("urllib", "requests"):
         for name in ("fallback", "corp"):
@@ -452,14 +436,11 @@ except aiohttp.ClientConnectorCertificateError:
 @pytest.mark.parametrize("client", ["requests", "aiohttp"])
 def test_late_import_is_covered_and_said(payloads, servers, with_bootstrap, client):
     extra = {"BOOTSTRAP": str(payloads("fill-gaps"))} if with_bootstrap else {}
-    proc = subprocess.run(
-        [sys.executable, "-c", LATE if client == "requests" else LATE_AIOHTTP, servers["corp"].url],
-        capture_output=True,
-        text=True,
+    proc = _python(
+        LATE if client == "requests" else LATE_AIOHTTP,
+        servers["corp"].url,
         env=scrubbed_env(CERTEMBED_DEBUG="1", **extra),
-        timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
     if with_bootstrap:
         assert proc.stdout.strip() == "200"
         line = next(x for x in proc.stderr.splitlines() if x.startswith("certembed: {"))
@@ -493,14 +474,10 @@ def test_debug_line_when_json_cannot_be_imported(payloads, servers):
         "sys.path.insert(0, sys.argv[1]); import _certembed_bootstrap, urllib.request\n"
         "urllib.request.urlopen(sys.argv[2], timeout=10).read(); print('ok')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(payloads("fill-gaps")), servers["corp"].url],
-        capture_output=True,
-        text=True,
-        env=scrubbed_env(CERTEMBED_DEBUG="1"),
-        timeout=120,
+    proc = _python(
+        code, str(payloads("fill-gaps")), servers["corp"].url, env=scrubbed_env(CERTEMBED_DEBUG="1")
     )
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    assert proc.stdout.strip() == "ok", proc.stderr
     line = next(x for x in proc.stderr.splitlines() if x.startswith("certembed: {"))
     report = json.loads(line[len("certembed: ") :])
     assert report["mode"] == "fill-gaps" and report["applied"]["embedded_roles"] == ["always"]
@@ -573,14 +550,11 @@ def test_certifi_users_see_a_user_set_directory(payloads, servers, ca_dir, tmp_p
     """Item 2 for requests: the roots of an SSL_CERT_DIR the user set reach certifi.where()
     too, next to the machine's file (here: the host's)."""
     extra = {"SSL_CERT_DIR": str(_hashed_dir(tmp_path / "dir", ca_dir / "rogue.pem"))}
-    proc = subprocess.run(
-        [sys.executable, "-c", CERTIFI_DIR, servers["rogue"].url],
-        capture_output=True,
-        text=True,
+    proc = _python(
+        CERTIFI_DIR,
+        servers["rogue"].url,
         env=scrubbed_env(BOOTSTRAP=str(payloads("fill-gaps")), **(extra if with_dir else {})),
-        timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ("200" if with_dir else "verify-failed")
 
 
