@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,6 +224,18 @@ certembed(
 """
 
 
+def drive_engine(spec: Path, name: str, extra: dict[str, str]) -> dict[str, Any]:
+    """tests/support/engine_driver.py over the projects in ``spec`` under engine ``name``
+    (``engine@version``), in a fresh Python; it must exit 0. Its JSON report."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "support" / "engine_driver.py"), str(spec), name],
+        capture_output=True, text=True, timeout=600,
+        env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name.split("@", maxsplit=1)[0], **extra),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="module")
 def conformance(tmp_path_factory):
     from tests.support.certs import make_cert, pem
@@ -256,13 +269,7 @@ def conformance(tmp_path_factory):
         assert names == wanted, f"engines installed in CI: {names}"
     results = {}
     for name, extra in runs:
-        proc = subprocess.run(
-            [sys.executable, str(REPO / "tests" / "support" / "engine_driver.py"), str(spec), name],
-            capture_output=True, text=True, timeout=600,
-            env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name.split("@")[0], **extra),
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        report = json.loads(proc.stdout)
+        report = drive_engine(spec, name, extra)
         assert [report["engine"], report["version"]][: len(name.split("@"))] == name.split("@")
         results[name] = report["results"]
     return results
@@ -412,13 +419,7 @@ def test_generated_configs_behave_the_same_under_every_engine(tmp_path):
     assert len(runs) >= 2
     results = {}
     for name, extra in runs:
-        proc = subprocess.run(
-            [sys.executable, str(REPO / "tests" / "support" / "engine_driver.py"), str(spec), name],
-            capture_output=True, text=True, timeout=600,
-            env=scrubbed_env(CERTEMBED_STARLARK_ENGINE=name.split("@")[0], **extra),
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        results[name] = json.loads(proc.stdout)["results"]
+        results[name] = drive_engine(spec, name, extra)["results"]
     outcomes = set()
     for project in projects:
         seen = {}
