@@ -27,7 +27,13 @@ from _report import machine, write_section
 from certembed.build import build_bundle_output
 from certembed.config import load_config
 from tests.support.env import scrubbed_env
-from tests.support.layouts import LAYOUTS, build_layout, namespaces_available, run_in_layout
+from tests.support.layouts import (
+    BUNDLE_FILE,
+    LAYOUTS,
+    build_layout,
+    namespaces_available,
+    run_in_layout,
+)
 from tests.support.tls import tls_server
 
 MODES = ("fill-gaps", "merge", "embedded-only")
@@ -45,16 +51,6 @@ LABELS = {
 }
 CONTEXTS = 40
 HASHED_DIR = {"debian": "/etc/ssl/certs"}  # for the end-to-end floor
-
-# The bundle file a Python built by the distribution itself loads for every default context.
-BUNDLE = {
-    "debian": "/etc/ssl/certs/ca-certificates.crt",
-    "rhel": "/etc/pki/tls/certs/ca-bundle.crt",
-    "fedora43": "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "opensuse": "/etc/ssl/ca-bundle.pem",
-    "alpine": "/etc/ssl/certs/ca-certificates.crt",
-    "none": "",
-}
 
 # Runs inside the layout. argv: column, payload dir ("" for none), contexts, bundle file.
 PROBE = r"""
@@ -241,7 +237,7 @@ def layouts_section(quick: bool) -> None:
                 per_run = {}
                 for column in COLUMNS[shift:] + COLUMNS[:shift]:
                     payload = str(payloads[column]) if column in MODES else ""
-                    argv = ["-c", PROBE, column, payload, str(CONTEXTS), BUNDLE[lay]]
+                    argv = ["-c", PROBE, column, payload, str(CONTEXTS), BUNDLE_FILE[lay]]
                     got = _run(layouts[lay], argv, warm)
                     results.setdefault((lay, column), []).append(got)
                     per_run[column] = got["per"]
@@ -278,7 +274,7 @@ def _end_to_end(
                 if column == "capath" and lay not in HASHED_DIR:
                     continue
                 argv = ["-c", E2E, column, str(payload) if column == "fill-gaps" else "", url]
-                got = _run(layouts[lay], [*argv, "10" if quick else "60", BUNDLE[lay]], cache)
+                got = _run(layouts[lay], [*argv, "10" if quick else "60", BUNDLE_FILE[lay]], cache)
                 out.setdefault((lay, column), []).append(got)
             # truststore: against the verification-off halves of the same run and layout
             offs = [out[(lay, c)][-1]["off"] for c in cols if (lay, c) in out and c != "truststore"]

@@ -25,20 +25,19 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certembed.bootstrap.runtime import fastpath
 from tests.support.certs import make_cert, pem
 from tests.support.env import scrubbed_env
-from tests.support.layouts import LAYOUTS, build_layout, require_namespaces, run_in_layout
+from tests.support.layouts import (
+    BUNDLE_FILE,
+    LAYOUTS,
+    build_layout,
+    require_namespaces,
+    run_in_layout,
+)
 from tests.support.project import build
 from tests.support.pythons import pyenv_pythons
 from tests.support.tls import tls_server
 
 CLIENT = Path(__file__).parent / "support" / "client.py"
 HASHED = {"debian": "/usr/lib/ssl/certs", "opensuse": "/etc/ssl/certs", "alpine": "/etc/ssl/certs"}
-BUNDLE = {
-    "debian": "/etc/ssl/certs/ca-certificates.crt",
-    "rhel": "/etc/pki/tls/certs/ca-bundle.crt",
-    "fedora43": "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "opensuse": "/etc/ssl/ca-bundle.pem",
-    "alpine": "/etc/ssl/certs/ca-certificates.crt",
-}
 
 
 def certifi_roots() -> list[bytes]:
@@ -203,7 +202,7 @@ def test_store_change_is_seen_by_the_next_process(
     assert outcome(results, servers["distro"].url) == "ok"
     assert outcome(results, extra_server.url) == "verify-failed"
     # The distribution's tool rewrites the store: distro root out, the added root in.
-    bundle = root / BUNDLE[layout].lstrip("/")
+    bundle = root / BUNDLE_FILE[layout].lstrip("/")
     if layout == "debian":
         bundle = root / "etc/ssl/certs/ca-certificates.crt"
         certs = bundle.parent
@@ -276,7 +275,7 @@ def test_a_planted_or_tampered_cache_entry_is_never_trusted(
 
 
 def _expected_entries(root: Path) -> dict[str, bytes]:
-    data = (root / BUNDLE["rhel"].lstrip("/")).read_bytes()
+    data = (root / BUNDLE_FILE["rhel"].lstrip("/")).read_bytes()
     return fastpath.fp_hashed_entries(fastpath.fp_group_by_hash(fastpath.fp_pem_certificates(data)))
 
 

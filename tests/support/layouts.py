@@ -19,6 +19,16 @@ import pytest
 from tests.support.env import scrubbed_env
 
 LAYOUTS = ("none", "debian", "rhel", "fedora43", "opensuse", "alpine")
+# The bundle file build_layout writes and a Python built by the distribution itself loads for
+# every default context ("" for none).
+BUNDLE_FILE = {
+    "none": "",
+    "debian": "/etc/ssl/certs/ca-certificates.crt",
+    "rhel": "/etc/pki/tls/certs/ca-bundle.crt",
+    "fedora43": "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "opensuse": "/etc/ssl/ca-bundle.pem",
+    "alpine": "/etc/ssl/certs/ca-certificates.crt",
+}
 _HOST_ETC = (
     "ld.so.cache",
     "ld.so.conf",
