@@ -58,6 +58,20 @@ def main() -> None:
     layouts_section(quick)
 
 
+def _import_runs(env: dict[str, str], runs: int) -> list[subprocess.CompletedProcess[str]]:
+    """IMPORT_PROBE in ``runs`` fresh interpreters (``-S``), each required to exit 0."""
+    return [
+        subprocess.run(
+            [sys.executable, "-S", "-c", IMPORT_PROBE],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        for _ in range(runs)
+    ]
+
+
 def embedded_section(quick: bool) -> None:
     env = scrubbed_env()
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,27 +87,14 @@ def embedded_section(quick: bool) -> None:
         )
         contexts = json.loads(proc.stdout)
         runs = 10 if quick else 40
-        imports = []
-        for _ in range(runs):
-            out = subprocess.run(
-                [sys.executable, "-S", "-c", IMPORT_PROBE],
-                capture_output=True,
-                text=True,
-                env=dict(env, PYTHONPATH=str(payload)),
-                check=True,
-            )
-            imports.append(float(out.stdout))
+        imports = [
+            float(out.stdout) for out in _import_runs(dict(env, PYTHONPATH=str(payload)), runs)
+        ]
         # What CERTEMBED_DEBUG=1 prints as the bootstrap's own time (separate runs: printing
         # the line is not part of the import cost above).
+        debug_env = dict(env, PYTHONPATH=str(payload), CERTEMBED_DEBUG="1")
         printed = []
-        for _ in range(runs):
-            out = subprocess.run(
-                [sys.executable, "-S", "-c", IMPORT_PROBE],
-                capture_output=True,
-                text=True,
-                env=dict(env, PYTHONPATH=str(payload), CERTEMBED_DEBUG="1"),
-                check=True,
-            )
+        for out in _import_runs(debug_env, runs):
             found = re.search(r'"elapsed_ms": ([\d.]+)', out.stderr)
             if found:
                 printed.append(float(found.group(1)))
