@@ -30,22 +30,34 @@ from tests.support.env import scrubbed_env
 from tests.support.pythons import require_python
 from tests.support.tls import pem_server
 
-# Each client run: {variant: "ok" | "verify-failed: <OpenSSL message>"}.
-_CLIENT = """
+# Shared by the client and the app scripts (after their imports): "ok" | "verify-failed: <OpenSSL
+# message>" (any other error: its repr after the prefix).
+_FETCH = """
+def fetch(url, context):
+    try:
+        urllib.request.urlopen(url, context=context, timeout=10).read()
+        return "ok"
+    except Exception as exc:
+        reason = getattr(exc, "reason", exc)
+        return "verify-failed: " + getattr(reason, "verify_message", repr(reason))
+"""
+
+# Each client run: {variant: fetch(...)}.
+_CLIENT = (
+    """
 import json, ssl, sys, urllib.request
+"""
+    + _FETCH
+    + """
 out = {}
 for variant, root, url in json.loads(sys.argv[1]):
     context = ssl.create_default_context(cafile=root)
     if sys.argv[2] == "relaxed":
         context.verify_flags &= ~ssl.VERIFY_X509_STRICT
-    try:
-        urllib.request.urlopen(url, context=context, timeout=10).read()
-        out[variant] = "ok"
-    except Exception as exc:
-        reason = getattr(exc, "reason", exc)
-        out[variant] = "verify-failed: " + getattr(reason, "verify_message", repr(reason))
+    out[variant] = fetch(url, context)
 print(json.dumps(out))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -194,8 +206,12 @@ def test_audit_fail_on_x509_strict(tmp_path, capsys):
 
 # Inside the app: a default context (urllib), and a context the app builds itself from the same
 # root with its own flags, which certembed leaves alone.
-_APP = """
+_APP = (
+    """
 import json, os, ssl, sys, urllib.request
+"""
+    + _FETCH
+    + """
 sys.path.insert(0, os.environ["BOOTSTRAP"])
 import _certembed_bootstrap
 out = {"x509_strict": _certembed_bootstrap.decision()["x509_strict"]}
@@ -203,14 +219,10 @@ for name, context in (
     ("default", None),
     ("own", ssl.create_default_context(cafile=os.environ["ROOT"])),
 ):
-    try:
-        urllib.request.urlopen(sys.argv[1], context=context, timeout=10).read()
-        out[name] = "ok"
-    except Exception as exc:
-        reason = getattr(exc, "reason", exc)
-        out[name] = "verify-failed: " + getattr(reason, "verify_message", repr(reason))
+    out[name] = fetch(sys.argv[1], context)
 print(json.dumps(out))
 """
+)
 
 
 @pytest.fixture(scope="module")
