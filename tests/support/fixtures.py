@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -103,37 +106,74 @@ def cache_dir() -> Path:
     return folder
 
 
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock shared by every process (xdist workers) that names ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FixtureDownloadError(RuntimeError):
+    """pip could not download a pinned fixture: names the requirement, with pip's output."""
+
+
+def pinned_download(
+    requirement: str,
+    filename: str,
+    sha: str,
+    options: Sequence[str],
+    folder: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Path:
+    """``filename``, fetched once by ``pip download --no-deps OPTIONS REQUIREMENT`` into
+    ``folder`` (default: the fixture cache) under a lock the xdist workers share, with pip in
+    ``env`` (default: scrubbed). Its SHA-256 is checked against ``sha`` on every call
+    (AssertionError naming the file); a failed download raises FixtureDownloadError."""
+    folder = cache_dir() if folder is None else folder
+    path = folder / filename
+    with file_lock(folder / f"{filename}.lock"):
+        if not path.exists():
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *options]
+            proc = subprocess.run(
+                [*cmd, "-d", str(folder), requirement],
+                capture_output=True,
+                text=True,
+                env=scrubbed_env() if env is None else env,
+            )
+            if proc.returncode != 0 or not path.exists():
+                raise FixtureDownloadError(
+                    f"cannot download fixture {requirement} (pip exit {proc.returncode}): "
+                    f"{proc.stdout.strip()[-1000:]}\n{proc.stderr.strip()[-2000:]}"
+                )
+    actual = file_sha256(path)
+    assert actual == sha, f"{filename}: SHA-256 {actual}, pinned {sha}"
+    return path
 
 
 def wheel(name: str) -> Path:
     requirement, platform, python, filename, sha = WHEELS[name]
-    path = cache_dir() / filename
-    if not path.exists():
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--no-deps",
-            "--only-binary=:all:",
-            "-d",
-            str(cache_dir()),
-            requirement,
-        ]
-        if platform:
-            cmd += ["--platform", platform, "--python-version", python]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=scrubbed_env())
-        if proc.returncode != 0 or not path.exists():
-            message = f"cannot download fixture {requirement}: {proc.stderr.strip()[-500:]}"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
-    actual = _sha(path)
-    assert actual == sha, f"{filename}: SHA-256 {actual}, pinned {sha}"
-    return path
+    options = ["--only-binary=:all:"]
+    if platform:
+        options += ["--platform", platform, "--python-version", python]
+    try:
+        return pinned_download(requirement, filename, sha, options)
+    except FixtureDownloadError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
 
 
 def extract(name: str, dest: Path) -> Path:

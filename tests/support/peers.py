@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.env import scrubbed_env
-from tests.support.fixtures import cache_dir
+from tests.support.fixtures import pinned_download
 from tests.support.pythons import pyenv_pythons
 
 VARIANTS = ("plain", "fill-gaps", "embedded-only")
@@ -131,30 +131,7 @@ def start_cpython(label: str, python: str, folder: Path, payload: Path | None) -
 def requests_tree(dest: Path) -> Path:
     """The requests sdist (cached, SHA-256 checked) unpacked under ``dest``."""
     requirement, filename, sha = REQUESTS_SDIST
-    path = cache_dir() / filename
-    if not path.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-                str(cache_dir()),
-                requirement,
-            ],
-            check=True,
-            capture_output=True,
-            env=scrubbed_env(),
-        )
-    import hashlib
-
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert actual == sha, f"{filename}: SHA-256 {actual}, pinned {sha}"
+    path = pinned_download(requirement, filename, sha, ["--no-binary", ":all:"])
     with tarfile.open(path) as archive:
         archive.extractall(dest, filter="data")
     return dest / filename[: -len(".tar.gz")]

