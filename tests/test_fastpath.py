@@ -22,7 +22,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certembed.bootstrap.runtime import fastpath
+from certembed.bootstrap.runtime import fastpath, stores
 from tests.support.certs import make_cert, pem
 from tests.support.env import scrubbed_env
 from tests.support.layouts import (
@@ -399,9 +399,9 @@ def _damage(der: bytes, how: str) -> bytes:
     if how == "truncated":
         return der[:-10]
     # The signature's BIT STRING re-tagged as an OCTET STRING: lengths all consistent.
-    _, cert, _ = fastpath._fp_tlv(der, 0)
-    alg = fastpath._fp_tlv(der, cert)[2]
-    sig = fastpath._fp_tlv(der, alg)[2]
+    _, cert, _ = stores._der_tlv(der, 0)
+    alg = stores._der_tlv(der, cert)[2]
+    sig = stores._der_tlv(der, alg)[2]
     assert der[sig] == 0x03
     return der[:sig] + b"\x04" + der[sig + 1 :]
 

@@ -27,7 +27,9 @@ Standard library only, imported lazily: nothing here runs before the first defau
 import os
 
 # certembed: dev-only begin
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
+
+from certembed.bootstrap.runtime.stores import _der_tlv
 
 FpInfo = Dict[str, Any]
 # certembed: dev-only end
@@ -77,24 +79,6 @@ def fp_pem_certificates(data: "bytes") -> "List[bytes]":
         pos = end + len(_FP_CERT_END)
 
 
-def _fp_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
-    """(tag, content start, content end) of the DER element at ``pos``."""
-    if pos + 2 > len(der):
-        raise _FpUnusable("truncated DER")
-    tag = der[pos]
-    length = der[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(der):
-            raise _FpUnusable("bad DER length")
-        length = int.from_bytes(der[pos : pos + count], "big")
-        pos += count
-    if pos + length > len(der):
-        raise _FpUnusable("truncated DER")
-    return tag, pos, pos + length
-
-
 def _fp_der_length(length: "int") -> "bytes":
     if length < 0x80:
         return bytes((length,))
@@ -127,39 +111,39 @@ def fp_subject_hash(der: "bytes") -> "str":
     import hashlib
 
     try:
-        tag, cert, cert_end = _fp_tlv(der, 0)
+        tag, cert, cert_end = _der_tlv(der, 0)
         if tag != 0x30 or cert_end != len(der):
             raise _FpUnusable("not a DER certificate")
-        tag, tbs, tbs_end = _fp_tlv(der, cert)
+        tag, tbs, tbs_end = _der_tlv(der, cert)
         # tbsCertificate, signatureAlgorithm, signatureValue and nothing else: a damaged
         # certificate OpenSSL would refuse (refusing the whole file) never gets this far.
-        tag2, _, alg_end = _fp_tlv(der, tbs_end)
-        tag3, _, sig_end = _fp_tlv(der, alg_end)
+        tag2, _, alg_end = _der_tlv(der, tbs_end)
+        tag3, _, sig_end = _der_tlv(der, alg_end)
         if (tag, tag2, tag3) != (0x30, 0x30, 0x03) or sig_end != cert_end:
             raise _FpUnusable("not a DER certificate")
         pos = tbs
-        tag, _, end = _fp_tlv(der, pos)
+        tag, _, end = _der_tlv(der, pos)
         if tag == 0xA0:  # [0] version
             pos = end
         for _ in range(4):  # serial, signature algorithm, issuer, validity
-            pos = _fp_tlv(der, pos)[2]
-        tag, name, name_end = _fp_tlv(der, pos)
+            pos = _der_tlv(der, pos)[2]
+        tag, name, name_end = _der_tlv(der, pos)
         if tag != 0x30 or name_end > tbs_end:
             raise _FpUnusable("no subject name")
         canon = []
         pos = name
         while pos < name_end:
-            tag, rdn, rdn_end = _fp_tlv(der, pos)
+            tag, rdn, rdn_end = _der_tlv(der, pos)
             if tag != 0x31:
                 raise _FpUnusable("a bad RDN")
             members = []
             inner = rdn
             while inner < rdn_end:
-                tag, ava, ava_end = _fp_tlv(der, inner)
+                tag, ava, ava_end = _der_tlv(der, inner)
                 if tag != 0x30:
                     raise _FpUnusable("a bad attribute")
-                oid_end = _fp_tlv(der, ava)[2]
-                vtag, vstart, vend = _fp_tlv(der, oid_end)
+                oid_end = _der_tlv(der, ava)[2]
+                vtag, vstart, vend = _der_tlv(der, oid_end)
                 if vtag in _FP_CANON_TAGS:
                     value = _fp_canon(vtag, der[vstart:vend])
                 else:
@@ -172,6 +156,8 @@ def fp_subject_hash(der: "bytes") -> "str":
             pos = rdn_end
     except UnicodeError:
         raise _FpUnusable("an undecodable subject") from None
+    except ValueError as exc:  # from _der_tlv: truncated DER, bad DER length
+        raise _FpUnusable(str(exc)) from None
     digest = hashlib.sha1(b"".join(canon)).digest()
     return "{:08x}".format(int.from_bytes(digest[:4], "little"))
 

@@ -63,6 +63,25 @@ def _json(value: "Any") -> "str":
     return _json(str(value))
 
 
+def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
+    """(tag, content start, content end) of the DER element at ``pos``; ValueError if the
+    element is truncated or its length is not a definite length of 1-4 bytes."""
+    if pos + 2 > len(der):
+        raise ValueError("truncated DER")
+    tag = der[pos]
+    length = der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(der):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
 def _usable_file(path: "str") -> "bool":
     """A regular, non-empty file (following links)."""
     try:

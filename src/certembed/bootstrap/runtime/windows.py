@@ -29,7 +29,7 @@ import sys
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from certembed.bootstrap.runtime.stores import _load_slots, _load_verify_locations
+from certembed.bootstrap.runtime.stores import _der_tlv, _load_slots, _load_verify_locations
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -153,36 +153,18 @@ def _win_entries(store: "str") -> "List[Any]":
         return []
 
 
-def _win_tlv(data: "bytes", pos: "int") -> "Tuple[int, int, int]":
-    """(tag, start of content, end of content) of the DER element at ``pos``."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag = data[pos]
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, pos, pos + length
-
-
 def _win_spki(der: "bytes") -> "Optional[bytes]":
     """The subjectPublicKeyInfo element of a certificate, or None if it cannot be found."""
     try:
-        tag, start, _ = _win_tlv(der, 0)
+        tag, start, _ = _der_tlv(der, 0)
         if tag != 0x30:
             return None
-        tag, pos, end = _win_tlv(der, start)  # tbsCertificate
+        tag, pos, end = _der_tlv(der, start)  # tbsCertificate
         if tag != 0x30:
             return None
         fields: "List[Tuple[int, int, int]]" = []
         while pos < end and len(fields) < 7:
-            tag, _, stop = _win_tlv(der, pos)
+            tag, _, stop = _der_tlv(der, pos)
             fields.append((tag, pos, stop))
             pos = stop
         if fields and fields[0][0] == 0xA0:  # [0] version
