@@ -72,12 +72,24 @@ class BuiltinRaised(Exception):
 class Engine:
     """What every engine module provides (subclassed in ``_go``, ``_rust``, ``_pure``)."""
 
-    name = ""
-    version = ""
+    name = ""  # the distribution's name on PyPI
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.version = _distribution_version(self.name)
 
     def run(self, source: str, filename: str, builtins: Builtins) -> None:
         """Execute ``source``; raise ConfigError (engine-detected) or BuiltinRaised."""
         raise NotImplementedError
+
+
+def _distribution_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:  # pragma: no cover - imported without metadata
+        return "unknown"
 
 
 def _load(info: EngineInfo) -> Engine:

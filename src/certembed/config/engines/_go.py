@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from certembed.config.engines import (
     UNIVERSAL,
@@ -40,10 +39,6 @@ def _message(exc: Exception) -> str:
 class GoEngine(Engine):
     name = NAME
 
-    def __init__(self, module: Any) -> None:
-        self.module = module
-        self.version = _version()
-
     def run(self, source: str, filename: str, builtins: Builtins) -> None:
         sg = self.module
         guard = Guard(builtins)
@@ -77,15 +72,6 @@ class GoEngine(Engine):
             raise ConfigError([runtime(filename, line, NAME, msg)]) from None
         finally:
             del interp
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(NAME)
-    except PackageNotFoundError:  # pragma: no cover - imported without metadata
-        return "unknown"
 
 
 def load() -> Engine:

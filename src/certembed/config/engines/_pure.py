@@ -54,10 +54,6 @@ def _global(node: Any) -> bool:
 class PureEngine(Engine):
     name = NAME
 
-    def __init__(self, module: Any) -> None:
-        self.module = module
-        self.version = _version()
-
     def run(self, source: str, filename: str, builtins: Builtins) -> None:
         sl = self.module
         from starlark.eval.builtins import make_universal, with_mutability, with_thread
@@ -166,15 +162,6 @@ def _converting(fn: Any, sl: Any) -> Any:
         return sl.to_value(fn(*plain_args, **plain_kwargs))
 
     return impl
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(NAME)
-    except PackageNotFoundError:  # pragma: no cover - imported without metadata
-        return "unknown"
 
 
 def load() -> Engine:

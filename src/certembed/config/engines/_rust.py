@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from certembed.config.engines import (
     UNIVERSAL,
@@ -46,10 +45,6 @@ def _message(text: str) -> str:
 class RustEngine(Engine):
     name = NAME
 
-    def __init__(self, module: Any) -> None:
-        self.module = module
-        self.version = _version()
-
     def run(self, source: str, filename: str, builtins: Builtins) -> None:
         sl = self.module
         guard = Guard(builtins)
@@ -87,15 +82,6 @@ class RustEngine(Engine):
             if msg.startswith("No imports are available"):
                 raise ConfigError([load_unsupported(filename, line, column)]) from None
             raise ConfigError([runtime(filename, line, NAME, msg)]) from None
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(NAME)
-    except PackageNotFoundError:  # pragma: no cover - imported without metadata
-        return "unknown"
 
 
 def load() -> Engine:
