@@ -47,6 +47,7 @@ from certembed.bootstrap.runtime.stores import (
     _json,
     _load_slots,
     _load_verify_locations,
+    _say,
     _usable_file,
     probe,
 )
@@ -76,10 +77,7 @@ def _platform_key(platform: "str") -> "str":
 
 
 def _warn(message: "str") -> "None":
-    try:
-        sys.stderr.write("certembed: warning: " + message + "\n")
-    except Exception:
-        pass
+    _say("warning: " + message)
 
 
 def _debug(message: "str") -> "None":
@@ -88,10 +86,7 @@ def _debug(message: "str") -> "None":
     if state is None or not state.debug or message in state.said:
         return
     state.said.add(message)
-    try:
-        sys.stderr.write("certembed: debug: " + message + "\n")
-    except Exception:
-        pass
+    _say("debug: " + message)
 
 
 def env_store(environ: "Optional[Any]" = None) -> "Optional[Pair]":
@@ -887,10 +882,7 @@ def install(
         report["integrity_problems"] = list(state.data.problems)
         report["imported_early"] = notes
         report["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        try:
-            sys.stderr.write("certembed: " + _json(report) + "\n")
-        except Exception:
-            pass
+        _say(_json(report))
     return report
 
 

@@ -16,7 +16,13 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.fastpath import FpInfo, fp_capath
-from certembed.bootstrap.runtime.stores import _json, _load_slots, _load_verify_locations, probe
+from certembed.bootstrap.runtime.stores import (
+    _json,
+    _load_slots,
+    _load_verify_locations,
+    _say,
+    probe,
+)
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -87,10 +93,7 @@ def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
     if debug:
         info["capath_used"] = fast
         info["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
-        try:
-            sys.stderr.write("certembed: fastpath " + _json(info) + "\n")
-        except Exception:
-            pass
+        _say("fastpath " + _json(info))
     return fast
 
 

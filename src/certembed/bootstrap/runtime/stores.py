@@ -5,6 +5,7 @@ Shared by every target (the Windows table simply has no candidates).
 
 import os
 import ssl
+import sys
 
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Tuple
@@ -28,6 +29,14 @@ _JSON_ESCAPES = {
     "\b": "\\b",
     "\f": "\\f",
 }
+
+
+def _say(line: "str") -> "None":
+    """``certembed: <line>`` on stderr; never raises (stderr may be closed or broken)."""
+    try:
+        sys.stderr.write("certembed: " + line + "\n")
+    except Exception:
+        pass
 
 
 def _json(value: "Any") -> "str":

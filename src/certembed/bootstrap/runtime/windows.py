@@ -24,12 +24,16 @@ Same OS-module shape as :mod:`.posix` (see :mod:`.shape`). Private helpers are `
 
 import os
 import ssl
-import sys
 
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from certembed.bootstrap.runtime.stores import _der_tlv, _load_slots, _load_verify_locations
+from certembed.bootstrap.runtime.stores import (
+    _der_tlv,
+    _load_slots,
+    _load_verify_locations,
+    _say,
+)
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -135,10 +139,7 @@ def _win_note(message: "str", der: "Optional[bytes]" = None) -> "None":
         return
     _WIN_NOTED.add(message)
     if _win_debug():
-        try:
-            sys.stderr.write("certembed: windows store: " + message + "\n")
-        except Exception:
-            pass
+        _say("windows store: " + message)
 
 
 def _win_entries(store: "str") -> "List[Any]":
