@@ -17,6 +17,7 @@ from pathlib import Path
 
 from certembed.errors import ImportRewriteImpossible, OpenSSLError
 from certembed.openssl.plan import Replacement
+from certembed.openssl.symbols import parse_name_directories
 
 
 def sha256(data: bytes) -> str:
@@ -52,16 +53,7 @@ def rewrite_pe(data: bytes, rep: Replacement) -> bytes:
     import pefile
 
     pe = pefile.PE(data=data, fast_load=True)
-    pe.parse_data_directories(
-        directories=[
-            pefile.DIRECTORY_ENTRY[name]
-            for name in (
-                "IMAGE_DIRECTORY_ENTRY_IMPORT",
-                "IMAGE_DIRECTORY_ENTRY_EXPORT",
-                "IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT",
-            )
-        ]
-    )
+    parse_name_directories(pe)
     renames = {old.lower(): new for old, new in rep.rewrites}
     done = set()
     for entry in getattr(pe, "DIRECTORY_ENTRY_IMPORT", []) + getattr(

@@ -11,6 +11,7 @@ import array
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -22,10 +23,11 @@ class Symbols:
     undefined: dict[str, tuple[str, str] | None] = field(default_factory=dict)
 
 
-def _pe(path: Path) -> Symbols:
+def parse_name_directories(pe: Any) -> None:
+    """Parse what a ``fast_load`` pefile.PE needs for DLL and symbol names: the import,
+    export and delay-import directories."""
     import pefile
 
-    pe = pefile.PE(str(path), fast_load=True)
     pe.parse_data_directories(
         directories=[
             pefile.DIRECTORY_ENTRY[name]
@@ -36,6 +38,13 @@ def _pe(path: Path) -> Symbols:
             )
         ]
     )
+
+
+def _pe(path: Path) -> Symbols:
+    import pefile
+
+    pe = pefile.PE(str(path), fast_load=True)
+    parse_name_directories(pe)
     out = Symbols()
     export = getattr(pe, "DIRECTORY_ENTRY_EXPORT", None)
     if export is not None:
