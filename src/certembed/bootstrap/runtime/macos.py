@@ -6,12 +6,11 @@ Same OS-module shape as :mod:`.posix` (see :mod:`.shape`).
 
 import os
 import ssl
-import sys
 
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional, Tuple
 
-from certembed.bootstrap.runtime.stores import _load_slots, probe
+from certembed.bootstrap.runtime.stores import _load_slots, _owned_private_dir, probe
 
 Table = Dict[str, Any]
 Plan = Dict[str, Any]
@@ -60,11 +59,4 @@ def cache_base() -> "Optional[str]":
 
 def private_dir_ok(folder: "str") -> "bool":
     """A real directory (not a link) owned by this user and closed to everyone else."""
-    try:
-        st = os.lstat(folder)
-    except OSError:
-        return False
-    getuid = getattr(os, "getuid", None)
-    if getuid is None or sys.platform == "win32":  # pragma: no cover - POSIX module
-        return False
-    return st.st_uid == getuid() and not st.st_mode & 0o077 and (st.st_mode & 0o170000) == 0o040000
+    return _owned_private_dir(folder)

@@ -20,6 +20,7 @@ from certembed.bootstrap.runtime.stores import (
     _json,
     _load_slots,
     _load_verify_locations,
+    _owned_private_dir,
     _say,
     probe,
 )
@@ -132,11 +133,4 @@ def cache_base() -> "Optional[str]":
 
 def private_dir_ok(folder: "str") -> "bool":
     """A real directory (not a link) owned by this user and closed to everyone else."""
-    try:
-        st = os.lstat(folder)
-    except OSError:
-        return False
-    getuid = getattr(os, "getuid", None)
-    if getuid is None or sys.platform == "win32":  # pragma: no cover - POSIX module
-        return False
-    return st.st_uid == getuid() and not st.st_mode & 0o077 and (st.st_mode & 0o170000) == 0o040000
+    return _owned_private_dir(folder)

@@ -91,6 +91,19 @@ def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
     return tag, pos, pos + length
 
 
+def _owned_private_dir(folder: "str") -> "bool":
+    """A real directory (not a link) owned by this user and closed to everyone else (POSIX:
+    the private_dir_ok of posix.py and macos.py; never true on Windows)."""
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    if getuid is None or sys.platform == "win32":  # pragma: no cover - POSIX only
+        return False
+    return st.st_uid == getuid() and not st.st_mode & 0o077 and (st.st_mode & 0o170000) == 0o040000
+
+
 def _usable_file(path: "str") -> "bool":
     """A regular, non-empty file (following links)."""
     try:
