@@ -47,6 +47,7 @@ from certembed.bootstrap.runtime.stores import (
     _json,
     _load_slots,
     _load_verify_locations,
+    _pem_blocks,
     _say,
     _usable_file,
     probe,
@@ -60,8 +61,6 @@ Part = Tuple[Optional[str], Optional[bytes]]
 
 _STATE: "Optional[_State]" = None
 _EXPORT_KEEP = 8  # content-addressed export files kept in the private cache dir
-_BEGIN = b"-----BEGIN CERTIFICATE-----"
-_END = b"-----END CERTIFICATE-----"
 __all__ = ["decide", "decision", "env_store", "install", "probe", "uninstall"]
 
 
@@ -268,21 +267,11 @@ def _unique_pem(blob: "bytes") -> "bytes":
     """``blob`` with repeated certificates dropped (first occurrence kept, order kept)."""
     seen = set()
     out = []
-    rest = blob
-    while True:
-        start = rest.find(_BEGIN)
-        if start < 0:
-            break
-        end = rest.find(_END, start)
-        if end < 0:
-            break
-        end += len(_END)
-        block = rest[start:end]
-        rest = rest[end:]
+    for block in _pem_blocks(blob):
         key = b"".join(block.split())
         if key not in seen:
             seen.add(key)
-            out.append(block + b"\n")
+            out.append(block)
     return b"".join(out)
 
 

@@ -16,6 +16,8 @@ Probed = List[List[Any]]
 # certembed: dev-only end
 
 _HEX = "0123456789abcdef"
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
 # The C implementation, whatever a subclass or another library (truststore) does to the class.
 _load_verify_locations = ssl._SSLContext.load_verify_locations  # type: ignore[attr-defined]
 
@@ -70,6 +72,24 @@ def _json(value: "Any") -> "str":
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_json(v) for v in value) + "]"
     return _json(str(value))
+
+
+def _pem_blocks(blob: "bytes") -> "List[bytes]":
+    """Every ``CERTIFICATE`` block of ``blob``, BEGIN line to END line plus a newline, in
+    order; text between blocks is dropped and an unterminated block ends the list."""
+    blocks = []
+    pos = 0
+    while True:
+        start = blob.find(_PEM_BEGIN, pos)
+        if start < 0:
+            break
+        stop = blob.find(_PEM_END, start)
+        if stop < 0:
+            break
+        stop += len(_PEM_END)
+        blocks.append(blob[start:stop] + b"\n")
+        pos = stop
+    return blocks
 
 
 def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":

@@ -32,6 +32,7 @@ from certembed.bootstrap.runtime.stores import (
     _der_tlv,
     _load_slots,
     _load_verify_locations,
+    _pem_blocks,
     _say,
 )
 
@@ -97,7 +98,8 @@ def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":
     if distrust[0] or distrust[1]:
         kept = []
         removed = 0
-        for block in _win_pem_blocks(pem):
+        for raw in _pem_blocks(pem):
+            block = raw.decode("ascii", "replace")
             try:
                 der = ssl.PEM_cert_to_DER_cert(block)
             except Exception:
@@ -199,24 +201,6 @@ def _win_blocked(der: "bytes", distrust: "Distrust") -> "bool":
         return True
     spki = _win_spki(der)
     return spki is not None and spki in distrust[1]
-
-
-def _win_pem_blocks(pem: "bytes") -> "List[str]":
-    text = pem.decode("ascii", "replace")
-    end_marker = "-----END CERTIFICATE-----"
-    blocks = []
-    pos = 0
-    while True:
-        start = text.find("-----BEGIN CERTIFICATE-----", pos)
-        if start < 0:
-            break
-        stop = text.find(end_marker, start)
-        if stop < 0:
-            break
-        stop += len(end_marker)
-        blocks.append(text[start:stop] + "\n")
-        pos = stop
-    return blocks
 
 
 def _win_store_ders(oid: "str") -> "List[bytes]":
