@@ -48,6 +48,7 @@ from certembed.bootstrap.runtime.stores import (
     _load_slots,
     _load_verify_locations,
     _pem_blocks,
+    _private_subdir,
     _say,
     _usable_file,
     probe,
@@ -507,15 +508,7 @@ def _prune(folder: "str", name: "str", keep: "str") -> "None":
 
 def _private_cache_dir() -> "Optional[str]":
     """A per-user, 0700 cache dir we own, or None (never a shared or world-writable place)."""
-    base = cache_base()
-    if not base or not os.path.isabs(base):
-        return None
-    folder = os.path.join(base, "certembed")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return folder if private_dir_ok(folder) else None
+    return _private_subdir(cache_base(), private_dir_ok)
 
 
 def _state() -> "_State":

@@ -21,6 +21,7 @@ from certembed.bootstrap.runtime.stores import (
     _load_slots,
     _load_verify_locations,
     _owned_private_dir,
+    _private_subdir,
     _say,
     probe,
 )
@@ -102,15 +103,7 @@ def _fp_cache_dir() -> "Optional[str]":
     """``<cache base>/certembed`` when it is (or can be made) a private directory of ours."""
     if sys.platform == "win32" or not hasattr(os, "getuid"):  # pragma: no cover - POSIX module
         return None
-    base = cache_base()
-    if not base or not os.path.isabs(base):
-        return None
-    folder = os.path.join(base, "certembed")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return folder if private_dir_ok(folder) else None
+    return _private_subdir(cache_base(), private_dir_ok)
 
 
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":

@@ -8,7 +8,7 @@ import ssl
 import sys
 
 # certembed: dev-only begin
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 Table = Dict[str, Any]
 Pair = Tuple[Optional[str], Optional[str]]
@@ -122,6 +122,19 @@ def _owned_private_dir(folder: "str") -> "bool":
     if getuid is None or sys.platform == "win32":  # pragma: no cover - POSIX only
         return False
     return st.st_uid == getuid() and not st.st_mode & 0o077 and (st.st_mode & 0o170000) == 0o040000
+
+
+def _private_subdir(base: "Optional[str]", private_ok: "Callable[[str], bool]") -> "Optional[str]":
+    """``<base>/certembed`` (made 0700 if missing) when ``base`` is absolute and the folder
+    passes ``private_ok`` (the OS module's private_dir_ok), else None."""
+    if not base or not os.path.isabs(base):
+        return None
+    folder = os.path.join(base, "certembed")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return folder if private_ok(folder) else None
 
 
 def _usable_file(path: "str") -> "bool":
