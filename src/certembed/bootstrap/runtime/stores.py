@@ -203,6 +203,19 @@ def _load_slots(
     return problems
 
 
+def _first_usable(
+    kind: "str", paths: "List[str]", usable: "Callable[[str], bool]", probed: "Probed"
+) -> "Optional[str]":
+    """The first of ``paths`` that is ``usable``, or None; each path tried is recorded in
+    ``probed`` as [kind, path, usable]."""
+    for path in paths:
+        ok = usable(path)
+        probed.append([kind, path, ok])
+        if ok:
+            return path
+    return None
+
+
 def probe(
     table: "Table", compiled: "Optional[Pair]" = None, probed: "Optional[Probed]" = None
 ) -> "Pair":
@@ -223,17 +236,6 @@ def probe(
             files.insert(0, compiled[0])
         if compiled[1]:
             dirs.insert(0, compiled[1])
-    cafile = capath = None
-    for path in files:
-        ok = _usable_file(path)
-        probed.append(["file", path, ok])
-        if ok:
-            cafile = path
-            break
-    for path in dirs:
-        ok = _hashed_dir(path)
-        probed.append(["dir", path, ok])
-        if ok:
-            capath = path
-            break
+    cafile = _first_usable("file", files, _usable_file, probed)
+    capath = _first_usable("dir", dirs, _hashed_dir, probed)
     return cafile, capath
