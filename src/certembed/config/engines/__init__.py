@@ -188,6 +188,16 @@ def importable() -> list[str]:
 
 
 def import_starlark() -> Any:
+    """The installed ``starlark`` package (starlark-pyo3 or the pure-Python one), or
+    EngineUnavailable naming why it cannot be imported (not installed, or a broken install
+    such as a damaged .so)."""
+    try:
+        return _import_starlark()
+    except Exception as exc:
+        raise EngineUnavailable(f"cannot import starlark ({exc})") from None
+
+
+def _import_starlark() -> Any:
     """Import the installed ``starlark`` package (starlark-pyo3 or the pure-Python one).
 
     Only a ``sys.path`` entry that holds the distribution's metadata beside the package counts:

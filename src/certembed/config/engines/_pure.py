@@ -165,10 +165,7 @@ def _converting(fn: Any, sl: Any) -> Any:
 
 
 def load() -> Engine:
-    try:
-        starlark = import_starlark()
-    except Exception as exc:  # not installed, or a broken install
-        raise EngineUnavailable(f"cannot import starlark ({exc})") from None
+    starlark = import_starlark()
     if not hasattr(starlark, "exec_file") or hasattr(starlark, "Globals"):
         raise EngineUnavailable("the importable 'starlark' is not the pure-Python starlark")
     try:

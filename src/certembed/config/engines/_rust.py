@@ -85,10 +85,7 @@ class RustEngine(Engine):
 
 
 def load() -> Engine:
-    try:
-        starlark = import_starlark()
-    except Exception as exc:  # not installed, or a broken install (a damaged .so)
-        raise EngineUnavailable(f"cannot import starlark ({exc})") from None
+    starlark = import_starlark()
     if not (hasattr(starlark, "Globals") and hasattr(starlark, "Module")):
         raise EngineUnavailable("the importable 'starlark' is not starlark-pyo3")
     return RustEngine(starlark)
