@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,8 +105,14 @@ def targets(cas, servers: dict[str, Server]) -> Iterator[dict[str, list[str]]]:
 def _run_all(exe: Path, bare: Path, targets: dict[str, list[str]]) -> dict[str, dict[str, str]]:
     """{client: {role: outcome}} from one run of the frozen app."""
     urls = [url for role in ROLES for url in targets[role]]
-    proc = run_in_layout(bare, [str(exe), "all", *urls], env=scrubbed_env(), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The app's watchdog (120 s) ends a stuck run with every thread's stack on stderr. One such
+    # run was seen in ~10 (in CI, under load; not reproduced since): it is retried once and
+    # reported as a warning with the stacks, and a second stuck run fails the test.
+    proc = run_in_layout(bare, [str(exe), "all", *urls], env=scrubbed_env(), timeout=300)
+    if proc.returncode != 0:
+        warnings.warn(f"clients app run failed, retrying once: {proc.stderr[-6000:]}", stacklevel=1)
+        proc = run_in_layout(bare, [str(exe), "all", *urls], env=scrubbed_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-6000:]
     raw = json.loads(proc.stdout.strip().splitlines()[-1])
     by_url = {url: role for role in ROLES for url in targets[role]}
     out: dict[str, dict[str, str]] = {}

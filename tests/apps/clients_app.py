@@ -189,14 +189,25 @@ def classify(name, target):
     return "ok" if body == BODY else f"bad-body: {body[:60]!r}"
 
 
+# A run takes seconds; a client (or the interpreter's exit) stuck past this dumps every
+# thread's stack to stderr and ends the process, so the test names what hung.
+WATCHDOG_SECONDS = 120
+
+
 def main(argv):
+    import faulthandler
+
+    faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True)
     names = list(CLIENTS) if argv[0] == "all" else argv[0].split(",")
     results = {}
     for target in argv[1:]:
         for name in names:
             if (name in GRPC) == target.startswith("grpc://"):
+                sys.stderr.write(f"clients_app: {name} {target}\n")
+                sys.stderr.flush()
                 results[name + " " + target] = classify(name, target)
     print(json.dumps(results, sort_keys=True))
+    sys.stdout.flush()
     return 0
 
 
