@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from certembed.bootstrap import load_side_effect_free
+from certembed.bootstrap.runtime.stores import _same_location
 from certembed.bundle.strict import explain
 from certembed.config.model import MODES, host_target
 
@@ -31,6 +32,15 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
         windows = table["system_store"] == "windows"
         system = None if windows else module.probe(table, None, probed)
         env = module.env_store() if spec.respect_env else None
+        machine = system if system and any(system) else None
+        if env and machine:
+            # A slot naming the machine's own file or directory by another path (a link) is
+            # no override: the runtime decides the same (core._State.env).
+            env = (
+                None if _same_location(env[0], machine[0], "file") else env[0],
+                None if _same_location(env[1], machine[1], "dir") else env[1],
+            )
+            env = env if any(env) else None
         decisions = {}
         for mode in MODES:
             plan = module.decide(
@@ -89,7 +99,11 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
 
     from certembed.audit.analyze import interpreter_openssl
 
-    report["warnings"] = env_warnings(spec.respect_env, spec.always_in_custom_bundles)
+    report["warnings"] = env_warnings(
+        spec.respect_env,
+        spec.always_in_custom_bundles,
+        machine=system if system and any(system) else None,
+    )
     loaded = interpreter_openssl(date.today())
     report["openssl_binaries"] = loaded.to_json()["libraries"]
     report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
@@ -124,8 +138,15 @@ def starlark_engines() -> dict[str, Any]:
     return {"importable": found, "selected": selected, "recommended": recommended}
 
 
-def env_warnings(respect_env: bool, always_joins: bool = True) -> list[dict[str, str]]:
-    """Variables in this environment that take trust decisions away from the app."""
+def env_warnings(
+    respect_env: bool,
+    always_joins: bool = True,
+    machine: tuple[str | None, str | None] | None = None,
+) -> list[dict[str, str]]:
+    """Variables in this environment that take trust decisions away from the app.
+
+    ``machine``: the machine store as probed (cafile, capath); a variable naming that very
+    file or directory (by identity, e.g. through a link) takes nothing away."""
     out = []
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         value = os.environ.get(name)
@@ -157,6 +178,9 @@ def env_warnings(respect_env: bool, always_joins: bool = True) -> list[dict[str,
             continue
         path = Path(value)
         usable = path.is_file() and path.stat().st_size > 0 if kind == "file" else path.is_dir()
+        found = (machine or (None, None))[0 if kind == "file" else 1]
+        if usable and _same_location(value, found, "file" if kind == "file" else "dir"):
+            continue  # the machine's own store by another name: nothing is taken away
         if not usable:
             message = (
                 f"{name}={value} is set but is not a usable {kind}: OpenSSL loads nothing "

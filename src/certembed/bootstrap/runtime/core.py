@@ -47,8 +47,12 @@ from certembed.bootstrap.runtime.stores import (
     _json,
     _load_slots,
     _load_verify_locations,
+    _one_dir,
     _pem_blocks,
     _private_subdir,
+    _read_regular,
+    _regular_problem,
+    _same_location,
     _say,
     _usable_file,
     probe,
@@ -187,8 +191,7 @@ class _Data:
         if self.directory is None:
             return None
         try:
-            with open(os.path.join(self.directory, *name.split("/")), "rb") as handle:
-                return handle.read()
+            return _read_regular(os.path.join(self.directory, *name.split("/")))
         except (OSError, ValueError):
             return None
 
@@ -248,6 +251,14 @@ class _Data:
         when the directory's path is not ASCII)."""
         capath = self.capath(role)
         kept = filter_embedded(self.pem[role], capath)
+        if capath is not None and not _one_dir(capath):
+            # OpenSSL would split this path into a list (an app under "/opt/my:app"): the
+            # anchors would be lost, and a relative piece would name a folder under the cwd.
+            _debug(
+                "the embedded " + role + " directory " + capath + " is not one path for "
+                "OpenSSL (list separator or relative); its verified PEM is loaded instead"
+            )
+            capath = None
         if kept is not None:
             if kept:
                 _load_verify_locations(context, None, None, kept.decode("ascii"))
@@ -325,10 +336,12 @@ class _State:
         cafile, capath = env
         system = self.system or (None, None)
         if cafile is not None and (
-            cafile == system[0] or cafile in self.exported or _our_export(cafile)
+            _same_location(cafile, system[0], "file")
+            or cafile in self.exported
+            or _our_export(cafile)
         ):
             cafile = None
-        if capath is not None and capath == system[1]:
+        if capath is not None and _same_location(capath, system[1], "dir"):
             capath = None
         return (cafile, capath) if (cafile or capath) else None
 
@@ -359,7 +372,7 @@ class _State:
         env = plan["env"] or [None, None]
         problems = []
         if env[0] or env[1]:
-            problems.extend(_load_slots(context, env[0], env[1]))
+            problems.extend(_load_slots(context, env[0], env[1], True))
         machine_file = None if env[0] else plan["cafile"]
         machine_dir = None if env[1] else plan["capath"]
         if machine_file or machine_dir:
@@ -388,7 +401,7 @@ class _State:
         # The machine's directory is taken to hold its file's roots; one the user set does not
         env_dir = bool(plan["env"] and plan["env"][1])
         if plan["capath"] and (env_dir or not plan["cafile"]):
-            parts.extend((path, None) for path in _hashed_files(plan["capath"]))
+            parts.extend((path, None) for path in _hashed_files(plan["capath"], env_dir))
         if plan["windows_store"]:
             parts.append((None, os_store_pem()))
         for role in roles:
@@ -410,9 +423,9 @@ class _State:
                 if path is None:
                     continue
                 try:
-                    with open(path, "rb") as handle:
-                        blob = handle.read()
-                except OSError:
+                    blob = _read_regular(path)
+                except (OSError, ValueError) as exc:
+                    _debug("certifi: skipping " + path + " (" + str(exc) + ")")
                     continue
             chunks.append(blob if blob.endswith(b"\n") else blob + b"\n")
         return _unique_pem(b"".join(chunks))
@@ -428,13 +441,14 @@ class _State:
             if path is not None:
                 return path
             parts = self.pem_parts()
-            if len(parts) == 1 and parts[0][0] is not None:
-                path = parts[0][0]
+            single = parts[0][0] if len(parts) == 1 else None
+            if single is not None and _regular_problem(single) is None:
+                path = single
             else:
                 try:
                     path = self.materialize("cacert.pem", self.contents_bytes(parts))
                 except OSError as exc:
-                    on_disk = [p for p, _ in parts if p is not None]
+                    on_disk = [p for p, _ in parts if p is not None and not _regular_problem(p)]
                     if not on_disk:
                         raise
                     # Still verifying, with fewer anchors: better than failing every request.
@@ -728,8 +742,10 @@ def _export_env(state: "_State") -> "Dict[str, str]":
         values["SSL_CERT_FILE"] = path
         values["REQUESTS_CA_BUNDLE"] = path
         values["CURL_CA_BUNDLE"] = path
-    if state.plan["capath"]:
-        values["SSL_CERT_DIR"] = state.plan["capath"]
+    capath = state.plan["capath"]
+    # A directory OpenSSL would split is never handed to children (the user's own list is).
+    if capath and (_one_dir(capath) or (state.plan["env"] and state.plan["env"][1])):
+        values["SSL_CERT_DIR"] = capath
     for name, value in values.items():
         state.saved_env[name] = os.environ.get(name)
         os.environ[name] = value

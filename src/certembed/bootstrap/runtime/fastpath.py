@@ -29,7 +29,13 @@ import os
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional
 
-from certembed.bootstrap.runtime.stores import _der_tlv
+from certembed.bootstrap.runtime.stores import (
+    _capath_of,
+    _der_tlv,
+    _one_dir,
+    _open_regular,
+    _read_regular,
+)
 
 FpInfo = Dict[str, Any]
 # certembed: dev-only end
@@ -184,11 +190,10 @@ def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
         while True:
             path = os.path.join(folder, f"{digest}.{index}")
             try:
-                with open(path, "rb") as handle:
-                    blob = handle.read()
+                blob = _read_regular(path)
             except FileNotFoundError:
                 break
-            except OSError:
+            except (OSError, ValueError):  # a FIFO, a device, a link loop, too large...
                 return False
             try:
                 found.extend(fp_pem_certificates(blob))
@@ -233,16 +238,16 @@ def fp_verify_dir(folder: "str", entries: "Dict[str, bytes]") -> "Optional[str]"
         return f"unreadable ({exc.strerror})"
     if names != sorted(entries):
         return "unexpected or missing entries"
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
     for name in names:
+        expected = entries[name]
         try:
-            fd = os.open(os.path.join(folder, name), flags)
-        except OSError:
-            return f"entry {name} cannot be opened"
+            # no link followed, never blocking (a FIFO), refused unless a regular file
+            fd, st = _open_regular(os.path.join(folder, name), len(expected), False)
+        except OSError as exc:
+            return f"entry {name} is not a regular file of the expected size ({exc})"
         try:
-            if not _fp_private(os.fstat(fd), 0o100000):
+            if not _fp_private(st, 0o100000):
                 return f"entry {name} is not a private regular file"
-            expected = entries[name]
             blob = os.read(fd, len(expected) + 1)
         finally:
             os.close(fd)
@@ -376,18 +381,17 @@ def fp_capath(
     if cafile is None:
         info["fastpath"] = "directory only"
         return None
-    if capath is not None and os.pathsep in capath:
-        info["fastpath"] = "off: several machine directories"
+    if capath is not None and not _one_dir(capath):
+        info["fastpath"] = "off: the machine directory is not one path for OpenSSL"
         return None
     try:
-        with open(cafile, "rb") as handle:
-            data = handle.read()
+        data = _read_regular(cafile)
         ders = fp_pem_certificates(data)
         if not ders:
             raise _FpUnusable("no certificate in the file")
         groups = fp_group_by_hash(ders)
-    except OSError as exc:
-        info["fastpath"] = f"off: file unreadable ({exc.strerror})"
+    except (OSError, ValueError) as exc:
+        info["fastpath"] = f"off: file unreadable ({getattr(exc, 'strerror', None) or exc})"
         return None
     except _FpUnusable as exc:
         info["fastpath"] = f"off: {exc}"
@@ -403,8 +407,9 @@ def fp_capath(
 
     key = hashlib.sha256(data).hexdigest()
     folder = fp_private_hashed_dir(cache, key, fp_hashed_entries(groups), info)
-    if folder is None or os.pathsep in folder:
+    joined = _capath_of(folder, capath) if folder is not None else None
+    if joined is None:
         info["fastpath"] = "off: private hashed directory unusable"
         return None
     info["fastpath"] = "private hashed directory"
-    return folder if capath is None else folder + os.pathsep + capath
+    return joined

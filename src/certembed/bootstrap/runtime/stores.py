@@ -20,6 +20,15 @@ _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _PEM_END = b"-----END CERTIFICATE-----"
 # The C implementation, whatever a subclass or another library (truststore) does to the class.
 _load_verify_locations = ssl._SSLContext.load_verify_locations  # type: ignore[attr-defined]
+# OpenSSL reads a capath (and SSL_CERT_DIR) as a list of directories split on this character
+# (its LIST_SEPARATOR_CHAR: ';' on Windows, ':' elsewhere, as os.pathsep), each relative one
+# resolved against the current directory. A cafile is one path, never split.
+_CAPATH_SEP = os.pathsep
+# The most certembed reads from one file at run time (a machine bundle is ~0.2 MB): larger
+# files, and anything but a regular file (FIFO, device, socket), are refused unread.
+_READ_CAP = 8 * 1024 * 1024
+_S_IFMT = 0o170000
+_S_IFREG = 0o100000
 
 
 _JSON_ESCAPES = {
@@ -138,12 +147,133 @@ def _private_subdir(base: "Optional[str]", private_ok: "Callable[[str], bool]") 
 
 
 def _usable_file(path: "str") -> "bool":
-    """A regular, non-empty file (following links)."""
+    """A regular, non-empty file (following links), no larger than the read cap."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
         return False
-    return (st.st_mode & 0o170000) == 0o100000 and st.st_size > 0
+    return (st.st_mode & _S_IFMT) == _S_IFREG and 0 < st.st_size <= _READ_CAP
+
+
+class _Refused(OSError):
+    """A file certembed does not read: not a regular file, or larger than the cap."""
+
+    def __str__(self) -> "str":
+        return str(self.strerror) + ": " + repr(self.filename)
+
+
+def _open_regular(path: "str", cap: "int", follow: "bool") -> "Tuple[int, os.stat_result]":
+    """(fd, fstat) of ``path`` opened for reading without ever blocking (``O_NONBLOCK``: a
+    FIFO opens at once), refused unless it is a regular file of at most ``cap`` bytes;
+    ``follow=False`` refuses a link too (``O_NOFOLLOW``). The caller closes the fd."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if (st.st_mode & _S_IFMT) != _S_IFREG:
+            raise _Refused(0, "not a regular file", path)
+        if st.st_size > cap:
+            raise _Refused(0, "larger than " + str(cap) + " bytes", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _regular_problem(path: "str", cap: "int" = _READ_CAP) -> "Optional[str]":
+    """None when ``path`` is a regular file (links followed) OpenSSL may be handed to read,
+    else why not (missing, a FIFO, a device, too large...); opening it never blocks."""
+    try:
+        fd, _ = _open_regular(path, cap, True)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    os.close(fd)
+    return None
+
+
+def _read_regular(path: "str", cap: "int" = _READ_CAP, follow: "bool" = True) -> "bytes":
+    """The bytes of ``path``: the one way certembed reads a file at run time. A regular file
+    only (checked on the open fd), at most ``cap`` bytes (also if it grows while read), opened
+    without blocking; else OSError (:class:`_Refused` for a file of the wrong kind or size)."""
+    fd, st = _open_regular(path, cap, follow)
+    try:
+        chunks = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(cap + 1 - total, max(st.st_size, 65536)))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > cap:
+                raise _Refused(0, "larger than " + str(cap) + " bytes", path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _one_dir(path: "Optional[str]") -> "bool":
+    """``path`` given as a capath reaches OpenSSL as exactly this directory: absolute, and
+    holding no list separator (nor NUL)."""
+    if not path:
+        return False
+    return _CAPATH_SEP not in path and "\0" not in path and os.path.isabs(path)
+
+
+def _capath_of(*folders: "Optional[str]") -> "Optional[str]":
+    """The capath string naming exactly ``folders`` (searched in this order; None entries
+    skipped), or None when one of them would not survive OpenSSL's splitting."""
+    given = [f for f in folders if f]
+    if not given or not all(_one_dir(f) for f in given):
+        return None
+    return _CAPATH_SEP.join(given)
+
+
+def _load_dir(context: "ssl.SSLContext", folder: "str") -> "List[str]":
+    """Load one hashed directory (never a list): by path, read lazily by OpenSSL, when the
+    path survives OpenSSL's splitting; else each of its ``<hash>.<n>`` certificate files as a
+    file of its own (a cafile is never split), checked first to be a regular file within the
+    cap. Returns what could not be loaded (skipped)."""
+    if _one_dir(folder):
+        _load_verify_locations(context, None, folder)
+        return []
+    problems = []
+    try:
+        names = sorted(n for n in os.listdir(folder) if _hashed_name(n) and n[9:].isdigit())
+    except (OSError, ValueError) as exc:
+        return ["cannot list directory " + folder + " (" + str(exc) + "); skipped"]
+    for name in names:
+        path = os.path.join(folder, name)
+        problem = _regular_problem(path)
+        try:
+            if problem is not None:
+                raise OSError(problem)
+            _load_verify_locations(context, path, None)
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            problems.append("cannot load file " + path + " (" + str(exc) + "); skipped")
+    return problems
+
+
+def _same_location(value: "Optional[str]", found: "Optional[str]", kind: "str") -> "bool":
+    """``value`` (SSL_CERT_FILE or SSL_CERT_DIR) names the very ``found`` file or directory
+    (the machine store as probed) by another path, e.g. through a link: equal strings, or one
+    object on disk (device and inode, links followed). A directory value holding the list
+    separator is a list for OpenSSL, never the same directory."""
+    if not value or not found:
+        return False
+    if value == found:
+        return True
+    if kind == "dir" and _CAPATH_SEP in value:
+        return False
+    try:
+        mine = os.stat(value)
+        theirs = os.stat(found)
+    except (OSError, ValueError):
+        return False
+    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino) and bool(mine.st_ino)
 
 
 def _hashed_name(name: "str") -> "bool":
@@ -170,10 +300,11 @@ def _hashed_dir(path: "str") -> "bool":
     return False
 
 
-def _hashed_files(capath: "str") -> "List[str]":
-    """The certificate files of every directory in ``capath`` (``os.pathsep``-separated)."""
+def _hashed_files(capath: "str", listed: "bool" = True) -> "List[str]":
+    """The certificate files of every directory in ``capath`` (split as OpenSSL splits it when
+    ``listed``, e.g. the user's SSL_CERT_DIR; else ``capath`` is one directory)."""
     found: "List[str]" = []
-    for folder in capath.split(os.pathsep):
+    for folder in capath.split(_CAPATH_SEP) if listed else [capath]:
         if not folder:
             continue
         try:
@@ -185,19 +316,31 @@ def _hashed_files(capath: "str") -> "List[str]":
 
 
 def _load_slots(
-    context: "ssl.SSLContext", cafile: "Optional[str]", capath: "Optional[str]"
+    context: "ssl.SSLContext",
+    cafile: "Optional[str]",
+    capath: "Optional[str]",
+    capath_listed: "bool" = False,
 ) -> "List[str]":
     """Load a file and a directory, each on its own; what cannot be loaded is skipped (as
-    OpenSSL's own default loading does) and described in the returned list."""
+    OpenSSL's own default loading does) and described in the returned list.
+
+    The file must be a regular file within the read cap (a FIFO or a device would block or
+    never end). ``capath`` is one directory (:func:`_load_dir`), or with ``capath_listed`` a
+    list the user gave (SSL_CERT_DIR), handed over as it is for OpenSSL to split."""
     problems = []
     for kind, path in (("file", cafile), ("directory", capath)):
         if not path:
             continue
         try:
             if kind == "file":
+                problem = _regular_problem(path)
+                if problem is not None:
+                    raise OSError(problem)
                 _load_verify_locations(context, path, None)
-            else:
+            elif capath_listed:
                 _load_verify_locations(context, None, path)
+            else:
+                problems.extend(_load_dir(context, path))
         except (OSError, ValueError, ssl.SSLError) as exc:
             problems.append("cannot load " + kind + " " + path + " (" + str(exc) + "); skipped")
     return problems
