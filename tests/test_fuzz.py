@@ -10,9 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
-from tests.support.fuzz import PreviousOutput, cert_bytes, check_build, check_inspect, projects
+from tests.support.fuzz import (
+    PreviousOutput,
+    cert_bytes,
+    check_build,
+    check_inspect,
+    check_runtime,
+    projects,
+    runtime_cases,
+)
+from tests.support.project import build
 
 BOUNDED = settings(
     max_examples=60,
@@ -49,3 +58,47 @@ def test_the_fuzzing_reached_successes_and_each_error_class():
 def test_inspect_on_fuzzed_pem_and_der(data):
     with tempfile.TemporaryDirectory() as tmp:
         check_inspect(Path(tmp), data)
+
+
+# -- run time: path metacharacters and special files ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def merge_payload(tmp_path_factory, ca_dir):
+    return build(tmp_path_factory.mktemp("rt"), ca_dir, mode="merge").out_dir / "linux"
+
+
+RUNTIME_CASES: Counter[str] = Counter()
+
+
+@settings(BOUNDED, max_examples=30)
+@example(
+    case={
+        "install": "opt:my app",
+        "cache": "c;a:che",
+        "env_file": "fifo",
+        "env_dir_entry": "device",
+        "cache_entry": None,
+    }
+)
+@example(
+    case={
+        "install": "a\n\u00e9:b",
+        "cache": "cache",
+        "env_file": None,
+        "env_dir_entry": "link-loop",
+        "cache_entry": "fifo",
+    }
+)
+@given(case=runtime_cases())
+def test_runtime_paths_and_special_files_never_change_trust_nor_block(
+    merge_payload, servers, ca_dir, case
+):
+    """An app installed (and cached) under any folder name, run from a cwd holding a rogue CA
+    wherever a split path could point, with special files as SSL_CERT_FILE, in SSL_CERT_DIR and
+    in its private cache: embedded and machine roots as decided, the rogue one never, no hang
+    (tests/support/fuzz.py: check_runtime)."""
+    urls = {name: servers[name].url for name in ("distro", "fallback", "corp", "rogue")}
+    pems = {name: (ca_dir / f"{name}.pem").read_bytes() for name in urls}
+    RUNTIME_CASES["split" if ":" in case["install"] + case["cache"] else "plain"] += 1
+    check_runtime(merge_payload, case, urls, pems, str(sum(RUNTIME_CASES.values())))

@@ -316,3 +316,245 @@ def check_inspect(workdir: Path, data: bytes) -> int:
 
 
 Checker = Callable[[PreviousOutput, tuple[str, bytes, bytes]], int]
+
+
+# -- run-time inputs: install paths and special files ------------------------------------------
+#
+# The bootstrap reads files and hands paths to OpenSSL at run time. Two classes of input must
+# never change what is trusted nor stop an app: paths holding characters OpenSSL or a shell
+# treats specially (':' and ';' split a capath, a relative piece resolves against the cwd), and
+# special files where a regular file is expected (a FIFO blocks a reader, a device or a huge
+# file never ends, a link loop cannot be opened).
+
+PATH_METACHARS = (":", ";", "\n", " ", "\t", "\u00e9", "\u4e2d", "'", '"', "$", "*", "\\", "::")
+SPECIAL_KINDS = ("fifo", "device", "sparse", "link-fifo", "link-loop", "directory")
+HUGE = 1 << 30  # a sparse file this large uses no disk
+
+
+def make_special(path: Path, kind: str) -> Path:
+    """Put a special file of ``kind`` at ``path`` (which must not exist); return ``path``.
+
+    ``device`` is a link to ``/dev/zero`` (creating a device node needs a mount that allows
+    one); ``sparse`` a 1 GiB file of zeros without blocks; ``link-loop`` a link to itself."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "sparse":
+        with open(path, "wb") as handle:
+            handle.truncate(HUGE)
+    elif kind == "link-fifo":
+        target = path.with_name(path.name + ".fifo-target")
+        os.mkfifo(target)
+        path.symlink_to(target.name)
+    elif kind == "link-loop":
+        path.symlink_to(path.name)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        raise ValueError(kind)
+    return path
+
+
+@st.composite
+def install_names(draw: st.DrawFn) -> str:
+    """A folder name for an installed app or a cache, holding path metacharacters."""
+    pieces = st.one_of(
+        st.sampled_from(PATH_METACHARS), st.text(alphabet="ab.-_", min_size=1, max_size=3)
+    )
+    name = "".join(draw(st.lists(pieces, min_size=1, max_size=6)))
+    return "x" + name if name in (".", "..") or name.startswith("-") else name
+
+
+@st.composite
+def runtime_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """Where the app lives, where its cache is, and what SSL_CERT_FILE / an SSL_CERT_DIR entry
+    / a private cache entry are (None: not set or untouched; "regular": a good file)."""
+    return {
+        "install": draw(install_names()),
+        "cache": draw(st.one_of(st.just("cache"), install_names())),
+        "env_file": draw(st.sampled_from([None, "regular", *SPECIAL_KINDS])),
+        "env_dir_entry": draw(st.sampled_from([None, *SPECIAL_KINDS])),
+        "cache_entry": draw(st.sampled_from([None, *SPECIAL_KINDS])),
+    }
+
+
+def _plant_relative(cwd: Path, path: str, sep: str, pem_bytes: bytes, hashed_name: str) -> int:
+    """Plant ``pem_bytes`` as ``hashed_name`` in every relative piece OpenSSL would make of
+    ``path`` (split on ``sep``) under ``cwd``; return how many were planted."""
+    planted = 0
+    for piece in path.split(sep)[1:]:
+        if not piece or piece.startswith("/"):
+            continue
+        folder = cwd / piece
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / hashed_name).write_bytes(pem_bytes)
+        except OSError:
+            continue
+        planted += 1
+    return planted
+
+
+def _handshake(url: str) -> str:
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with (
+            socket.create_connection((parts.hostname, parts.port), timeout=10) as sock,
+            ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname),
+        ):
+            return "ok"
+    except ssl.SSLCertVerificationError:
+        return "verify-failed"
+
+
+class _Hung(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Any:
+    """Turn a hang (a blocking open of a FIFO, an endless read) into an exception."""
+    import signal
+
+    def fire(signum: int, frame: Any) -> None:
+        raise _Hung(f"the bootstrap blocked for {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _environ(**values: str | None) -> Any:
+    import os
+
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def check_runtime(
+    payload: Path, case: dict[str, Any], urls: dict[str, str], pems: dict[str, bytes], tag: str
+) -> dict[str, str]:
+    """Run one fuzzed case in-process and assert the property; return the handshake results.
+
+    ``payload``: a ``merge`` Linux payload (fallback + always roles); ``urls``/``pems``: the
+    distro, fallback, corp and rogue servers and CA certificates. The machine store is the
+    distro CA alone, as a file (so the fast path builds a private hashed directory). The app is
+    copied under ``case["install"]`` and run from a cwd where the rogue CA is planted in every
+    relative piece OpenSSL could make of its data folders and of its cache. Property: the
+    embedded fallback and always roots verify, the rogue root never does, the machine's root
+    verifies unless SSL_CERT_FILE replaces it with something that is not a good file, certifi's
+    answer holds the embedded roots and never the rogue one, and nothing blocks.
+    """
+    import os
+
+    from cryptography import x509
+
+    from certembed.bootstrap import load_side_effect_free
+    from certembed.bundle.subject_hash import subject_hash
+
+    rogue_hash = subject_hash(x509.load_pem_x509_certificate(pems["rogue"]).subject)
+    seen: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="certembed-rt-") as tmp:
+        top = Path(tmp)
+        app = top / case["install"] / "app"
+        shutil.copytree(payload, app)
+        machine = top / "machine" / "distro.pem"
+        machine.parent.mkdir()
+        machine.write_bytes(pems["distro"])
+        cache_base = top / case["cache"] / "xdg"
+        cache_base.mkdir(parents=True, mode=0o700)
+        cwd = top / "cwd"
+        cwd.mkdir()
+        data = app / "_certembed_data"
+        for role in ("fallback", "always"):
+            _plant_relative(cwd, str(data / role), os.pathsep, pems["rogue"], f"{rogue_hash}.0")
+        _plant_relative(
+            cwd, str(cache_base / "certembed"), os.pathsep, pems["rogue"], f"{rogue_hash}.0"
+        )
+        env_file = None
+        if case["env_file"] == "regular":
+            env_file = top / "env" / "ca.pem"
+            env_file.parent.mkdir()
+            env_file.write_bytes(pems["distro"])
+        elif case["env_file"]:
+            env_file = make_special(top / "env" / "ca.pem", case["env_file"])
+        env_dir = None
+        if case["env_dir_entry"]:
+            env_dir = top / "envdir"
+            make_special(env_dir / "00000000.0", case["env_dir_entry"])
+        rounds = 2 if case["cache_entry"] else 1
+        old_cwd = os.getcwd()
+        os.chdir(cwd)
+        try:
+            for round_ in range(rounds):
+                if round_ == 1:  # plant a special file in the private cache built by round 0
+                    hashed = cache_base / "certembed" / "hashed-v1"
+                    entries = sorted(p for d in hashed.glob("*") for p in d.iterdir())
+                    if entries:
+                        entries[0].unlink()
+                        make_special(entries[0], case["cache_entry"])
+                module = load_side_effect_free(app, f"certembed_fuzz_rt_{tag}_{round_}")
+                module.TABLES = {
+                    "linux": {
+                        "files": [str(machine)],
+                        "dirs": [],
+                        "use_compiled_default": False,
+                        "system_store": "openssl",
+                    }
+                }
+                with (
+                    _environ(
+                        XDG_CACHE_HOME=str(cache_base),
+                        SSL_CERT_FILE=str(env_file) if env_file else None,
+                        SSL_CERT_DIR=str(env_dir) if env_dir else None,
+                    ),
+                    _deadline(30),
+                ):
+                    module.install()
+                    try:
+                        seen = {name: _handshake(url) for name, url in urls.items()}
+                        where = module._STATE.where()
+                        with open(where, "rb") as handle:  # a regular file: never blocks
+                            served = handle.read()
+                        contents = module._STATE.contents_bytes()
+                    finally:
+                        module.uninstall()
+                replaced = case["env_file"] not in (None, "regular")
+                want = {
+                    "distro": "verify-failed" if replaced else "ok",
+                    "fallback": "ok",
+                    "corp": "ok",
+                    "rogue": "verify-failed",
+                }
+                assert seen == want, (case, round_, seen)
+                assert pems["fallback"].strip() in contents and pems["corp"].strip() in contents
+                assert pems["rogue"].strip() not in contents, case
+                assert pems["rogue"].strip() not in served and pems["corp"].strip() in served
+        finally:
+            os.chdir(old_cwd)
+    return seen
