@@ -224,7 +224,7 @@ class _Data:
                 break
             blob = self._read(name)
             if blob is None:
-                problem = "embedded file " + name + " is missing"
+                problem = "embedded file " + name + " is missing or not a regular file"
             elif hashlib.sha256(blob).hexdigest() != DATA[name]:
                 problem = "embedded file " + name + " does not match its SHA-256 (tampered?)"
             elif name == role + ".pem":
