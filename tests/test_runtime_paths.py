@@ -458,3 +458,60 @@ def test_same_location_is_identity_per_slot(tmp_path):
     assert not _same_location(str(tmp_path / "missing"), str(real), "file")
     assert _same_location(str(tmp_path) + "/", str(tmp_path), "dir")
     assert not _same_location(f"{tmp_path}:{tmp_path}", str(tmp_path), "dir")
+
+
+@pytest.mark.parametrize("with_file", [False, True], ids=["dir-only", "file-and-dir"])
+@pytest.mark.parametrize("name", ["ssl:certs", "sslcerts"], ids=["colon", "twin-plain"])
+def test_a_machine_directory_holding_the_separator_is_read_file_by_file(
+    tmp_path, ca_dir, servers, monkeypatch, name, with_file
+):
+    """The probe finds a hashed directory under a folder holding ':' (a relocatable Python's
+    compiled-in one): its files load one by one (eager), the rogue CA planted where the split
+    would point is not trusted, the fast path is off and export_env hands children no
+    SSL_CERT_DIR. The twin, a plain folder, stays lazy and is exported."""
+    root = tmp_path / "prefix" / name
+    root.mkdir(parents=True)
+    shutil.copy(ca_dir / "distro.pem", root / _hash_name(ca_dir / "distro.pem"))
+    cwd = tmp_path / "cwd"
+    if ":" in name:
+        piece = str(root).split(":", 1)[1]
+        (cwd / piece).mkdir(parents=True)
+        shutil.copy(ca_dir / "rogue.pem", cwd / piece / _hash_name(ca_dir / "rogue.pem"))
+    cwd.mkdir(exist_ok=True)
+    monkeypatch.chdir(cwd)
+    cache = tmp_path / "xdg"
+    cache.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    folder = tmp_path / f"p-{with_file}"
+    out = build(folder, ca_dir, mode="fill-gaps", extra="export_env = true").out_dir / "linux"
+    module = load_side_effect_free(out, f"boot_paths_machine_{name}_{with_file}")
+    bundle = tmp_path / "bundle.pem"
+    shutil.copy(ca_dir / "distro.pem", bundle)
+    module.TABLES = {
+        "linux": {
+            "files": [str(bundle)] if with_file else [],
+            "dirs": [str(root)],
+            "use_compiled_default": False,
+            "system_store": "openssl",
+        }
+    }
+    report = module.install()
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        module.load_machine_files(ctx, None, str(root))
+        assert ctx.cert_store_stats()["x509_ca"] == (1 if ":" in name else 0)
+        ctx = ssl.create_default_context()
+        assert _outcome(ctx, servers["distro"].url) == "ok"
+        assert _outcome(ctx, servers["corp"].url) == "ok"
+        assert _outcome(ctx, servers["rogue"].url) == "verify-failed"
+        if with_file:
+            info: dict = {}
+            module.fp_capath(str(bundle), str(root), None, info)
+            if ":" in name:
+                assert info["fastpath"] == "off: the machine directory is not one path for OpenSSL"
+            else:
+                assert info["fastpath"] == "machine directory covers the file"
+        exported = report["exported"]
+        assert ("SSL_CERT_DIR" in exported) is (":" not in name), exported
+    finally:
+        module.uninstall()
