@@ -5,6 +5,10 @@ The property: ``certembed build`` (in-process, as the console script runs it) en
 or a clear error with its class's exit code; never a traceback or exit 1; a failed build leaves
 the previous output byte-for-byte intact and no staging directory behind. Shared by
 ``tests/test_fuzz.py`` (bounded, in CI) and ``bench/fuzz.py`` (the longer run).
+
+Run-time inputs (the end of this file): install and cache folder names holding path
+metacharacters, and special files (FIFO, device, huge sparse file, links, link loops) where the
+bootstrap reads; property in :func:`check_runtime` (used by ``tests/test_fuzz.py``).
 """
 
 from __future__ import annotations
