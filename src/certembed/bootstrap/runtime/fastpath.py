@@ -27,7 +27,7 @@ Standard library only, imported lazily: nothing here runs before the first defau
 import os
 
 # certembed: dev-only begin
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from certembed.bootstrap.runtime.stores import _der_tlv
 
@@ -287,6 +287,7 @@ def fp_private_hashed_dir(
     root = os.path.join(cache, FP_CACHE_VERSION)
     try:
         os.mkdir(root, 0o700)
+        os.chmod(root, 0o700)  # whatever the umask
     except FileExistsError:
         pass
     except OSError as exc:
@@ -368,11 +369,15 @@ def _fp_prune(root: "str", keep: "str") -> "None":
 
 
 def fp_capath(
-    cafile: "Optional[str]", capath: "Optional[str]", cache: "Optional[str]", info: "FpInfo"
+    cafile: "Optional[str]",
+    capath: "Optional[str]",
+    cache: "Union[str, Callable[[], Optional[str]], None]",
+    info: "FpInfo",
 ) -> "Optional[str]":
     """A ``capath`` trusting exactly what ``cafile`` + ``capath`` trust, or None (then load
-    them as they are). ``cache``: a private per-user directory (checked by the caller) or None.
-    ``info`` collects what was decided, for the debug line."""
+    them as they are). ``cache``: a private per-user directory (checked by the caller) or None,
+    or a function giving it, called only when a private directory is needed (so that no cache
+    folder is made where none is used). ``info`` collects what was decided, for the debug line."""
     if cafile is None:
         info["fastpath"] = "directory only"
         return None
@@ -396,6 +401,8 @@ def fp_capath(
     if capath is not None and fp_dir_covers(capath, groups):
         info["fastpath"] = "machine directory covers the file"
         return capath
+    if callable(cache):
+        cache = cache()
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
         return None
