@@ -104,7 +104,7 @@ def env_store(environ: "Optional[Any]" = None) -> "Optional[Pair]":
 
 def _our_export(path: "str") -> "bool":
     """A file export_env wrote (``<export folder>/<32 hex>-cacert.pem``, the folder one of
-    :func:`_export_folder`'s), inherited by a child of this app: certembed's decision, not the
+    :func:`_export_bases`), inherited by a child of this app: certembed's decision, not the
     user's choice."""
     name = os.path.basename(path)
     if not EXPORT_ENV or len(name) != 43 or not name.endswith("-cacert.pem"):
@@ -122,7 +122,8 @@ def _our_export(path: "str") -> "bool":
 def _export_bases() -> "List[Tuple[Optional[str], str]]":
     """(base, folder name) of the places export files go, best first: the per-user cache
     (``<cache base>/certembed``), then, on POSIX, ``<temp dir>/certembed-<uid>`` (outlives the
-    process too; a folder another user made there is refused by the ancestry check)."""
+    process too; a folder another user made there is refused by the ancestry check). Each must
+    pass the OS module's private_dir_ok (stores._private_dir_problem on POSIX)."""
     bases: "List[Tuple[Optional[str], str]]" = [(cache_base(), "certembed")]
     getuid = getattr(os, "getuid", None)
     if getuid is not None and sys.platform != "win32":
@@ -130,18 +131,6 @@ def _export_bases() -> "List[Tuple[Optional[str], str]]":
 
         bases.append((tempfile.gettempdir(), "certembed-" + str(getuid())))
     return bases
-
-
-def _export_folder() -> "Tuple[Optional[str], List[str]]":
-    """(a private folder for export files that outlives the process, or None; why each place
-    was refused)."""
-    whys: "List[str]" = []
-    for base, sub in _export_bases():
-        folder, why = _cache_folder(base, private_dir_ok, True, sub)
-        if folder is not None:
-            return folder, whys
-        whys.append(why)
-    return None, whys
 
 
 def decide(
@@ -483,16 +472,23 @@ class _State:
     def materialize(self, name: "str", blob: "bytes") -> "str":
         """Write ``blob`` into a private place: with export_env, a 0700 per-user folder that
         outlives the process (named by content, reused, at most a few kept; see
-        :func:`_export_folder`), else (or when there is none) a private mkdtemp dir that only
+        :func:`_export_bases`), else (or when there is none) a private mkdtemp dir that only
         this process removes at exit. Raises OSError when nothing private can be written."""
         import tempfile
 
         if EXPORT_ENV:
-            folder, whys = _export_folder()
-            if folder is not None:
-                target = _publish(folder, name, blob)
-                self.exported.add(target)
-                return target
+            whys = []
+            for base, sub in _export_bases():
+                folder, why = _cache_folder(base, private_dir_ok, True, sub)
+                if folder is not None:
+                    try:
+                        target = _publish(folder, name, blob)
+                    except OSError as exc:  # full disk, read-only: the next place
+                        why = "cannot write in " + folder + " (" + str(exc.strerror or exc) + ")"
+                    else:
+                        self.exported.add(target)
+                        return target
+                whys.append(why)
             if "export-fallback" not in self.said:
                 self.said.add("export-fallback")
                 _warn(
@@ -506,6 +502,7 @@ class _State:
         folder = os.path.realpath(tempfile.mkdtemp(prefix="certembed-"))
         self.tempdirs.append(folder)
         atexit.register(_remove_if_owner, folder, os.getpid())
+        os.chmod(folder, 0o700)  # whatever the umask
         problem = _private_dir_problem(folder) if hasattr(os, "getuid") else None
         if problem is not None and sys.platform != "win32":
             # OpenSSL-based clients read this file by path, later: not under a folder another

@@ -114,22 +114,34 @@ def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
 def _private_dir_problem(folder: "str") -> "Optional[str]":
     """Why ``folder`` cannot hold files OpenSSL reads by path for the life of a process (a
     hashed directory, an exported CA file), or None when it can. POSIX (posix.py, macos.py):
-
-    - ``folder`` is a real directory (not a link) owned by this user, closed to group and others;
-    - every folder above it, up to ``/``, is a real directory owned by root or this user and not
-      writable by group or others, unless it has the sticky bit (``/tmp``): there only an
-      entry's owner (or the folder's owner, itself root or this user) can rename or remove it.
-
-    Else a user who can write a folder above could swap ``folder`` after this check, and every
-    context would then read that user's certificates (as OpenSSH's StrictModes reasons). POSIX
-    ACLs granting write show in the group bits (the ACL mask), so they count as group-writable.
-    Windows has no such owner and mode bits (its OS module decides alone).
-    """
+    ``folder`` is a real directory (not a link) owned by this user, closed to group and
+    others, and every folder above it passes :func:`_ancestry_problem`."""
     getuid = getattr(os, "getuid", None)
     if getuid is None or sys.platform == "win32":
         return "no POSIX owner and mode bits here"
-    uid = getuid()
-    path = folder
+    try:
+        st = os.lstat(folder)
+    except (OSError, ValueError) as exc:
+        return "cannot check " + folder + " (" + str(getattr(exc, "strerror", exc)) + ")"
+    mode = st.st_mode
+    if (mode & 0o170000) != 0o040000:
+        return folder + " is not a real directory (a link or another file type)"
+    if st.st_uid != getuid():
+        return folder + " is owned by uid " + str(st.st_uid) + ", not this user"
+    if mode & 0o077:
+        return folder + " is open to group or others (mode " + oct(mode & 0o7777) + ")"
+    return _ancestry_problem(os.path.dirname(folder))
+
+
+def _ancestry_problem(path: "str") -> "Optional[str]":
+    """Why a cache cannot live under ``path``, or None: ``path`` and every folder above it, up
+    to ``/``, must be real directories owned by root or this user and not writable by group or
+    others, unless sticky (``/tmp``: there only an entry's owner, or the folder's owner, itself
+    root or this user, can rename or remove it). Else a user who can write one of them could
+    swap the cache after it was checked, and every context would read that user's
+    certificates (as OpenSSH's StrictModes reasons). POSIX ACLs granting write show in the
+    group bits (the ACL mask), so they count as group-writable. POSIX only."""
+    uid = os.getuid()  # type: ignore[attr-defined,unused-ignore]
     while True:
         try:
             st = os.lstat(path)
@@ -137,28 +149,17 @@ def _private_dir_problem(folder: "str") -> "Optional[str]":
             return "cannot check " + path + " (" + str(getattr(exc, "strerror", exc)) + ")"
         mode = st.st_mode
         if (mode & 0o170000) != 0o040000:
-            return path + " is not a real directory (a link or another file type)"
-        if path == folder:
-            if st.st_uid != uid:
-                return path + " is owned by uid " + str(st.st_uid) + ", not this user"
-            if mode & 0o077:
-                return path + " is open to group or others (mode " + oct(mode & 0o7777) + ")"
-        else:
-            if st.st_uid not in (0, uid):
-                return (
-                    path
-                    + " (above the cache) is owned by uid "
-                    + str(st.st_uid)
-                    + ", neither root nor this user"
-                )
-            if mode & 0o022 and not mode & 0o1000:
-                return (
-                    path
-                    + " (above the cache) is writable by group or others without the sticky "
-                    + "bit (mode "
-                    + oct(mode & 0o7777)
-                    + ")"
-                )
+            return path + " (above the cache) is not a real directory"
+        if st.st_uid not in (0, uid):
+            return (
+                path + " (above the cache) is owned by uid " + str(st.st_uid) + ", neither "
+                "root nor this user"
+            )
+        if mode & 0o022 and not mode & 0o1000:
+            return (
+                path + " (above the cache) is writable by group or others without the sticky "
+                "bit (mode " + oct(mode & 0o7777) + ")"
+            )
         parent = os.path.dirname(path)
         if parent == path:
             return None
@@ -182,14 +183,22 @@ def _cache_folder(
         return None, "no absolute cache base"
     folder = os.path.join(base, name)
     try:
+        real = os.path.join(os.path.realpath(base), name)
         try:
             os.lstat(folder)
         except FileNotFoundError:
             if not create:
                 return None, folder + " does not exist (yet)"
+            # Nothing is made in a place that could not be served anyway.
+            if hasattr(os, "getuid") and sys.platform != "win32":
+                above = os.path.dirname(real)
+                while not os.path.lexists(above) and os.path.dirname(above) != above:
+                    above = os.path.dirname(above)
+                why = _ancestry_problem(above)
+                if why is not None:
+                    return None, why
             os.makedirs(folder, mode=0o700, exist_ok=True)
             os.chmod(folder, 0o700)  # whatever the umask: this user must write into it
-        real = os.path.join(os.path.realpath(base), name)
     except (OSError, ValueError) as exc:
         return None, "cannot create " + folder + " (" + str(getattr(exc, "strerror", exc)) + ")"
     if private_ok(real):
