@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 
 from certembed.bootstrap.runtime import fastpath
 from tests.support.env import scrubbed_env
+from tests.support.fuzz import chain_served, ownership_chains
 from tests.support.layouts import build_layout, layout_command, require_namespaces, run_in_layout
 from tests.support.project import build
 from tests.support.users import SYSTEM_PYTHON, User, ensure_user
@@ -566,3 +567,195 @@ def test_both_docs_give_embedded_only_the_same_rule_for_both_variables():
     rule = "With both set they replace the embedded `fallback` anchors in `embedded-only` too"
     assert rule in " ".join(config.split()), "config.md"
     assert rule in " ".join(runtime.split()), "runtime.md"
+
+
+# --- ownership chains: random ancestor owners and modes against the oracle ---------------------
+
+CHAIN_CHECK = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("shipped_bootstrap", sys.argv[1])
+boot = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(boot)  # not installed: only its functions are used
+out = []
+for base in sys.argv[2:]:
+    folder, why = boot._cache_folder(base, boot.private_dir_ok, False, "certembed")
+    out.append([folder is not None, why])
+print(json.dumps(out))
+"""
+CHAINS_SEEN: dict[bool, int] = {True: 0, False: 0}
+
+
+@settings(
+    max_examples=25,
+    deadline=None,  # speed is measured in bench/, never asserted
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(chains=st.lists(ownership_chains(), min_size=8, max_size=8))
+def test_ownership_chains_are_served_exactly_as_the_rules_say(users, area, chains):
+    """The shipped bootstrap's check, run as the victim, against the oracle."""
+    owners = {"root": (0, 0), "victim": users["victim"], "attacker": users["attacker"]}
+    top = Path(tempfile.mkdtemp(prefix="chains-", dir=area))
+    top.chmod(0o755)
+    bases = []
+    try:
+        for index, (above, (owner, mode)) in enumerate(chains):
+            folder = top / str(index)
+            folder.mkdir()
+            folder.chmod(0o755)
+            made = []
+            for depth in range(len(above)):
+                folder = folder / f"a{depth}"
+                folder.mkdir()
+                made.append(folder)
+            cache = folder / "certembed"
+            cache.mkdir()
+            for path, (who, bits) in [*zip(made, above), (cache, (owner, mode))]:
+                user = owners[who]
+                uid, gid = user if isinstance(user, tuple) else (user.uid, user.gid)
+                os.chown(path, uid, gid)
+                path.chmod(bits)
+            bases.append(str(folder))
+        script = area / "chains.py"
+        if not script.exists():
+            script.write_text(CHAIN_CHECK)
+            script.chmod(0o644)
+        proc = users["victim"].run(
+            [SYSTEM_PYTHON, str(script), str(area / "plain" / "_certembed_bootstrap.py"), *bases],
+            env=scrubbed_env(),
+        )
+        assert proc.returncode == 0, proc.stderr
+        got = json.loads(proc.stdout)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    for chain, (served, why) in zip(chains, got):
+        assert served is chain_served(chain), (chain, why)
+        assert served or why, chain  # a refusal always says why
+        CHAINS_SEEN[served] += 1
+
+
+def test_the_ownership_chains_reached_both_outcomes():
+    """The generated chains are not all refused (else they test little)."""
+    if not sum(CHAINS_SEEN.values()):
+        pytest.skip("runs after the property test")
+    assert CHAINS_SEEN[True] and CHAINS_SEEN[False], CHAINS_SEEN
+
+
+# --- kill points: a process killed between any two writes of the cache and export files ---------
+
+KILLED = r"""
+import json, os, signal, socket, ssl, sys
+from urllib.parse import urlsplit
+kill_at = int(sys.argv[1])
+count = [0]
+WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+def wrap(name, real):
+    def inner(*args, **kwargs):
+        if name == "open" and not (args[1] & WRITING):
+            return real(*args, **kwargs)
+        count[0] += 1
+        if count[0] == kill_at:
+            if name == "write":  # half of this write reaches the file, then the kill
+                real(args[0], bytes(args[1])[: max(1, len(args[1]) // 2)])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return inner
+
+for name in ("open", "write", "mkdir", "rename", "replace", "chmod", "fchmod", "unlink",
+             "rmdir", "utime"):
+    setattr(os, name, wrap(name, getattr(os, name)))
+sys.path.insert(0, os.environ["BOOTSTRAP"])
+import _certembed_bootstrap
+
+def shake(ctx, url):
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            with ctx.wrap_socket(sock, server_hostname=parts.hostname):
+                return "ok"
+    except ssl.SSLCertVerificationError:
+        return "verify-failed"
+
+context = ssl.create_default_context()
+out = {"ops": count[0], "exported": os.environ.get("SSL_CERT_FILE")}
+for url in sys.argv[2:]:
+    out[url] = shake(context, url)
+print(json.dumps(out))
+"""
+
+
+def _seed(cache: Path, how: str, key: str, rogue: bytes, rogue_name: str, export: str) -> None:
+    """The cache before the killed process: empty, or stale (a planted root in the private
+    directory, a truncated file under the export's name)."""
+    if how == "cold":
+        return
+    hashed = cache / "certembed" / "hashed-v1" / key
+    hashed.mkdir(parents=True)
+    for folder in (cache / "certembed", hashed.parent, hashed):
+        folder.chmod(0o700)
+    (hashed / rogue_name).write_bytes(rogue)
+    (hashed / rogue_name).chmod(0o600)
+    (cache / "certembed" / export).write_bytes(rogue[:100])
+    (cache / "certembed" / export).chmod(0o600)
+
+
+@pytest.mark.parametrize("how", ["cold", "stale"])
+def test_a_process_killed_at_any_write_never_leaves_a_trusted_partial_file(
+    area, servers, tmp_path, how
+):
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED)
+    urls = [servers["distro"].url, servers["rogue"].url]
+    rogue = (area / "rogue.pem").read_bytes()
+    key = hashlib.sha256((area / "rhel" / RHEL_BUNDLE).read_bytes()).hexdigest()
+
+    def run(cache: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+        env = scrubbed_env(
+            BOOTSTRAP=str(area / "export"),
+            XDG_CACHE_HOME=str(cache),
+            TMPDIR=str(tmp_path),
+            CERTEMBED_DEBUG="1",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        argv = [sys.executable, str(script), str(kill_at), *urls]
+        return run_in_layout(area / "rhel", argv, env=env)
+
+    reference = tmp_path / "reference"
+    reference.mkdir(mode=0o700)
+    clean = run(reference, 0)
+    assert clean.returncode == 0, clean.stderr
+    first = json.loads(clean.stdout)
+    export_name = Path(first["exported"]).name
+    expected_export = Path(first["exported"]).read_bytes()
+    entries = fastpath.fp_hashed_entries(
+        fastpath.fp_group_by_hash(
+            fastpath.fp_pem_certificates((area / "rhel" / RHEL_BUNDLE).read_bytes())
+        )
+    )
+    seeded = tmp_path / "seeded"
+    seeded.mkdir(mode=0o700)
+    _seed(seeded, how, key, rogue, _rogue_hash_name(area), export_name)
+    ops = json.loads(run(seeded, 0).stdout)["ops"]
+    assert ops >= 8, ops  # mkdirs, the private directory's files, renames, the export file
+    for kill_at in range(1, ops + 1):
+        cache = tmp_path / f"k{kill_at}"
+        cache.mkdir(mode=0o700)
+        _seed(cache, how, key, rogue, _rogue_hash_name(area), export_name)
+        killed = run(cache, kill_at)
+        assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
+        target = cache / "certembed" / export_name
+        if how == "cold":  # whatever the kill left under the names others use is whole
+            assert not target.exists() or target.read_bytes() == expected_export, kill_at
+            private = cache / "certembed" / "hashed-v1" / key
+            assert not private.exists() or fastpath.fp_verify_dir(str(private), entries) is None
+        after = run(cache, 0)  # the next process starts, verifies, trusts nothing partial
+        assert after.returncode == 0, (kill_at, after.stderr)
+        seen = json.loads(after.stdout)
+        assert seen[urls[0]] == "ok" and seen[urls[1]] == "verify-failed", (kill_at, seen)
+        assert Path(seen["exported"]).read_bytes() == expected_export, kill_at
+        _, fast = _debug_lines(after.stderr)
+        assert fast is not None and fast["fastpath"] == "private hashed directory", fast
+        assert fastpath.fp_verify_dir(fast["capath_used"], entries) is None, kill_at
+        shutil.rmtree(cache)
