@@ -129,7 +129,10 @@ def _export_bases() -> "List[Tuple[Optional[str], str]]":
     if getuid is not None and sys.platform != "win32":
         import tempfile
 
-        bases.append((tempfile.gettempdir(), "certembed-" + str(getuid())))
+        try:
+            bases.append((tempfile.gettempdir(), "certembed-" + str(getuid())))
+        except OSError:  # no usable temporary folder at all
+            pass
     return bases
 
 
@@ -474,10 +477,8 @@ class _State:
         outlives the process (named by content, reused, at most a few kept; see
         :func:`_export_bases`), else (or when there is none) a private mkdtemp dir that only
         this process removes at exit. Raises OSError when nothing private can be written."""
-        import tempfile
-
+        whys: "List[str]" = []
         if EXPORT_ENV:
-            whys = []
             for base, sub in _export_bases():
                 folder, why = _cache_folder(base, private_dir_ok, True, sub)
                 if folder is not None:
@@ -489,6 +490,12 @@ class _State:
                         self.exported.add(target)
                         return target
                 whys.append(why)
+        try:
+            target = self._process_file(name, blob)
+        except OSError as exc:
+            raise OSError("; ".join([*whys, str(exc)])) from None
+        if EXPORT_ENV:
+            self.exported.add(target)
             if "export-fallback" not in self.said:
                 self.said.add("export-fallback")
                 _warn(
@@ -497,14 +504,23 @@ class _State:
                     + "); the exported CA file is removed when this process exits, so child "
                     "processes that outlive it lose SSL_CERT_FILE"
                 )
-        import atexit
+        return target
 
-        folder = os.path.realpath(tempfile.mkdtemp(prefix="certembed-"))
+    def _process_file(self, name: "str", blob: "bytes") -> "str":
+        """``blob`` in a private mkdtemp folder that only this process removes, at its exit."""
+        import atexit
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="certembed-")
         self.tempdirs.append(folder)
         atexit.register(_remove_if_owner, folder, os.getpid())
         os.chmod(folder, 0o700)  # whatever the umask
-        problem = _private_dir_problem(folder) if hasattr(os, "getuid") else None
-        if problem is not None and sys.platform != "win32":
+        if hasattr(os, "getuid") and sys.platform != "win32":
+            folder = os.path.realpath(folder)  # checked where it really is
+            problem = _private_dir_problem(folder)
+        else:
+            problem = None
+        if problem is not None:
             # OpenSSL-based clients read this file by path, later: not under a folder another
             # user can swap.
             raise OSError("no private temporary folder: " + problem)
@@ -514,8 +530,6 @@ class _State:
         )
         with os.fdopen(fd, "wb") as handle:
             handle.write(blob)
-        if name == "cacert.pem" and EXPORT_ENV:
-            self.exported.add(target)
         return target
 
 

@@ -16,7 +16,8 @@ machine's (file, directory) pair into a ``capath`` that trusts *exactly* the sam
 - else ``None``: the caller loads the file and the directory as they are (stock behaviour).
 
 The private directory lives under the user's cache (``<cache>/certembed/hashed-v1/<SHA-256 of
-the file>``, 0700, owner and mode checked), is written into a temporary sibling and renamed into
+the file>``, 0700, owner and mode checked, served only under folders that root or the user alone
+can change: ``stores._private_dir_problem``), is written into a temporary sibling and renamed into
 place, and is verified in full by every process before use: exactly the expected names, each a
 private regular file (no links) holding exactly the expected certificate. Anything off (planted,
 tampered, missing, wrong owner or mode) and it is rebuilt; if that fails, the file is loaded.

@@ -182,15 +182,17 @@ def _cache_folder(
     if not base or not os.path.isabs(base):
         return None, "no absolute cache base"
     folder = os.path.join(base, name)
+    posix = hasattr(os, "getuid") and sys.platform != "win32"
     try:
-        real = os.path.join(os.path.realpath(base), name)
+        # POSIX: the folders above are checked where they really are (links resolved).
+        real = os.path.join(os.path.realpath(base), name) if posix else folder
         try:
             os.lstat(folder)
         except FileNotFoundError:
             if not create:
                 return None, folder + " does not exist (yet)"
             # Nothing is made in a place that could not be served anyway.
-            if hasattr(os, "getuid") and sys.platform != "win32":
+            if posix:
                 above = os.path.dirname(real)
                 while not os.path.lexists(above) and os.path.dirname(above) != above:
                     above = os.path.dirname(above)
@@ -203,7 +205,7 @@ def _cache_folder(
         return None, "cannot create " + folder + " (" + str(getattr(exc, "strerror", exc)) + ")"
     if private_ok(real):
         return real, ""
-    why = _private_dir_problem(real) if sys.platform != "win32" else None
+    why = _private_dir_problem(real) if posix else None
     return None, why or real + " is not a private directory"
 
 
