@@ -344,6 +344,10 @@ def test_another_users_swap_between_contexts_is_never_trusted(users, area, serve
         assert fast["capath_used"] is None
         # the export went to a private folder that outlives the process, not under the cache
         assert exported.startswith(os.path.realpath(area / "tmp") + f"/certembed-{victim.uid}/")
+        said = [
+            line for line in err.splitlines() if line.startswith("certembed: debug: export_env")
+        ]
+        assert said and str(shared) in said[0] and exported in said[0], err
         # and nothing was created in the unsafe place before the swap
         assert not (Path(str(cache) + ".moved") / "certembed").exists()
 

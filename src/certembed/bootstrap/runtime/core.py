@@ -488,6 +488,8 @@ class _State:
                         why = "cannot write in " + folder + " (" + str(exc.strerror or exc) + ")"
                     else:
                         self.exported.add(target)
+                        if whys:
+                            _debug("export_env: " + "; ".join(whys) + "; exported to " + target)
                         return target
                 whys.append(why)
         try:
