@@ -122,7 +122,7 @@ def _private_dir_problem(folder: "str") -> "Optional[str]":
     try:
         st = os.lstat(folder)
     except (OSError, ValueError) as exc:
-        return "cannot check " + folder + " (" + str(getattr(exc, "strerror", exc)) + ")"
+        return "cannot check " + folder + " (" + str(getattr(exc, "strerror", None) or exc) + ")"
     mode = st.st_mode
     if (mode & 0o170000) != 0o040000:
         return folder + " is not a real directory (a link or another file type)"
@@ -146,7 +146,7 @@ def _ancestry_problem(path: "str") -> "Optional[str]":
         try:
             st = os.lstat(path)
         except (OSError, ValueError) as exc:
-            return "cannot check " + path + " (" + str(getattr(exc, "strerror", exc)) + ")"
+            return "cannot check " + path + " (" + str(getattr(exc, "strerror", None) or exc) + ")"
         mode = st.st_mode
         if (mode & 0o170000) != 0o040000:
             return path + " (above the cache) is not a real directory"
@@ -202,7 +202,9 @@ def _cache_folder(
             os.makedirs(folder, mode=0o700, exist_ok=True)
             os.chmod(folder, 0o700)  # whatever the umask: this user must write into it
     except (OSError, ValueError) as exc:
-        return None, "cannot create " + folder + " (" + str(getattr(exc, "strerror", exc)) + ")"
+        return None, "cannot create " + folder + " (" + str(
+            getattr(exc, "strerror", None) or exc
+        ) + ")"
     if private_ok(real):
         return real, ""
     why = _private_dir_problem(real) if posix else None
