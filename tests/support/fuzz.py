@@ -562,3 +562,39 @@ def check_runtime(
         finally:
             os.chdir(old_cwd)
     return seen
+
+
+# -- ownership chains (the private cache's trust rules, docs/runtime.md) ---------------------
+
+CHAIN_OWNERS = ("root", "victim", "attacker")
+CHAIN_MODES = (0o755, 0o700, 0o711, 0o750, 0o775, 0o757, 0o777, 0o1777, 0o1755, 0o1770, 0o770)
+CACHE_MODES = (0o700, 0o750, 0o755, 0o770, 0o1700, 0o711)
+Chain = tuple[list[tuple[str, int]], tuple[str, int]]
+
+
+@st.composite
+def ownership_chains(draw: st.DrawFn) -> Chain:
+    """(folders above the cache, outermost first, each (owner, mode); the cache folder's (owner,
+    mode)): random owners among root, the victim and another user, and random modes."""
+    depth = draw(st.integers(1, 4))
+    above = [
+        (draw(st.sampled_from(CHAIN_OWNERS)), draw(st.sampled_from(CHAIN_MODES)))
+        for _ in range(depth)
+    ]
+    owner = draw(st.sampled_from(("victim", "victim", "victim", "attacker", "root")))
+    return above, (owner, draw(st.sampled_from(CACHE_MODES)))
+
+
+def chain_served(chain: Chain) -> bool:
+    """The oracle: the victim's cache under ``chain`` (below folders owned by root, mode 0755)
+    is served iff the victim can reach it (search permission on every folder above: owner bits
+    for its own folders, else the others' bits: it is in neither root's nor the other user's
+    group), every folder above is owned by root or the victim and not writable by group or
+    others unless sticky, and the cache folder is the victim's, closed to group and others."""
+    above, (owner, mode) = chain
+    for who, bits in above:
+        search = bits & (0o100 if who == "victim" else 0o001)
+        safe = who in ("root", "victim") and (not bits & 0o022 or bits & 0o1000)
+        if not (search and safe):
+            return False
+    return owner == "victim" and not mode & 0o077

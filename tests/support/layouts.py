@@ -169,6 +169,22 @@ READ_ONLY_TEMP = (
 )
 
 
+def layout_command(
+    root: Path, argv: Sequence[str], read_only_temp: bool = False, setup: str = ""
+) -> list[str]:
+    """The command line ``run_in_layout`` runs (``CE_ROOT=<root>`` must be in its environment):
+    for callers that need ``subprocess.Popen`` (to talk to the process while it runs).
+    ``setup``: more shell commands run in the namespace after the layout's mounts (each ending
+    in `` && ``), e.g. a tmpfs mount."""
+    script = (
+        'mount --bind "$CE_ROOT/etc" /etc && mount --bind "$CE_ROOT/usrlibssl" /usr/lib/ssl && '
+        + (READ_ONLY_TEMP if read_only_temp else "")
+        + setup
+        + 'exec "$@"'
+    )
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv]
+
+
 def run_in_layout(
     root: Path,
     argv: Sequence[str],
@@ -176,21 +192,18 @@ def run_in_layout(
     timeout: float = 120,
     cwd: Path | None = None,
     read_only_temp: bool = False,
+    setup: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` in a private mount namespace with the layout's /etc and /usr/lib/ssl.
 
     ``read_only_temp``: /tmp and /var/tmp become read-only and the cwd is /tmp, so no private
-    temporary file can be created (set TMPDIR to a missing dir as well).
+    temporary file can be created (set TMPDIR to a missing dir as well). ``setup``: see
+    :func:`layout_command`.
     """
-    script = (
-        'mount --bind "$CE_ROOT/etc" /etc && mount --bind "$CE_ROOT/usrlibssl" /usr/lib/ssl && '
-        + (READ_ONLY_TEMP if read_only_temp else "")
-        + 'exec "$@"'
-    )
     full_env = dict(env if env is not None else scrubbed_env())
     full_env["CE_ROOT"] = str(root)
     return subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *argv],
+        layout_command(root, argv, read_only_temp, setup),
         env=full_env,
         capture_output=True,
         text=True,

@@ -43,18 +43,19 @@ from certembed.bootstrap.runtime.posix import (
     refine_plan,
 )
 from certembed.bootstrap.runtime.stores import (
+    _cache_folder,
     _hashed_files,
     _json,
     _load_slots,
     _load_verify_locations,
     _one_dir,
     _pem_blocks,
+    _private_dir_problem,
     _private_subdir,
     _read_regular,
     _regular_problem,
     _same_location,
     _say,
-    _usable_file,
     probe,
 )
 
@@ -106,15 +107,37 @@ def env_store(environ: "Optional[Any]" = None) -> "Optional[Pair]":
 
 
 def _our_export(path: "str") -> "bool":
-    """A file export_env wrote (``<cache>/certembed/<32 hex>-cacert.pem``), inherited by a
-    child of this app: certembed's decision, not the user's choice."""
+    """A file export_env wrote (``<export folder>/<32 hex>-cacert.pem``, the folder one of
+    :func:`_export_bases`), inherited by a child of this app: certembed's decision, not the
+    user's choice."""
     name = os.path.basename(path)
     if not EXPORT_ENV or len(name) != 43 or not name.endswith("-cacert.pem"):
         return False
     if any(c not in "0123456789abcdef" for c in name[:32]):
         return False
-    base = cache_base()
-    return bool(base) and os.path.dirname(path) == os.path.join(str(base), "certembed")
+    folder = os.path.dirname(path)
+    for candidate in _export_bases():
+        base, sub = candidate
+        if base and folder in (os.path.join(base, sub), os.path.join(os.path.realpath(base), sub)):
+            return True
+    return False
+
+
+def _export_bases() -> "List[Tuple[Optional[str], str]]":
+    """(base, folder name) of the places export files go, best first: the per-user cache
+    (``<cache base>/certembed``), then, on POSIX, ``<temp dir>/certembed-<uid>`` (outlives the
+    process too; a folder another user made there is refused by the ancestry check). Each must
+    pass the OS module's private_dir_ok (stores._private_dir_problem on POSIX)."""
+    bases: "List[Tuple[Optional[str], str]]" = [(cache_base(), "certembed")]
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and sys.platform != "win32":
+        import tempfile
+
+        try:
+            bases.append((tempfile.gettempdir(), "certembed-" + str(getuid())))
+        except OSError:  # no usable temporary folder at all
+            pass
+    return bases
 
 
 def decide(
@@ -464,36 +487,121 @@ class _State:
             return path
 
     def materialize(self, name: "str", blob: "bytes") -> "str":
-        """Write ``blob`` into a private place: a 0700 per-user cache dir when it must outlive
-        the process (export_env: named by content, reused, at most a few kept), else a private
-        mkdtemp dir that only this process removes at exit."""
-        import tempfile
-
+        """Write ``blob`` into a private place: with export_env, a 0700 per-user folder that
+        outlives the process (named by content, reused, at most a few kept; see
+        :func:`_export_bases`), else (or when there is none) a private mkdtemp dir that only
+        this process removes at exit. Raises OSError when nothing private can be written."""
+        whys: "List[str]" = []
         if EXPORT_ENV:
-            folder = _private_cache_dir()
-            if folder is not None:
-                import hashlib
+            for base, sub in _export_bases():
+                folder, why = _cache_folder(base, private_dir_ok, True, sub)
+                if folder is not None:
+                    try:
+                        target = _publish(folder, name, blob)
+                    except OSError as exc:  # full disk, read-only: the next place
+                        why = "cannot write in " + folder + " (" + str(exc.strerror or exc) + ")"
+                    else:
+                        self.exported.add(target)
+                        if whys:
+                            _debug("export_env: " + "; ".join(whys) + "; exported to " + target)
+                        return target
+                whys.append(why)
+        try:
+            target = self._process_file(name, blob)
+        except OSError as exc:
+            raise OSError("; ".join([*whys, str(exc)])) from None
+        if EXPORT_ENV:
+            self.exported.add(target)
+            if "export-fallback" not in self.said:
+                self.said.add("export-fallback")
+                _warn(
+                    "export_env: no private folder outlives this process ("
+                    + "; ".join(whys)
+                    + "); the exported CA file is removed when this process exits, so child "
+                    "processes that outlive it lose SSL_CERT_FILE"
+                )
+        return target
 
-                target = os.path.join(folder, hashlib.sha256(blob).hexdigest()[:32] + "-" + name)
-                if not _usable_file(target):
-                    fd, tmp = tempfile.mkstemp(dir=folder)
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(blob)
-                    os.chmod(tmp, 0o600)
-                    os.replace(tmp, target)
-                    _prune(folder, name, target)
-                self.exported.add(target)
-                return target
+    def _process_file(self, name: "str", blob: "bytes") -> "str":
+        """``blob`` in a private mkdtemp folder that only this process removes, at its exit."""
         import atexit
+        import tempfile
 
         folder = tempfile.mkdtemp(prefix="certembed-")
         self.tempdirs.append(folder)
         atexit.register(_remove_if_owner, folder, os.getpid())
+        os.chmod(folder, 0o700)  # whatever the umask
+        if hasattr(os, "getuid") and sys.platform != "win32":
+            folder = os.path.realpath(folder)  # checked where it really is
+            problem = _private_dir_problem(folder)
+        else:
+            problem = None
+        if problem is not None:
+            # OpenSSL-based clients read this file by path, later: not under a folder another
+            # user can swap.
+            raise OSError("no private temporary folder: " + problem)
         target = os.path.join(folder, name)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(
+            target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600
+        )
         with os.fdopen(fd, "wb") as handle:
             handle.write(blob)
         return target
+
+
+def _publish(folder: "str", name: "str", blob: "bytes") -> "str":
+    """``<folder>/<first 32 hex of SHA-256>-<name>`` holding ``blob``: reused when it is already
+    there (a private regular file of the right size: only this user writes the folder, and
+    files appear there only by rename, whole), else written into a temporary sibling and
+    renamed into place, so a process killed at any point never leaves a partial file under a
+    name another process would use."""
+    import hashlib
+
+    target = os.path.join(folder, hashlib.sha256(blob).hexdigest()[:32] + "-" + name)
+    if _export_file_ok(target, len(blob)):
+        try:
+            os.utime(target)  # most recently used: kept by _prune
+        except OSError:
+            pass
+        return target
+    tmp = os.path.join(folder, ".tmp-" + str(os.getpid()) + "-" + os.urandom(6).hex() + "-" + name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            fchmod = getattr(os, "fchmod", None)
+            if fchmod is not None:
+                fchmod(fd, 0o600)  # whatever the umask
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _prune(folder, name, target)
+    return target
+
+
+def _export_file_ok(path: "str", size: "int") -> "bool":
+    """A regular file (not a link) of ``size`` bytes, on POSIX owned by this user and closed
+    to group and others."""
+    try:
+        st = os.lstat(path)
+    except (OSError, ValueError):
+        return False
+    if (st.st_mode & 0o170000) != 0o100000 or st.st_size != size:
+        return False
+    getuid = getattr(os, "getuid", None)
+    if getuid is None or sys.platform == "win32":
+        return True
+    return st.st_uid == getuid() and not st.st_mode & 0o077
 
 
 def relax_x509_strict(context: "ssl.SSLContext") -> "None":
@@ -506,11 +614,18 @@ def relax_x509_strict(context: "ssl.SSLContext") -> "None":
 
 
 def _prune(folder: "str", name: "str", keep: "str") -> "None":
-    """Keep the newest ``_EXPORT_KEEP`` export files of ours in ``folder`` (and ``keep``)."""
+    """Keep the newest ``_EXPORT_KEEP`` export files of ours in ``folder`` (and ``keep``), and
+    remove temporary files of ours that a killed writer left more than an hour ago."""
+    import time
+
+    now = time.time()
     try:
         entries = []
         for entry in os.scandir(folder):
-            if len(entry.name) == 33 + len(name) and entry.name.endswith("-" + name):
+            if entry.name.startswith(".tmp-") and entry.name.endswith("-" + name):
+                if now - entry.stat(follow_symlinks=False).st_mtime > 3600:
+                    os.unlink(entry.path)
+            elif len(entry.name) == 33 + len(name) and entry.name.endswith("-" + name):
                 entries.append((entry.stat().st_mtime, entry.path))
         entries.sort(reverse=True)
         for _, path in entries[_EXPORT_KEEP:]:
@@ -735,17 +850,36 @@ class _CertifiFinder:
 
 
 def _export_env(state: "_State") -> "Dict[str, str]":
-    blob = state.contents_bytes()
-    path = state.materialize("cacert.pem", blob) if blob else None
+    """Point the variables children read at the decided anchors. A failure to write (full
+    disk, read-only cache, odd umask) exports nothing, says why (a warning, and
+    ``export_problem`` in the report), and never stops the app: it still verifies in-process."""
     values = {}
+    problem = None
+    path = None
+    try:
+        blob = state.contents_bytes()
+        if blob:
+            path = state.materialize("cacert.pem", blob)
+        else:
+            problem = "no anchors decided, nothing to export"
+    except Exception as exc:  # never fail the app's start
+        problem = (
+            "cannot write the CA file to export (" + type(exc).__name__ + ": " + str(exc) + ")"
+        )
+        _warn(
+            "export_env: "
+            + problem
+            + "; child processes get no SSL_CERT_FILE (this process still verifies)"
+        )
+    state.report["export_problem"] = problem
     if path:
         values["SSL_CERT_FILE"] = path
         values["REQUESTS_CA_BUNDLE"] = path
         values["CURL_CA_BUNDLE"] = path
-    capath = state.plan["capath"]
-    # A directory OpenSSL would split is never handed to children (the user's own list is).
-    if capath and (_one_dir(capath) or (state.plan["env"] and state.plan["env"][1])):
-        values["SSL_CERT_DIR"] = capath
+        capath = state.plan["capath"]
+        # A directory OpenSSL would split is never handed to children (the user's own list is).
+        if capath and (_one_dir(capath) or (state.plan["env"] and state.plan["env"][1])):
+            values["SSL_CERT_DIR"] = capath
     for name, value in values.items():
         state.saved_env[name] = os.environ.get(name)
         os.environ[name] = value
@@ -841,6 +975,16 @@ def install(
         "bundle_sha256": BUNDLE_SHA256,
         "data": "memory" if data is not None else data_dir,
         "x509_strict": "relaxed" if RELAX_X509_STRICT else "kept",
+        # The same keys with or without CERTEMBED_DEBUG (docs/runtime.md, "Debugging").
+        "env": None,
+        "applied": None,
+        "integrity_problems": None,
+        "imported_early": [],
+        "exported": None,
+        "export_problem": None,
+        "grpc": None,
+        "pycurl": None,
+        "elapsed_ms": None,
     }
     state = _State(system, windows_store, _Data(data_dir, data), report, environ, debug)
     env = state.env()
@@ -861,27 +1005,33 @@ def install(
         state.finder = _CertifiFinder()
         sys.meta_path.insert(0, state.finder)
     notes = _imported_early(state)
-    if EXPORT_ENV:
-        report["exported"] = _export_env(state)
+    report["imported_early"] = notes
+    report["exported"] = _export_env(state) if EXPORT_ENV else None
     if debug:
         import time
 
-        plan = state.plan
-        roles = state.embedded_roles(plan)
-        report["applied"] = {
-            "store": plan["store"],
-            "cafile": plan["cafile"],
-            "capath": plan["capath"],
-            "env_slots": plan["env"],
-            "windows_store": plan["windows_store"],
-            "embedded_roles": roles,
-            "always_in_custom_bundles": ALWAYS_IN_CUSTOM_BUNDLES,
-        }
-        report["integrity_problems"] = list(state.data.problems)
-        report["imported_early"] = notes
+        _fill_report(state)
         report["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
         _say(_json(report))
     return report
+
+
+def _fill_report(state: "_State") -> "None":
+    """The report's "applied" and "integrity_problems": at install under CERTEMBED_DEBUG,
+    else when decision() is first asked (they check the embedded data's SHA-256, work a normal
+    start defers to the first default context)."""
+    plan = state.plan
+    roles = state.embedded_roles(plan)
+    state.report["applied"] = {
+        "store": plan["store"],
+        "cafile": plan["cafile"],
+        "capath": plan["capath"],
+        "env_slots": plan["env"],
+        "windows_store": plan["windows_store"],
+        "embedded_roles": roles,
+        "always_in_custom_bundles": ALWAYS_IN_CUSTOM_BUNDLES,
+    }
+    state.report["integrity_problems"] = list(state.data.problems)
 
 
 def uninstall() -> "None":
@@ -920,8 +1070,14 @@ def uninstall() -> "None":
 
 
 def decision() -> "Optional[Dict[str, Any]]":
-    """The current report (None when not installed)."""
-    return None if _STATE is None else _STATE.report
+    """The current report (None when not installed): every key of the debug line, with or
+    without CERTEMBED_DEBUG ("elapsed_ms" is None when it was not measured)."""
+    state = _STATE
+    if state is None:
+        return None
+    if state.report.get("applied") is None:
+        _fill_report(state)
+    return state.report
 
 
 # In-memory hosts (PyOxidizer) have no __file__: their sitecustomize calls install(data=...).

@@ -16,7 +16,8 @@ machine's (file, directory) pair into a ``capath`` that trusts *exactly* the sam
 - else ``None``: the caller loads the file and the directory as they are (stock behaviour).
 
 The private directory lives under the user's cache (``<cache>/certembed/hashed-v1/<SHA-256 of
-the file>``, 0700, owner and mode checked), is written into a temporary sibling and renamed into
+the file>``, 0700, owner and mode checked, served only under folders that root or the user alone
+can change: ``stores._private_dir_problem``), is written into a temporary sibling and renamed into
 place, and is verified in full by every process before use: exactly the expected names, each a
 private regular file (no links) holding exactly the expected certificate. Anything off (planted,
 tampered, missing, wrong owner or mode) and it is rebuilt; if that fails, the file is loaded.
@@ -27,7 +28,7 @@ Standard library only, imported lazily: nothing here runs before the first defau
 import os
 
 # certembed: dev-only begin
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from certembed.bootstrap.runtime.stores import (
     _capath_of,
@@ -292,6 +293,7 @@ def fp_private_hashed_dir(
     root = os.path.join(cache, FP_CACHE_VERSION)
     try:
         os.mkdir(root, 0o700)
+        os.chmod(root, 0o700)  # whatever the umask
     except FileExistsError:
         pass
     except OSError as exc:
@@ -373,11 +375,15 @@ def _fp_prune(root: "str", keep: "str") -> "None":
 
 
 def fp_capath(
-    cafile: "Optional[str]", capath: "Optional[str]", cache: "Optional[str]", info: "FpInfo"
+    cafile: "Optional[str]",
+    capath: "Optional[str]",
+    cache: "Union[str, Callable[[], Optional[str]], None]",
+    info: "FpInfo",
 ) -> "Optional[str]":
     """A ``capath`` trusting exactly what ``cafile`` + ``capath`` trust, or None (then load
-    them as they are). ``cache``: a private per-user directory (checked by the caller) or None.
-    ``info`` collects what was decided, for the debug line."""
+    them as they are). ``cache``: a private per-user directory (checked by the caller) or None,
+    or a function giving it, called only when a private directory is needed (so that no cache
+    folder is made where none is used). ``info`` collects what was decided, for the debug line."""
     if cafile is None:
         info["fastpath"] = "directory only"
         return None
@@ -400,6 +406,8 @@ def fp_capath(
     if capath is not None and fp_dir_covers(capath, groups):
         info["fastpath"] = "machine directory covers the file"
         return capath
+    if callable(cache):
+        cache = cache()
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
         return None

@@ -17,11 +17,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.fastpath import FpInfo, fp_capath
 from certembed.bootstrap.runtime.stores import (
+    _cache_folder,
     _json,
     _load_slots,
     _load_verify_locations,
     _owned_private_dir,
-    _private_subdir,
     _say,
     probe,
 )
@@ -87,7 +87,7 @@ def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
         started = time.perf_counter()
     info: "FpInfo" = {"cafile": cafile, "capath": capath}
     try:
-        fast = fp_capath(cafile, capath, _fp_cache_dir(), info)
+        fast = fp_capath(cafile, capath, lambda: _fp_cache_dir(info), info)
     except Exception as exc:  # never break a default context: load the files as they are
         info["fastpath"] = f"off: unexpected {type(exc).__name__}: {exc}"
         fast = None
@@ -99,11 +99,15 @@ def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
     return fast
 
 
-def _fp_cache_dir() -> "Optional[str]":
-    """``<cache base>/certembed`` when it is (or can be made) a private directory of ours."""
+def _fp_cache_dir(info: "Optional[FpInfo]" = None) -> "Optional[str]":
+    """``<cache base>/certembed`` when it is (or can be made) a private directory of ours under
+    folders only root or this user can change; else None, and ``info["cache"]`` says why."""
     if sys.platform == "win32" or not hasattr(os, "getuid"):  # pragma: no cover - POSIX module
         return None
-    return _private_subdir(cache_base(), private_dir_ok)
+    folder, why = _cache_folder(cache_base(), private_dir_ok, True, "certembed")
+    if folder is None and info is not None:
+        info["cache"] = "not served: " + why
+    return folder
 
 
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":

@@ -120,30 +120,112 @@ def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
     return tag, pos, pos + length
 
 
-def _owned_private_dir(folder: "str") -> "bool":
-    """A real directory (not a link) owned by this user and closed to everyone else (POSIX:
-    the private_dir_ok of posix.py and macos.py; never true on Windows)."""
+def _private_dir_problem(folder: "str") -> "Optional[str]":
+    """Why ``folder`` cannot hold files OpenSSL reads by path for the life of a process (a
+    hashed directory, an exported CA file), or None when it can. POSIX (posix.py, macos.py):
+    ``folder`` is a real directory (not a link) owned by this user, closed to group and
+    others, and every folder above it passes :func:`_ancestry_problem`."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None or sys.platform == "win32":
+        return "no POSIX owner and mode bits here"
     try:
         st = os.lstat(folder)
-    except OSError:
-        return False
-    getuid = getattr(os, "getuid", None)
-    if getuid is None or sys.platform == "win32":  # pragma: no cover - POSIX only
-        return False
-    return st.st_uid == getuid() and not st.st_mode & 0o077 and (st.st_mode & 0o170000) == 0o040000
+    except (OSError, ValueError) as exc:
+        return "cannot check " + folder + " (" + str(getattr(exc, "strerror", None) or exc) + ")"
+    mode = st.st_mode
+    if (mode & 0o170000) != 0o040000:
+        return folder + " is not a real directory (a link or another file type)"
+    if st.st_uid != getuid():
+        return folder + " is owned by uid " + str(st.st_uid) + ", not this user"
+    if mode & 0o077:
+        return folder + " is open to group or others (mode " + oct(mode & 0o7777) + ")"
+    return _ancestry_problem(os.path.dirname(folder))
 
 
-def _private_subdir(base: "Optional[str]", private_ok: "Callable[[str], bool]") -> "Optional[str]":
-    """``<base>/certembed`` (made 0700 if missing) when ``base`` is absolute and the folder
-    passes ``private_ok`` (the OS module's private_dir_ok), else None."""
+def _ancestry_problem(path: "str") -> "Optional[str]":
+    """Why a cache cannot live under ``path``, or None: ``path`` and every folder above it, up
+    to ``/``, must be real directories owned by root or this user and not writable by group or
+    others, unless sticky (``/tmp``: there only an entry's owner, or the folder's owner, itself
+    root or this user, can rename or remove it). Else a user who can write one of them could
+    swap the cache after it was checked, and every context would read that user's
+    certificates (as OpenSSH's StrictModes reasons). POSIX ACLs granting write show in the
+    group bits (the ACL mask), so they count as group-writable. POSIX only."""
+    uid = os.getuid()  # type: ignore[attr-defined,unused-ignore]
+    while True:
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError) as exc:
+            return "cannot check " + path + " (" + str(getattr(exc, "strerror", None) or exc) + ")"
+        mode = st.st_mode
+        if (mode & 0o170000) != 0o040000:
+            return path + " (above the cache) is not a real directory"
+        if st.st_uid not in (0, uid):
+            return (
+                path + " (above the cache) is owned by uid " + str(st.st_uid) + ", neither "
+                "root nor this user"
+            )
+        if mode & 0o022 and not mode & 0o1000:
+            return (
+                path + " (above the cache) is writable by group or others without the sticky "
+                "bit (mode " + oct(mode & 0o7777) + ")"
+            )
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _owned_private_dir(folder: "str") -> "bool":
+    """A real directory (not a link) owned by this user, closed to everyone else, under folders
+    only root or this user can change (see :func:`_private_dir_problem`; the private_dir_ok of
+    posix.py and macos.py; never true on Windows)."""
+    return _private_dir_problem(folder) is None
+
+
+def _cache_folder(
+    base: "Optional[str]", private_ok: "Callable[[str], bool]", create: "bool", name: "str"
+) -> "Tuple[Optional[str], str]":
+    """(``<base>/<name>`` with links above it resolved, or None; why not). Made 0700 when
+    missing only if ``create`` (a cache folder is made when something is written there); then
+    it must pass ``private_ok`` (the OS module's private_dir_ok)."""
     if not base or not os.path.isabs(base):
-        return None
-    folder = os.path.join(base, "certembed")
+        return None, "no absolute cache base"
+    folder = os.path.join(base, name)
+    posix = hasattr(os, "getuid") and sys.platform != "win32"
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return folder if private_ok(folder) else None
+        # POSIX: the folders above are checked where they really are (links resolved).
+        real = os.path.join(os.path.realpath(base), name) if posix else folder
+        try:
+            os.lstat(folder)
+        except FileNotFoundError:
+            if not create:
+                return None, folder + " does not exist (yet)"
+            # Nothing is made in a place that could not be served anyway.
+            if posix:
+                above = os.path.dirname(real)
+                while not os.path.lexists(above) and os.path.dirname(above) != above:
+                    above = os.path.dirname(above)
+                why = _ancestry_problem(above)
+                if why is not None:
+                    return None, why
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            os.chmod(folder, 0o700)  # whatever the umask: this user must write into it
+    except (OSError, ValueError) as exc:
+        return None, "cannot create " + folder + " (" + str(
+            getattr(exc, "strerror", None) or exc
+        ) + ")"
+    if private_ok(real):
+        return real, ""
+    why = _private_dir_problem(real) if posix else None
+    return None, why or real + " is not a private directory"
+
+
+def _private_subdir(
+    base: "Optional[str]", private_ok: "Callable[[str], bool]", create: "bool" = True
+) -> "Optional[str]":
+    """``<base>/certembed`` (made 0700 if missing and ``create``) when ``base`` is absolute and
+    the folder passes ``private_ok`` (the OS module's private_dir_ok), else None."""
+    return _cache_folder(base, private_ok, create, "certembed")[0]
 
 
 def _usable_file(path: "str") -> "bool":

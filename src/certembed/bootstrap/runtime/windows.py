@@ -123,7 +123,11 @@ def cache_base() -> "Optional[str]":
 
 
 def private_dir_ok(folder: "str") -> "bool":
-    """A real directory; %LOCALAPPDATA% is per user by its ACL."""
+    """A real directory (not a link). No owner and mode bits to check the folders above as on
+    POSIX (stores._private_dir_problem): %LOCALAPPDATA% is under the user's profile, whose
+    default ACL grants only the user, SYSTEM and Administrators, and nothing here is read
+    lazily by path for the life of the process (no fast path on Windows; export_env's file is
+    read by children when they start)."""
     return os.path.isdir(folder) and not os.path.islink(folder)
 
 
