@@ -354,20 +354,28 @@ def test_plain_pyinstaller_rebuilds_after_a_pem_or_config_change(
     assert "certembed: embedding" not in proc.stderr  # the cached analysis was reused
 
 
+def _carried(folder: Path) -> set[str]:
+    return {p.name for p in (folder / "dist" / "app" / "_internal").iterdir()}
+
+
 def test_requests_app_carries_no_certembed_build_dependencies(tmp_path):
     """certembed needs cryptography to build; requests' dead pyOpenSSL branch made every
-    requests app carry it. Only certembed's payload may differ (bench/app_size.py measures)."""
+    requests app carry it, and so did urllib3.contrib.pyopenssl in apps whose hooks collect every
+    urllib3 submodule (yt-dlp's). Only certembed's payload may differ (bench/app_size.py)."""
     import importlib.util
 
     assert importlib.util.find_spec("cryptography") is not None  # installed, as with certembed
+    assert importlib.util.find_spec("OpenSSL") is None  # no pyOpenSSL: the branch is dead
     (tmp_path / "app.py").write_text("import requests\n\nprint(requests.certs.where())\n")
-    _pyinstaller(tmp_path, "app.py")
+    _pyinstaller(tmp_path, "--collect-submodules", "urllib3", "app.py")
     internal = tmp_path / "dist" / "app" / "_internal"
     assert (internal / "certembed" / "_certembed_bootstrap.py").is_file()
-    carried = {p.name for p in internal.iterdir()}
+    carried = _carried(tmp_path)
     unwanted = {"cryptography", "jinja2", "markupsafe", "starlark_go", "pefile.py", "elftools"}
     assert not carried & unwanted, sorted(carried & unwanted)
     assert not [name for name in carried if name.startswith("_cffi_backend")]
+    xref = (tmp_path / "build" / "app" / "xref-app.html").read_text()
+    assert 'name="urllib3.contrib.pyopenssl"' in xref  # collected, without what it imports
     proc = subprocess.run(
         [str(tmp_path / "dist" / "app" / "app")],
         capture_output=True,
@@ -377,3 +385,21 @@ def test_requests_app_carries_no_certembed_build_dependencies(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(".pem")  # certembed's answer to certifi.where()
+
+
+def test_an_app_that_imports_cryptography_keeps_it(tmp_path):
+    """The twin: the same urllib3 collection in an app that uses cryptography itself."""
+    (tmp_path / "app.py").write_text(
+        "import requests\nfrom cryptography import x509\n\nprint(x509.Version.v3.name)\n"
+    )
+    _pyinstaller(tmp_path, "--collect-submodules", "urllib3", "app.py")
+    assert "cryptography" in _carried(tmp_path)
+    proc = subprocess.run(
+        [str(tmp_path / "dist" / "app" / "app")],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "v3"
