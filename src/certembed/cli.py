@@ -118,9 +118,9 @@ def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
     from certembed.config import load_config
     from certembed.config.model import host_target
     from certembed.integrations.pyoxidizer import (
-        LOAD_LINES,
         RULE_NAME,
         check_rule,
+        recipe,
         render_rule,
         write_rule,
     )
@@ -131,13 +131,19 @@ def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if args.check:
         check_rule(out_dir / RULE_NAME, rule)
-        print(f"{out_dir / RULE_NAME} is up to date (bundle {rule.bundle_sha256[:16]})")
+        print(
+            f"{out_dir / RULE_NAME} is up to date (payload {rule.payload_sha256[:16]}, "
+            f"bundle {rule.bundle_sha256[:16]})"
+        )
         return 0
     path, changed = write_rule(out_dir, rule)
     state = "wrote" if changed else "unchanged:"
-    print(f"{state} {path} (target {target}, bundle {rule.bundle_sha256[:16]})", file=sys.stderr)
-    print("Add to pyoxidizer.bzl (and run pyoxidizer from that directory):\n")
-    print(LOAD_LINES)
+    print(
+        f"{state} {path} (target {target}, bundle {rule.bundle_sha256[:16]}); a pyoxidizer.bzl "
+        "that uses it follows on stdout (run pyoxidizer from that directory)",
+        file=sys.stderr,
+    )
+    print(recipe(), end="")
     return 0
 
 
