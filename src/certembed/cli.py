@@ -47,8 +47,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from certembed.config import describe_config, load_config
 
     spec = load_config(Path(args.config) if args.config else None)
-    for line in describe_config(spec, Path.cwd()):  # every build says which config it used
-        print(f"certembed: {line}", file=sys.stderr)
+    if not args.quiet:  # every build says which config it used (-q: the JSON summary does)
+        for line in describe_config(spec, Path.cwd()):
+            print(f"certembed: {line}", file=sys.stderr)
     from certembed.integrations.pyoxidizer import missing_rule
 
     project_dir = spec.config_path.parent if spec.config_path else Path.cwd()
@@ -69,8 +70,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if host_target() not in wanted:  # the freeze embeds the build machine's payload
             targets = (*wanted, host_target())
     result = build_bundle_output(spec, Path(args.output), targets, progress=progress)
-    for warning in result.warnings:
-        print(f"certembed: warning: {warning}", file=sys.stderr)
+    _print_warnings(result.warnings, freezing, args.quiet)
     if freezing:
         from certembed.integrations.pyinstaller.freeze import freeze
 
@@ -90,6 +90,25 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if result.executable is not None:
         print(f"executable: {result.executable}")
     return 0
+
+
+def _print_warnings(warnings: list[str], freezing: bool, quiet: bool) -> None:
+    """Build warnings on stderr. Strict X.509 concerns Python 3.13+ only: an app frozen here by
+    an older Python never sets the flag, so its roots get one note (none with -q) instead."""
+    from certembed.bundle.strict import STRICT_PREFIX
+
+    strict_applies = not freezing or sys.version_info >= (3, 13)
+    moot = [w for w in warnings if not strict_applies and w.startswith(STRICT_PREFIX)]
+    for warning in warnings:
+        if warning not in moot:
+            print(f"certembed: warning: {warning}", file=sys.stderr)
+    if moot and not quiet:
+        print(
+            f"certembed: note: {len(moot)} root(s) fail Python 3.13+'s VERIFY_X509_STRICT; not "
+            f"an issue for this app, frozen with Python {sys.version_info[0]}."
+            f"{sys.version_info[1]}, which does not set it (certembed inspect lists them)",
+            file=sys.stderr,
+        )
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
