@@ -302,7 +302,9 @@ def test_inspect_frozen_apps(built, capsys):
 
     target = built if built.parent.name == "dist" else built.parent
     assert main(["inspect", str(target), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["certificates"]
+    data = json.loads(capsys.readouterr().out)
+    rows = data["certificates"]
+    assert data["summary"]["kind"] == ("payload" if target.is_dir() else "pyinstaller-onefile")
     assert sorted(r["trust"] for r in rows) == ["always", "fallback"]
     assert all(len(r["sha256"]) == 64 for r in rows)
     assert main(["inspect", str(target)]) == 0

@@ -112,13 +112,23 @@ def _print_warnings(warnings: list[str], freezing: bool, quiet: bool) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from certembed.inspect import inspect_path, table
+    from datetime import date
 
-    rows = inspect_path(Path(args.path))
+    from certembed.inspect import inspect_input, render_summary, summary, table
+
+    kind, read, rows = inspect_input(Path(args.path))
+    info = summary(kind, read, rows, date.today().isoformat())
     if args.json:
-        print(json.dumps({"path": args.path, "certificates": rows}, indent=2, sort_keys=True))
+        print(
+            json.dumps(
+                {"path": args.path, "summary": info, "certificates": rows},
+                indent=2,
+                sort_keys=True,
+            )
+        )
     else:
         print(table(rows))
+        print(render_summary(info))
     return 0
 
 
@@ -224,6 +234,14 @@ def _cmd_openssl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect_kinds() -> list[str]:
+    import textwrap
+
+    from certembed.inspect import KINDS
+
+    return [textwrap.fill(text, 88, subsequent_indent="    ") for _, text in KINDS.values()]
+
+
 def _command(
     sub: Any, name: str, func: Any, help: str, description: str, examples: str = ""
 ) -> argparse.ArgumentParser:
@@ -286,11 +304,21 @@ def parser() -> argparse.ArgumentParser:
         sub,
         "inspect",
         _cmd_inspect,
-        help="list the certificates in a PEM file, an output dir or a manifest",
-        description="Show subject, SHA-256 prefix, expiry, source and trust role of every "
-        "certificate in PATH.",
+        help="list the certificates in any certembed output, an app, or a PEM/DER file",
+        description="Show subject, SHA-256 prefix, expiry, source, trust role and Python 3.13+\n"
+        "strict-X.509 verdict of every certificate in PATH, then a summary: what was read,\n"
+        "how many certificates per trust role and per source, how many expired, and how\n"
+        "many Python 3.13+ rejects. PATH is any of:\n"
+        + "\n".join(f"  - {text}" for text in _inspect_kinds()),
+        examples="  certembed inspect build/certembed\n  certembed inspect dist/app\n"
+        "  certembed inspect dist/app.exe --json\n  certembed inspect certembed.bzl\n"
+        "  certembed inspect certs/corp-root.pem",
     )
-    inspect.add_argument("path", help="a PEM/DER file, a build output dir or a manifest.json")
+    inspect.add_argument(
+        "path",
+        help="a build output dir, an app (onedir dir or onefile executable), a payload dir, a "
+        "manifest, certembed.bzl, a PyOxidizer file install, or a PEM/DER file",
+    )
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     pox = _command(
         sub,

@@ -44,7 +44,9 @@ _INTERPRETER = re.compile(r"^pythonw?(\d+(\.\d+)?)?(\.exe)?$", re.IGNORECASE)
 _PYTHON_MARKERS = (
     re.compile(r"^libpython3\.(\d+)"),  # libpython3.11.so.1.0, libpython3.12.dylib
     re.compile(r"^python3(\d+)\.dll$", re.IGNORECASE),  # python311.dll (python3.dll: no minor)
-    re.compile(r"\.cpython-3(\d+)"),  # _ssl.cpython-311-x86_64-linux-gnu.so
+    # _ssl.cpython-311-x86_64-linux-gnu.so (extension modules only: a __pycache__/*.pyc names
+    # whichever Python compiled it, e.g. the build machine's)
+    re.compile(r"\.cpython-3(\d+)[^/]*\.(so|pyd)$"),
     re.compile(r"^python3\.(\d+)$"),  # lib/python3.11/, PyInstaller's _internal/python3.11/
 )
 
