@@ -9,8 +9,7 @@ from certembed.cli import main
 from certembed.config.engines import select
 from tests.support.project import toml_config
 
-
-KINDS_SEEN: dict[str, str] = {}
+kinds_seen: dict[str, str] = {}
 
 
 def _rows(capsys, path: Path) -> list[dict[str, str]]:
@@ -18,7 +17,7 @@ def _rows(capsys, path: Path) -> list[dict[str, str]]:
     data = json.loads(capsys.readouterr().out)
     summary = data["summary"]
     assert summary["certificates"] == len(data["certificates"])
-    KINDS_SEEN[summary["kind"]] = summary["read"]
+    kinds_seen[summary["kind"]] = summary["read"]
     return data["certificates"]
 
 
@@ -55,7 +54,7 @@ def test_build_dir_payload_dir_rule_and_file_layout(tmp_path, ca_dir, monkeypatc
     assert {r["source"] for r in rows} == {"lib"}
     _rows(capsys, tmp_path / "out" / "manifest.json")
     _rows(capsys, ca_dir / "corp.pem")
-    assert KINDS_SEEN == {
+    assert kinds_seen == {
         "build": str(tmp_path / "out" / "manifest.json"),
         "payload": str(tmp_path / "out" / "linux" / "_certembed_manifest.json"),
         "pyoxidizer-rule": str(tmp_path / "certembed.bzl"),
@@ -72,9 +71,7 @@ def test_text_output_ends_with_a_summary(tmp_path, ca_dir, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["inspect", "out/linux"]) == 0
     summary = capsys.readouterr().out.splitlines()[-3:]
-    assert summary[0] == (
-        f"read {Path('out/linux/_certembed_manifest.json')}: certembed payload"
-    )
+    assert summary[0] == (f"read {Path('out/linux/_certembed_manifest.json')}: certembed payload")
     assert summary[1].startswith("2 certificates (1 always, 1 fallback); sources: pem_file:")
     assert summary[2].startswith("none expired; the first expiry is ")
 

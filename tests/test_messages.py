@@ -20,7 +20,6 @@ from tests.support.certs import pem, strict_variant_root
 from tests.support.env import scrubbed_env
 from tests.support.pythons import require_python
 
-
 TWCA = "59769007f7685d0fcd50872f9f95d5755a5b2b457d81f3692b610a98672f0e1b"  # certifi, no SKI
 
 
@@ -100,9 +99,8 @@ def test_strict_findings_only_where_the_python_sets_the_flag(tmp_path, capsys, m
     else:
         assert code == 0
         assert finding["category"] == "info" and not finding["fix"]
-        assert "not here: this runs Python 3.12, whose default contexts do not set" in (
-            finding["message"]
-        )
+        message = finding["message"]
+        assert "not here: this runs Python 3.12, whose default contexts do not set" in message
 
 
 def test_build_quiet_prints_no_config_line(tmp_path, monkeypatch, capsys):
@@ -125,7 +123,7 @@ def test_build_warns_about_strict_roots_only_for_python_313(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert main(["build", "--no-freeze", "-o", "out"]) == 0
     err = capsys.readouterr().err
-    assert f"certembed: warning: strict X.509 (Python 3.13+): no subjectKeyIdentifier" in err
+    assert "certembed: warning: strict X.509 (Python 3.13+): no subjectKeyIdentifier" in err
     assert TWCA in err
 
 

@@ -171,6 +171,8 @@ def test_doctor_on_windows_shows_store_counts_and_decision(
         env.stdout
     )
     assert f"SSL_CERT_FILE={corp} adds to the app's trust" in env.stdout
-    assert not [line for line in env.stdout.splitlines() if "SSL_CERT" in line and "replace" in line]
+    assert not [
+        line for line in env.stdout.splitlines() if "SSL_CERT" in line and "replace" in line
+    ]
     assert "fill-gaps (configured): environment" in env.stdout
     assert "+ Windows ROOT store" in env.stdout

@@ -299,7 +299,12 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--dist", default="dist", help="where a frozen app goes (default: dist)")
     build.add_argument("--no-freeze", action="store_true", help="build the bundle only")
     build.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    build.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    build.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress, config or note lines on stderr (warnings and errors stay)",
+    )
     inspect = _command(
         sub,
         "inspect",

@@ -118,8 +118,7 @@ KINDS: dict[str, tuple[str, str]] = {  # kind: (summary label, --help text)
     ),
     "pyoxidizer-files": (
         "PyOxidizer file install",
-        "a file-layout PyOxidizer install (the _certembed_data/ that certembed_manifest() "
-        "writes)",
+        "a file-layout PyOxidizer install (the _certembed_data/ that certembed_manifest() writes)",
     ),
 }
 

@@ -49,8 +49,8 @@ _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 _SYNTAX_HINTS = (
     (
         r"Illegal character '\\n'|Unterminated string",
-        "a string is not closed on this line: add its closing quote (\"...\"; a string over "
-        "several lines takes triple quotes \"\"\"...\"\"\")",
+        'a string is not closed on this line: add its closing quote ("..."; a string over '
+        'several lines takes triple quotes """...""")',
     ),
     (
         r"Cannot overwrite a value|Cannot declare",
@@ -108,7 +108,8 @@ def read_table(path: Path, pyproject: bool) -> tuple[dict[str, Any] | None, byte
         text = data.decode("utf-8", errors="replace").removeprefix("\ufeff").splitlines()
         shown = text[line - 1] if 0 < line <= len(text) else ""
         raise ConfigError.single(
-            Location(path.name, line, col), f"TOML syntax: {message}{_syntax_hint(message, shown, col)}"
+            Location(path.name, line, col),
+            f"TOML syntax: {message}{_syntax_hint(message, shown, col)}",
         ) from exc
     if not pyproject:
         return doc, data
