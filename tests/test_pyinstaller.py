@@ -378,6 +378,22 @@ def test_requests_app_carries_no_certembed_build_dependencies(tmp_path):
     assert not [name for name in carried if name.startswith("_cffi_backend")]
     xref = (tmp_path / "build" / "app" / "xref-app.html").read_text()
     assert 'name="urllib3.contrib.pyopenssl"' in xref  # collected, without what it imports
+    # The app carries certifi's cacert.pem and certembed's payload, both with public roots
+    # Python 3.13 rejects; frozen by this Python, the audit says whether that applies to it.
+    from datetime import date
+
+    from certembed.audit.report import audit
+
+    report = audit(tmp_path / "dist" / "app", date.today())
+    strict = [f for f in report.findings if "VERIFY_X509_STRICT" in f.message]
+    assert {f.file for f in strict} == {"_internal/certembed", "_internal/certifi/cacert.pem"}
+    minor = sys.version_info[1]
+    if minor < 13:
+        assert {f.category for f in strict} == {"info"}
+        assert all(f"this runs Python 3.{minor}" in f.message for f in strict)
+    else:
+        assert {f.category for f in strict} == {"x509-strict"}
+        assert len({f.fix for f in strict}) == 1
     proc = subprocess.run(
         [str(tmp_path / "dist" / "app" / "app")],
         capture_output=True,
