@@ -270,7 +270,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert main(["audit", str(root), "--fail-on", "sometimes"]) == 5
     assert "unknown sometimes" in capsys.readouterr().err
     assert main(["audit", str(root), "--as-of", "yesterday"]) == 5
-    assert main(["audit", str(tmp_path / "missing")]) == 5
+    assert main(["audit", str(tmp_path / "missing")]) == 8  # not found, as in every command
     not_binary = tmp_path / "notes.txt"
     not_binary.write_text("x")
     assert main(["audit", str(not_binary)]) == 5

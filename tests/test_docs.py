@@ -31,6 +31,13 @@ def test_readme_quick_start_is_two_commands():
     assert len(commands) == 2
     assert "certembed build app.star" in commands[0] and "--self-test" in commands[0]
     assert "pytest" in commands[1]
+    # Both run from the repository's root, in sequence in one shell: a `cd` stays in a subshell
+    # (.ci/run runs command 1 from the built wheel, then checks it is still at the root).
+    for command in commands:
+        for part in re.split(r"&&|;|\|\|", command):
+            if part.strip().startswith("cd "):
+                assert re.search(r"\(\s*" + re.escape(part.strip()), command), command
+    assert "pip install certembed` will" in readme  # not on PyPI yet: says so
 
 
 def test_pyproject_lists_every_package():

@@ -9,10 +9,16 @@ from certembed.cli import main
 from certembed.config.engines import select
 from tests.support.project import toml_config
 
+kinds_seen: dict[str, str] = {}
+
 
 def _rows(capsys, path: Path) -> list[dict[str, str]]:
     assert main(["inspect", str(path), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)["certificates"]
+    data = json.loads(capsys.readouterr().out)
+    summary = data["summary"]
+    assert summary["certificates"] == len(data["certificates"])
+    kinds_seen[summary["kind"]] = summary["read"]
+    return data["certificates"]
 
 
 def _roles(rows: list[dict[str, str]]) -> dict[str, str]:
@@ -46,6 +52,42 @@ def test_build_dir_payload_dir_rule_and_file_layout(tmp_path, ca_dir, monkeypatc
     rows = _rows(capsys, install)
     assert _roles(rows) == expected
     assert {r["source"] for r in rows} == {"lib"}
+    _rows(capsys, tmp_path / "out" / "manifest.json")
+    _rows(capsys, ca_dir / "corp.pem")
+    assert kinds_seen == {
+        "build": str(tmp_path / "out" / "manifest.json"),
+        "payload": str(tmp_path / "out" / "linux" / "_certembed_manifest.json"),
+        "pyoxidizer-rule": str(tmp_path / "certembed.bzl"),
+        "pyoxidizer-files": str(install / "lib" / "_certembed_data"),
+        "manifest": str(tmp_path / "out" / "manifest.json"),
+        "pem": str(ca_dir / "corp.pem"),
+    }
+
+
+def test_text_output_ends_with_a_summary(tmp_path, ca_dir, monkeypatch, capsys):
+    toml_config(tmp_path, ca_dir)  # fallback.pem as fallback, corp.pem as always
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "certembed.toml", "-q", "-o", "out"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", "out/linux"]) == 0
+    summary = capsys.readouterr().out.splitlines()[-3:]
+    assert summary[0] == (f"read {Path('out/linux/_certembed_manifest.json')}: certembed payload")
+    assert summary[1].startswith("2 certificates (1 always, 1 fallback); sources: pem_file:")
+    assert summary[2].startswith("none expired; the first expiry is ")
+
+
+def test_help_names_every_input_it_reads(capsys):
+    from certembed.inspect import KINDS
+
+    try:
+        main(["inspect", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for _, help_text in KINDS.values():
+        assert " ".join(help_text.split()) in text
+    for word in ("onedir", "onefile", "certembed.bzl", "PEM or DER", "manifest.json", "summary"):
+        assert word in text
 
 
 def test_a_directory_without_certembed_output_is_named(tmp_path, capsys):

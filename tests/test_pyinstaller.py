@@ -302,7 +302,9 @@ def test_inspect_frozen_apps(built, capsys):
 
     target = built if built.parent.name == "dist" else built.parent
     assert main(["inspect", str(target), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["certificates"]
+    data = json.loads(capsys.readouterr().out)
+    rows = data["certificates"]
+    assert data["summary"]["kind"] == ("payload" if target.is_dir() else "pyinstaller-onefile")
     assert sorted(r["trust"] for r in rows) == ["always", "fallback"]
     assert all(len(r["sha256"]) == 64 for r in rows)
     assert main(["inspect", str(target)]) == 0
@@ -354,20 +356,44 @@ def test_plain_pyinstaller_rebuilds_after_a_pem_or_config_change(
     assert "certembed: embedding" not in proc.stderr  # the cached analysis was reused
 
 
+def _carried(folder: Path) -> set[str]:
+    return {p.name for p in (folder / "dist" / "app" / "_internal").iterdir()}
+
+
 def test_requests_app_carries_no_certembed_build_dependencies(tmp_path):
     """certembed needs cryptography to build; requests' dead pyOpenSSL branch made every
-    requests app carry it. Only certembed's payload may differ (bench/app_size.py measures)."""
+    requests app carry it, and so did urllib3.contrib.pyopenssl in apps whose hooks collect every
+    urllib3 submodule (yt-dlp's). Only certembed's payload may differ (bench/app_size.py)."""
     import importlib.util
 
     assert importlib.util.find_spec("cryptography") is not None  # installed, as with certembed
+    assert importlib.util.find_spec("OpenSSL") is None  # no pyOpenSSL: the branch is dead
     (tmp_path / "app.py").write_text("import requests\n\nprint(requests.certs.where())\n")
-    _pyinstaller(tmp_path, "app.py")
+    _pyinstaller(tmp_path, "--collect-submodules", "urllib3", "app.py")
     internal = tmp_path / "dist" / "app" / "_internal"
     assert (internal / "certembed" / "_certembed_bootstrap.py").is_file()
-    carried = {p.name for p in internal.iterdir()}
+    carried = _carried(tmp_path)
     unwanted = {"cryptography", "jinja2", "markupsafe", "starlark_go", "pefile.py", "elftools"}
     assert not carried & unwanted, sorted(carried & unwanted)
     assert not [name for name in carried if name.startswith("_cffi_backend")]
+    xref = (tmp_path / "build" / "app" / "xref-app.html").read_text()
+    assert 'name="urllib3.contrib.pyopenssl"' in xref  # collected, without what it imports
+    # The app carries certifi's cacert.pem and certembed's payload, both with public roots
+    # Python 3.13 rejects; frozen by this Python, the audit says whether that applies to it.
+    from datetime import date
+
+    from certembed.audit.report import audit
+
+    report = audit(tmp_path / "dist" / "app", date.today())
+    strict = [f for f in report.findings if "VERIFY_X509_STRICT" in f.message]
+    assert {f.file for f in strict} == {"_internal/certembed", "_internal/certifi/cacert.pem"}
+    minor = sys.version_info[1]
+    if minor < 13:
+        assert {f.category for f in strict} == {"info"}
+        assert all(f"this runs Python 3.{minor}" in f.message for f in strict)
+    else:
+        assert {f.category for f in strict} == {"x509-strict"}
+        assert len({f.fix for f in strict}) == 1
     proc = subprocess.run(
         [str(tmp_path / "dist" / "app" / "app")],
         capture_output=True,
@@ -377,3 +403,21 @@ def test_requests_app_carries_no_certembed_build_dependencies(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(".pem")  # certembed's answer to certifi.where()
+
+
+def test_an_app_that_imports_cryptography_keeps_it(tmp_path):
+    """The twin: the same urllib3 collection in an app that uses cryptography itself."""
+    (tmp_path / "app.py").write_text(
+        "import requests\nfrom cryptography import x509\n\nprint(x509.Version.v3.name)\n"
+    )
+    _pyinstaller(tmp_path, "--collect-submodules", "urllib3", "app.py")
+    assert "cryptography" in _carried(tmp_path)
+    proc = subprocess.run(
+        [str(tmp_path / "dist" / "app" / "app")],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "v3"

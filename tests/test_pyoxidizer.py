@@ -91,7 +91,8 @@ def test_check_reports_stale_and_broken_rules(project, capsys, monkeypatch, ca_d
     capsys.readouterr()
     assert main(["pyoxidizer", "--check"]) == 2
     err = capsys.readouterr().err
-    assert "certembed.bzl: stale: generated from config sha256:" in err
+    assert "certembed.bzl: stale: generated for payload " in err
+    assert "target linux), but the config now gives payload " in err
     assert "run certembed pyoxidizer" in err
     assert main(["pyoxidizer"]) == 0
     rule = project / "certembed.bzl"
@@ -100,6 +101,46 @@ def test_check_reports_stale_and_broken_rules(project, capsys, monkeypatch, ca_d
     rule.write_text("\n".join(lines) + "\n")
     assert main(["pyoxidizer", "--check"]) == 2
     assert "certembed.bzl:21:" in capsys.readouterr().err  # the line we broke
+
+
+def test_check_judges_the_payload_not_the_config_bytes(project, capsys, monkeypatch):
+    """A comment-only config edit gives the same payload: --check passes and a rewrite changes
+    nothing; a change the payload depends on (a certificate's trust role) is stale."""
+    monkeypatch.chdir(project)
+    assert main(["pyoxidizer"]) == 0
+    rule = (project / "certembed.bzl").read_bytes()
+    config = project / "certembed.toml"
+    config.write_text("# reviewed by the security team\n" + config.read_text() + "\n# end\n")
+    capsys.readouterr()
+    assert main(["pyoxidizer", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{Path('certembed.bzl')} is up to date (payload ")
+    assert main(["pyoxidizer"]) == 0
+    assert capsys.readouterr().err.startswith("unchanged: certembed.bzl")
+    assert (project / "certembed.bzl").read_bytes() == rule
+    config.write_text(config.read_text().replace('trust = "always"', 'trust = "fallback"', 1))
+    assert main(["pyoxidizer", "--check"]) == 2
+    assert "certembed.bzl: stale: generated for payload" in capsys.readouterr().err
+
+
+def test_printed_recipe_is_the_documented_one(project, capsys, monkeypatch):
+    """`certembed pyoxidizer` prints, on stdout, exactly the docs' full recipe, which adds the
+    app module it runs."""
+    from certembed.docgen.pyoxidizer_recipe import END, START, render
+    from certembed.integrations.pyoxidizer import recipe
+
+    monkeypatch.chdir(project)
+    assert main(["pyoxidizer"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == recipe()
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "pyoxidizer.md").read_text()
+    section = docs[docs.index(START) : docs.index(END) + len(END)]
+    assert section == render(), "run: python -m certembed.docgen.pyoxidizer_recipe " + (
+        "docs/pyoxidizer.md"
+    )
+    assert f"```python\n{printed}```" in section
+    assert 'python_config.run_command = "import app; app.main()"' in printed
+    assert 'exe.read_package_root(CWD, ["app"])' in printed  # the module it runs is added
 
 
 def _list_targets(project: Path, break_rule: bool = False) -> subprocess.CompletedProcess[str]:
@@ -174,6 +215,26 @@ def test_real_pyoxidizer_evaluates_and_builds_the_manifest(project, monkeypatch,
         assert loaded is with_lib
         assert out[urls[0]] == out[urls[1]] == ("ok" if with_lib else "failed")
         assert out[urls[2]] == "failed"
+
+
+def test_real_pyoxidizer_evaluates_the_printed_recipe(project, capsys, monkeypatch):
+    """The real pyoxidizer loads the rule from the printed pyoxidizer.bzl and registers its
+    targets (building them needs a Python distribution and crates from the network)."""
+    pyox = _pyoxidizer()
+    monkeypatch.chdir(project)
+    assert main(["pyoxidizer"]) == 0
+    (project / "pyoxidizer.bzl").write_text(capsys.readouterr().out)
+    (project / "app.py").write_text("def main():\n    print('hello')\n")
+    listed = subprocess.run(
+        [pyox, "list-targets"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+        timeout=300,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {"exe", "*install"} <= set(listed.stdout.split())  # * marks the default target
 
 
 def test_real_pyoxidizer_reports_a_broken_rule(project, monkeypatch):

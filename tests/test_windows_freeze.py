@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.tls import Server
-from tests.support.wine import BUILDER, WineLane, WinePython, freeze
+from tests.support.wine import BUILDER, WineLane, WinePython, freeze, windows_path
 
 pytestmark = [pytest.mark.wine, pytest.mark.freeze]
 
@@ -160,3 +160,19 @@ def test_doctor_on_windows_shows_store_counts_and_decision(
     assert text.returncode == 0, text.stderr[-3000:]
     assert f"Windows ROOT store: {counts['ROOT']} entries" in text.stdout
     assert "fill-gaps (configured): Windows ROOT store" in text.stdout
+    assert text.stdout.splitlines()[0] == "config: certembed.toml"  # which config it used
+    # SSL_CERT_FILE on Windows joins the ROOT store, which the plan keeps: the text says so
+    corp = windows_path(project / "certs" / "corp.pem")
+    env = builder.run(
+        ["-m", "certembed", "doctor"], cwd=project, thin_store=True, env={"SSL_CERT_FILE": corp}
+    )
+    assert env.returncode == 0, env.stderr[-3000:]
+    assert "SSL_CERT_FILE is loaded next to the Windows ROOT store, which the plan keeps" in (
+        env.stdout
+    )
+    assert f"SSL_CERT_FILE={corp} adds to the app's trust" in env.stdout
+    assert not [
+        line for line in env.stdout.splitlines() if "SSL_CERT" in line and "replace" in line
+    ]
+    assert "fill-gaps (configured): environment" in env.stdout
+    assert "+ Windows ROOT store" in env.stdout

@@ -190,6 +190,81 @@ def test_disallowed_wins_over_every_source(
     assert "not trusting an embedded root that is in the Disallowed store" in stderr
 
 
+def _same_key_twin(ca: trustme.CA, path: Path) -> Path:
+    """Another self-signed certificate with ``ca``'s key (a re-issued root): only its public key
+    matches ``ca``'s certificate."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certembed re-issued root")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _sha256_of_pem(path: Path) -> str:
+    import hashlib
+    import ssl
+
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(path.read_text())).hexdigest()
+
+
+def test_disallowed_by_key_names_the_disallowed_entry(
+    winpy: WinePython, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A root whose public key is that of a Disallowed certificate (not the root itself) is not
+    trusted, and the debug line names both: the root's hash, and the Disallowed entry's own
+    hash, matched by key. The twin: before the Disallowed entry, both roots verify."""
+    cas = {n: trustme.CA(organization_name=f"certembed bykey {n}") for n in ("distro", "corp")}
+    folder = tmp_path_factory.mktemp("bykey-cas")
+    pems = {n: write_ca(ca, folder / f"{n}.pem") for n, ca in cas.items()}
+    (folder / "fallback.pem").write_bytes(pems["corp"].read_bytes())  # payload() reads both
+    twins = [_same_key_twin(cas[n], folder / f"{n}-twin.pem") for n in ("distro", "corp")]
+    out = payload(tmp_path, folder)
+    with tls_server("distro", cas["distro"]) as d, tls_server("corp", cas["corp"]) as c:
+        own = {"distro": d, "corp": c}
+        urls = [s.url for s in own.values()]
+        store(winpy, "add", "ROOT", pems["distro"])
+        try:
+            before, _ = fetch(winpy, out, urls, requests=False)
+            assert verdicts(before, own) == {"distro": "ok", "corp": "ok"}
+            store(winpy, "add", "Disallowed", *twins)
+            try:
+                after, stderr = fetch(
+                    winpy, out, urls, env={"CERTEMBED_DEBUG": "1"}, requests=False
+                )
+            finally:
+                assert store(winpy, "remove", "Disallowed", *twins) == 0
+        finally:
+            store(winpy, "remove", "ROOT", pems["distro"])
+    assert verdicts(after, own) == {"distro": "verify-failed", "corp": "verify-failed"}
+    for what, name, twin in (
+        ("a ROOT entry", "distro", twins[0]),
+        ("an embedded root", "corp", twins[1]),
+    ):
+        line = (
+            f"not trusting {what} (sha256 {_sha256_of_pem(pems[name])}) that has the public "
+            f"key of Disallowed entry sha256 {_sha256_of_pem(twin)} (matched by key)"
+        )
+        assert line in stderr, stderr
+    assert "that is in the Disallowed store" not in stderr  # neither root itself is there
+
+
 def test_tampered_fallback_is_not_trusted(
     winpy: WinePython, in_root: Path, servers: dict[str, Server], ca_dir: Path, tmp_path: Path
 ) -> None:

@@ -47,8 +47,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from certembed.config import describe_config, load_config
 
     spec = load_config(Path(args.config) if args.config else None)
-    for line in describe_config(spec, Path.cwd()):  # every build says which config it used
-        print(f"certembed: {line}", file=sys.stderr)
+    if not args.quiet:  # every build says which config it used (-q: the JSON summary does)
+        for line in describe_config(spec, Path.cwd()):
+            print(f"certembed: {line}", file=sys.stderr)
     from certembed.integrations.pyoxidizer import missing_rule
 
     project_dir = spec.config_path.parent if spec.config_path else Path.cwd()
@@ -69,8 +70,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         if host_target() not in wanted:  # the freeze embeds the build machine's payload
             targets = (*wanted, host_target())
     result = build_bundle_output(spec, Path(args.output), targets, progress=progress)
-    for warning in result.warnings:
-        print(f"certembed: warning: {warning}", file=sys.stderr)
+    _print_warnings(result.warnings, freezing, args.quiet)
     if freezing:
         from certembed.integrations.pyinstaller.freeze import freeze
 
@@ -92,14 +92,43 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    from certembed.inspect import inspect_path, table
+def _print_warnings(warnings: list[str], freezing: bool, quiet: bool) -> None:
+    """Build warnings on stderr. Strict X.509 concerns Python 3.13+ only: an app frozen here by
+    an older Python never sets the flag, so its roots get one note (none with -q) instead."""
+    from certembed.bundle.strict import STRICT_PREFIX
 
-    rows = inspect_path(Path(args.path))
+    strict_applies = not freezing or sys.version_info >= (3, 13)
+    moot = [w for w in warnings if not strict_applies and w.startswith(STRICT_PREFIX)]
+    for warning in warnings:
+        if warning not in moot:
+            print(f"certembed: warning: {warning}", file=sys.stderr)
+    if moot and not quiet:
+        print(
+            f"certembed: note: {len(moot)} root(s) fail Python 3.13+'s VERIFY_X509_STRICT; not "
+            f"an issue for this app, frozen with Python {sys.version_info[0]}."
+            f"{sys.version_info[1]}, which does not set it (certembed inspect lists them)",
+            file=sys.stderr,
+        )
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from certembed.inspect import inspect_input, render_summary, summary, table
+
+    kind, read, rows = inspect_input(Path(args.path))
+    info = summary(kind, read, rows, date.today().isoformat())
     if args.json:
-        print(json.dumps({"path": args.path, "certificates": rows}, indent=2, sort_keys=True))
+        print(
+            json.dumps(
+                {"path": args.path, "summary": info, "certificates": rows},
+                indent=2,
+                sort_keys=True,
+            )
+        )
     else:
         print(table(rows))
+        print(render_summary(info))
     return 0
 
 
@@ -118,9 +147,9 @@ def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
     from certembed.config import load_config
     from certembed.config.model import host_target
     from certembed.integrations.pyoxidizer import (
-        LOAD_LINES,
         RULE_NAME,
         check_rule,
+        recipe,
         render_rule,
         write_rule,
     )
@@ -131,13 +160,19 @@ def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if args.check:
         check_rule(out_dir / RULE_NAME, rule)
-        print(f"{out_dir / RULE_NAME} is up to date (bundle {rule.bundle_sha256[:16]})")
+        print(
+            f"{out_dir / RULE_NAME} is up to date (payload {rule.payload_sha256[:16]}, "
+            f"bundle {rule.bundle_sha256[:16]})"
+        )
         return 0
     path, changed = write_rule(out_dir, rule)
     state = "wrote" if changed else "unchanged:"
-    print(f"{state} {path} (target {target}, bundle {rule.bundle_sha256[:16]})", file=sys.stderr)
-    print("Add to pyoxidizer.bzl (and run pyoxidizer from that directory):\n")
-    print(LOAD_LINES)
+    print(
+        f"{state} {path} (target {target}, bundle {rule.bundle_sha256[:16]}); a pyoxidizer.bzl "
+        "that uses it follows on stdout (run pyoxidizer from that directory)",
+        file=sys.stderr,
+    )
+    print(recipe(), end="")
     return 0
 
 
@@ -199,6 +234,14 @@ def _cmd_openssl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect_kinds() -> list[str]:
+    import textwrap
+
+    from certembed.inspect import KINDS
+
+    return [textwrap.fill(text, 88, subsequent_indent="    ") for _, text in KINDS.values()]
+
+
 def _command(
     sub: Any, name: str, func: Any, help: str, description: str, examples: str = ""
 ) -> argparse.ArgumentParser:
@@ -256,16 +299,31 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--dist", default="dist", help="where a frozen app goes (default: dist)")
     build.add_argument("--no-freeze", action="store_true", help="build the bundle only")
     build.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    build.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    build.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress, config or note lines on stderr (warnings and errors stay)",
+    )
     inspect = _command(
         sub,
         "inspect",
         _cmd_inspect,
-        help="list the certificates in a PEM file, an output dir or a manifest",
-        description="Show subject, SHA-256 prefix, expiry, source and trust role of every "
-        "certificate in PATH.",
+        help="list the certificates in any certembed output, an app, or a PEM/DER file",
+        description="Show subject, SHA-256 prefix, expiry, source, trust role and Python 3.13+\n"
+        "strict-X.509 verdict of every certificate in PATH, then a summary: what was read,\n"
+        "how many certificates per trust role and per source, how many expired, and how\n"
+        "many Python 3.13+ rejects. PATH is any of:\n"
+        + "\n".join(f"  - {text}" for text in _inspect_kinds()),
+        examples="  certembed inspect build/certembed\n  certembed inspect dist/app\n"
+        "  certembed inspect dist/app.exe --json\n  certembed inspect certembed.bzl\n"
+        "  certembed inspect certs/corp-root.pem",
     )
-    inspect.add_argument("path", help="a PEM/DER file, a build output dir or a manifest.json")
+    inspect.add_argument(
+        "path",
+        help="a build output dir, an app (onedir dir or onefile executable), a payload dir, a "
+        "manifest, certembed.bzl, a PyOxidizer file install, or a PEM/DER file",
+    )
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     pox = _command(
         sub,

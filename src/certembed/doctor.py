@@ -18,7 +18,7 @@ from certembed.config.model import MODES, host_target
 
 def doctor(config: Path | None = None) -> dict[str, Any]:
     from certembed.build import build_bundle_output
-    from certembed.config import load_config
+    from certembed.config import describe_config, load_config
 
     spec = load_config(config)
     target = host_target()
@@ -53,6 +53,11 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
             decisions[mode] = plan
         store_counts = module._win_store_counts() if windows else None
     report: dict[str, Any] = {
+        # which config the decisions below come from, said as `certembed build` says it
+        "config": {
+            "path": str(spec.config_path) if spec.config_path else None,
+            "used": describe_config(spec, Path.cwd()),
+        },
         "python": {
             "version": platform.python_version(),
             "executable": sys.executable,
@@ -102,6 +107,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
     report["warnings"] = env_warnings(
         spec.respect_env,
         spec.always_in_custom_bundles,
+        windows,
         machine=system if system and any(system) else None,
     )
     loaded = interpreter_openssl(date.today())
@@ -141,10 +147,12 @@ def starlark_engines() -> dict[str, Any]:
 def env_warnings(
     respect_env: bool,
     always_joins: bool = True,
+    windows: bool = False,
     machine: tuple[str | None, str | None] | None = None,
 ) -> list[dict[str, str]]:
     """Variables in this environment that take trust decisions away from the app.
 
+    ``windows``: the machine store is the Windows one, which the environment never removes.
     ``machine``: the machine store as probed (cafile, capath); a variable naming that very
     file or directory (by identity, e.g. through a link) takes nothing away."""
     out = []
@@ -191,6 +199,12 @@ def env_warnings(
                     else "from it; certembed ignores it (respect_env = false)"
                 )
             )
+        elif respect_env and windows:
+            message = (
+                f"{name}={value} adds to the app's trust: its {kind} is loaded into every "
+                "default context next to the Windows ROOT store, which stays in use "
+                "(respect_env = true; see the decision per mode below)"
+            )
         elif respect_env:
             message = (
                 f"{name}={value} overrides the app's trust: it replaces the machine's "
@@ -230,9 +244,31 @@ def _describe_plan(plan: dict[str, Any]) -> str:
     return " + ".join(parts) if parts else "OpenSSL defaults only"
 
 
+def _env_effect(report: dict[str, Any]) -> str:
+    """What SSL_CERT_FILE/SSL_CERT_DIR do in the configured mode's plan (not a general rule:
+    the Windows store stays; one variable replaces only its own slot)."""
+    named = [
+        name for name, value in zip(("SSL_CERT_FILE", "SSL_CERT_DIR"), report["env_store"]) if value
+    ]
+    which = " and ".join(named)
+    verb = "is" if len(named) == 1 else "are"
+    plan = report["decisions"][report["bundle"]["configured_mode"]]
+    if plan.get("windows_store"):
+        return (
+            f"{which} {verb} loaded next to the Windows ROOT store, which the plan keeps "
+            "(respect_env)"
+        )
+    if len(named) == 2:
+        return f"{which} replace the machine's CA file and directory (respect_env)"
+    slot = "CA file" if named == ["SSL_CERT_FILE"] else "CA directory"
+    return f"{which} replaces the machine's {slot} only; the other slot is kept (respect_env)"
+
+
 def render_text(report: dict[str, Any]) -> str:
     ossl = report["openssl"]
+    config = report.get("config") or {}
     lines = [
+        *config.get("used", []),  # "config: certembed.toml" or "no config: embedded default..."
         f"Python {report['python']['version']} ({report['python']['executable']})",
         f"OpenSSL: {ossl['version']}",
         f"  compiled-in cafile: {ossl['compiled_cafile']}",
@@ -268,9 +304,7 @@ def render_text(report: dict[str, Any]) -> str:
         mark = "found" if item["usable"] else "-"
         lines.append(f"  {item['kind']:4} {item['path']}  {mark}")
     if report["env_store"]:
-        lines.append(
-            "  SSL_CERT_FILE/SSL_CERT_DIR exist and replace the machine store (respect_env)"
-        )
+        lines.append(f"  {_env_effect(report)}")
     counts = report.get("windows_store")
     if counts:
         lines.append(

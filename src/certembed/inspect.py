@@ -95,21 +95,50 @@ def _from_role_pems(files: list[tuple[str, bytes]], source: str) -> list[dict[st
     return sorted(rows, key=lambda r: str(r["sha256"]))
 
 
-def _in_directory(path: Path) -> list[dict[str, Any]]:
+# What ``certembed inspect`` reads, in the words its --help and summary use.
+KINDS: dict[str, tuple[str, str]] = {  # kind: (summary label, --help text)
+    "pem": ("certificate file", "a PEM or DER certificate file (any name: cacert.pem, corp.crt)"),
+    "build": ("`certembed build` output", "a `certembed build` output dir (its manifest.json)"),
+    "manifest": (
+        "certembed manifest",
+        "a manifest file: manifest.json or a payload's _certembed_manifest.json",
+    ),
+    "payload": (
+        "certembed payload",
+        "a directory holding a certembed payload: a PyInstaller onedir app (dist/app), "
+        "a payload dir (build/certembed/linux) or any folder above one",
+    ),
+    "pyinstaller-onefile": (
+        "PyInstaller onefile executable",
+        "a PyInstaller onefile executable (the payload is read from its archive)",
+    ),
+    "pyoxidizer-rule": (
+        "PyOxidizer rule",
+        "a certembed.bzl rule written by `certembed pyoxidizer`",
+    ),
+    "pyoxidizer-files": (
+        "PyOxidizer file install",
+        "a file-layout PyOxidizer install (the _certembed_data/ that certembed_manifest() writes)",
+    ),
+}
+
+
+def _in_directory(path: Path) -> tuple[str, Path, list[dict[str, Any]]]:
     """A build dir (``manifest.json``), a PyInstaller onedir (``_certembed_manifest.json``
     under ``_internal/certembed``) or a file-layout PyOxidizer install (``_certembed_data/``)."""
     manifest = path / "manifest.json"
     if manifest.is_file():
-        return _from_manifest(manifest)
+        return "build", manifest, _from_manifest(manifest)
     found = sorted(path.rglob(PAYLOAD_MANIFEST), key=lambda p: (len(p.parts), str(p)))
     if found:
-        return _from_manifest(found[0])
+        return "payload", found[0], _from_manifest(found[0])
     data_dirs = sorted(path.rglob(DATA_DIR_NAME), key=lambda p: (len(p.parts), str(p)))
     for data_dir in data_dirs:
         pems = [data_dir / name for name in _ROLE_FILES if (data_dir / name).is_file()]
         if pems:
             files = [(p.relative_to(path).as_posix(), p.read_bytes()) for p in pems]
-            return _from_role_pems(files, data_dir.parent.relative_to(path).as_posix() or ".")
+            source = data_dir.parent.relative_to(path).as_posix() or "."
+            return "pyoxidizer-files", data_dir, _from_role_pems(files, source)
     raise ConfigError.single(
         Location(str(path)),
         f"no certembed output here (looked for manifest.json, {PAYLOAD_MANIFEST} and "
@@ -163,23 +192,79 @@ def _in_executable(path: Path) -> list[dict[str, Any]] | None:
     )
 
 
-def inspect_path(path: Path) -> list[dict[str, Any]]:
-    """The certificates of any output certembed makes, or of a PEM/DER file."""
+def inspect_input(path: Path) -> tuple[str, Path, list[dict[str, Any]]]:
+    """(kind of input (a key of :data:`KINDS`), the file read, its certificates)."""
     if not path.exists():
         raise PathNotFoundError(missing_hint(path))
     if path.is_dir():
         return _in_directory(path)
     if path.suffix == ".json":
-        return _from_manifest(path)
+        return "manifest", path, _from_manifest(path)
     if path.suffix == ".bzl":
-        return _from_rule(path)
+        return "pyoxidizer-rule", path, _from_rule(path)
     with path.open("rb") as handle:
         head = handle.read(8)
     if head[:4] == b"\x7fELF" or head[:2] == b"MZ" or head[:4] in _MACHO:
         rows = _in_executable(path)
         if rows is not None:
-            return rows
-    return _from_pem(path)
+            return "pyinstaller-onefile", path, rows
+    return "pem", path, _from_pem(path)
+
+
+def inspect_path(path: Path) -> list[dict[str, Any]]:
+    """The certificates of any output certembed makes, or of a PEM/DER file."""
+    return inspect_input(path)[2]
+
+
+def summary(kind: str, read: Path, rows: list[dict[str, Any]], today: str) -> dict[str, Any]:
+    """What ``inspect`` read and what the certificates add up to (``today``: YYYY-MM-DD)."""
+    roles: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    for row in rows:
+        roles[str(row["trust"])] = roles.get(str(row["trust"]), 0) + 1
+        for source in str(row["source"]).split(", "):
+            sources[source] = sources.get(source, 0) + 1
+    dates = sorted(str(r["not_after"])[:10] for r in rows)
+    return {
+        "kind": kind,
+        "read": str(read),
+        "certificates": len(rows),
+        "trust": dict(sorted(roles.items())),
+        "sources": dict(sorted(sources.items())),
+        "expired": sum(1 for d in dates if d < today),
+        "first_expiry": dates[0] if dates else None,
+        "x509_strict": sum(1 for r in rows if r.get("x509_strict")),
+        "x509_strict_unknown": sum(1 for r in rows if r.get("x509_strict") is None),
+    }
+
+
+def render_summary(info: dict[str, Any]) -> str:
+    kind = KINDS[info["kind"]][0]
+    count = info["certificates"]
+    lines = [f"read {info['read']}: {kind}"]
+    roles = ", ".join(f"{n} {role}" for role, n in info["trust"].items())
+    sources = ", ".join(f"{source} {n}" for source, n in info["sources"].items())
+    lines.append(
+        f"{count} certificate{'s' if count != 1 else ''}"
+        + (f" ({roles}); sources: {sources}" if count else "")
+    )
+    if count:
+        lines.append(
+            f"{info['expired']} expired; the first expiry is {info['first_expiry']}"
+            if info["expired"]
+            else f"none expired; the first expiry is {info['first_expiry']}"
+        )
+    if info["x509_strict"]:
+        lines.append(
+            f"{info['x509_strict']} rejected by Python 3.13+ default contexts "
+            "(VERIFY_X509_STRICT); codes: docs/config.md#python-313-strict-verification"
+        )
+    if info["x509_strict_unknown"]:
+        lines.append(
+            f"{info['x509_strict_unknown']} not checked for Python 3.13+ strict X.509 (a "
+            "manifest older than that check: ?)"
+        )
+    return "\n".join(lines)
 
 
 _MACHO = (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
@@ -210,11 +295,4 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
-    out.append(f"{len(rows)} certificate{'s' if len(rows) != 1 else ''}")
-    flagged = [r for r in rows if r.get("x509_strict")]
-    if flagged:
-        out.append(
-            f"{len(flagged)} rejected by Python 3.13+ default contexts (VERIFY_X509_STRICT); "
-            "codes: docs/config.md#python-313-strict-verification"
-        )
     return "\n".join(out)

@@ -168,7 +168,41 @@ CASES = [
         "toml-syntax",
         {"certembed.toml": 'mode = "merge\n'},
         2,
-        ["certembed.toml:1:", "TOML:"],
+        [
+            "certembed.toml:1:14: TOML syntax: Illegal character",
+            'in `mode = "merge`',
+            "fix: a string is not closed on this line: add its closing quote",
+        ],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-unquoted-string",
+        {"certembed.toml": 'targets = ["linux"]\nmode = fill-gaps\n'},
+        2,
+        [
+            "certembed.toml:2:8: TOML syntax: Invalid value in `mode = fill-gaps`",
+            'fix: strings take double quotes: mode = "fill-gaps"',
+        ],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-key-twice",
+        {"certembed.toml": '[[source]]\nkind = "pem_file"\npath = "a.pem"\npath = "b.pem"\n'},
+        2,
+        [
+            "certembed.toml:4:15: TOML syntax: Cannot overwrite a value",
+            "fix: this key or table is already set above: keep one",
+        ],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-header-unclosed",
+        {"certembed.toml": '[[source]\nkind = "certifi"\n'},
+        2,
+        [
+            "certembed.toml:1:9: TOML syntax: Expected ']]'",
+            "fix: a table header is not closed: write [[source]]",
+        ],
         config="certembed.toml",
     ),
     Case(
@@ -258,6 +292,20 @@ CASES = [
         config="certembed.toml",
     ),
     # --- certificates and sources (exit 3) ---
+    Case(
+        "toml-pem-file-missing-names-path",
+        {
+            "certembed.toml": 'mode = "merge"\n\n[[source]]\nkind = "pem_file"\ntrust = "always"\n'
+            '  path = "certs/corp.pem"\n',
+            "certs/corp.crt": GOOD,
+        },
+        3,
+        [
+            "certembed.toml:6:3: source[1].path: pem_file: certs/corp.pem does not exist",
+            "(did you mean 'certs/corp.crt'?)",
+        ],
+        config="certembed.toml",
+    ),
     Case(
         "pem-file-missing",
         {"app.star": star("pem_file('nope.pem')")},

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from certembed.audit.binaries import kind_of
-from certembed.errors import AuditError
+from certembed.errors import AuditError, PathNotFoundError
+from certembed.suggest import missing_hint
 
 BINARY_SUFFIXES = (".dll", ".pyd", ".so", ".dylib", ".exe")
 _EXTRACT_TYPES = ("b", "e", "x")  # binaries, extensions, data (PyInstaller TOC typecodes)
@@ -38,6 +39,38 @@ class Tree:
 
 
 _INTERPRETER = re.compile(r"^pythonw?(\d+(\.\d+)?)?(\.exe)?$", re.IGNORECASE)
+
+
+_PYTHON_MARKERS = (
+    re.compile(r"^libpython3\.(\d+)"),  # libpython3.11.so.1.0, libpython3.12.dylib
+    re.compile(r"^python3(\d+)\.dll$", re.IGNORECASE),  # python311.dll (python3.dll: no minor)
+    # _ssl.cpython-311-x86_64-linux-gnu.so (extension modules only: a __pycache__/*.pyc names
+    # whichever Python compiled it, e.g. the build machine's)
+    re.compile(r"\.cpython-3(\d+)[^/]*\.(so|pyd)$"),
+    re.compile(r"^python3\.(\d+)$"),  # lib/python3.11/, PyInstaller's _internal/python3.11/
+)
+
+
+def python_minor(tree: Tree) -> int | None:
+    """The Python 3 minor version the audited app or interpreter runs, when its files name
+    exactly one (libpython3.X, python3X.dll, *.cpython-3X-*, lib/python3.X, pyvenv.cfg); None
+    when none or several do (a directory of mixed binaries)."""
+    found: set[int] = set()
+    version = (tree.interpreter or {}).get("version")
+    minor = _minor(version)
+    if minor and minor.startswith("3."):
+        found.add(int(minor.split(".")[1]))
+    for path in tree.files:
+        try:
+            parts = path.relative_to(tree.root).parts
+        except ValueError:  # a venv's base interpreter files, outside the venv
+            parts = path.parts[-3:]
+        for part in parts:
+            for marker in _PYTHON_MARKERS:
+                match = marker.search(part)
+                if match:
+                    found.add(int(match.group(1)))
+    return found.pop() if len(found) == 1 else None
 
 
 def read_pyvenv_cfg(path: Path) -> dict[str, str]:
@@ -183,8 +216,8 @@ def _safe(name: str) -> PurePosixPath:
 
 @contextmanager
 def open_tree(path: Path) -> Iterator[Tree]:
-    if not path.exists():
-        raise AuditError(f"{path}: does not exist")
+    if not path.exists():  # like every command's missing path: exit 8, near names suggested
+        raise PathNotFoundError(missing_hint(path))
     if path.is_dir():
         if (path / "pyvenv.cfg").is_file():
             yield _venv_tree(path, f"directory {path}")

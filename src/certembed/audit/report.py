@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from certembed.audit.analyze import Finding, OpenSSLReport, analyze_openssl, eol_table
-from certembed.audit.collect import candidate_binaries, open_tree
+from certembed.audit.collect import candidate_binaries, open_tree, python_minor
 from certembed.audit.trust import BundleReport, TrustAuditor
 
 SCHEMA = "certembed-audit"
@@ -81,7 +81,7 @@ def audit(path: Path, as_of: date) -> AuditReport:
         ]
         upgraded = state(tree.root) if tree.root == path else None
         openssl = analyze_openssl(tree.root, candidate_binaries(files), as_of)
-        trust = TrustAuditor(tree.root, files, as_of)
+        trust = TrustAuditor(tree.root, files, as_of, python_minor(tree))
         bundles = trust.run()
         findings = openssl.findings + trust.findings
         notes = list(tree.notes)

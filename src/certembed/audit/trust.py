@@ -87,11 +87,19 @@ def _describe(cert: Any, sha: str) -> dict[str, str]:
     }
 
 
+STRICT_FROM = 13  # CPython 3.13 sets VERIFY_X509_STRICT in create_default_context()
+
+
 class TrustAuditor:
-    def __init__(self, root: Path, files: list[Path], as_of: date) -> None:
+    def __init__(
+        self, root: Path, files: list[Path], as_of: date, python_minor: int | None = None
+    ) -> None:
+        """``python_minor``: the 3.x the audited app runs, when known (it decides whether
+        strict X.509 applies there)."""
         self.root = root
         self.files = files
         self.as_of = as_of
+        self.python_minor = python_minor
         self.findings: list[Finding] = []
         self.bundles: list[BundleReport] = []
         self.installed_version, self.installed = _installed_certifi()
@@ -189,21 +197,38 @@ class TrustAuditor:
                     )
                 )
 
-    @staticmethod
     def _strict_finding(
-        report: BundleReport, cert: Any, sha: str, codes: tuple[str, ...]
+        self, report: BundleReport, cert: Any, sha: str, codes: tuple[str, ...]
     ) -> Finding:
         what = (
             f"{cert.subject.rfc4514_string()} (SHA-256 {sha[:16]}…) is rejected by Python 3.13+ "
             f"default contexts (VERIFY_X509_STRICT): {explain(codes)}"
         )
+        if self.python_minor is not None and self.python_minor < STRICT_FROM:
+            return Finding(
+                "info",
+                report.location,
+                f"{what}; not here: this runs Python 3.{self.python_minor}, whose default "
+                "contexts do not set VERIFY_X509_STRICT (it matters if it moves to 3.13+)",
+            )
+        if self.python_minor is None:
+            what += " (applies where the app runs on Python 3.13+; its Python is not known here)"
         if report.relax_x509_strict:
             return Finding("info", report.location, what + "; relaxed by relax_x509_strict = true")
-        fix = (
-            "a public root: nothing certembed can change"
-            if report.kind == "certifi"
-            else "re-issue the root, or rebuild with relax_x509_strict = true"
-        )
+        # One fix per root, whichever bundle holds it: what can be done depends on the root
+        # (public or the app's own), not on which copy the audit found it in.
+        public = self.history.verdict(sha, self.as_of, self.installed).status != "never"
+        if public:
+            fix = (
+                "a public root in Mozilla's store: only its CA can re-issue it, and servers that "
+                "chain to it fail under Python 3.13+ with or without certembed; to accept it "
+                "anyway, freeze the app with certembed and relax_x509_strict = true"
+            )
+        else:
+            fix = (
+                "re-issue this root with the extensions named, or freeze the app with certembed "
+                "and relax_x509_strict = true"
+            )
         return Finding("x509-strict", report.location, what, fix)
 
     def _certembed(self, path: Path) -> None:

@@ -175,6 +175,7 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
         found = list(parse_blob(data, f"pem() at {where}", problems))
     elif source.kind == "pem_file":
         assert source.path is not None
+        where = str(source.path_location or source.location)
         if not source.path.exists():
             hint = missing_hint(source.path, source.display or None)
             problems.append(f"{where}: pem_file: {hint}")
@@ -188,6 +189,7 @@ def load_source(source: Source, problems: list[str]) -> tuple[list[Candidate], S
                 found = list(parse_blob(blob, name, problems))
     elif source.kind == "pem_dir":
         assert source.path is not None
+        where = str(source.path_location or source.location)
         if not source.path.exists():
             problems.append(
                 f"{where}: pem_dir: {missing_hint(source.path, source.display or None)}"

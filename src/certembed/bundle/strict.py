@@ -94,6 +94,9 @@ def explain(codes: tuple[str, ...] | list[str]) -> str:
     return "; ".join(f'{RULES[c].problem} ("{RULES[c].openssl}")' for c in codes if c in RULES)
 
 
+STRICT_PREFIX = "strict X.509 (Python 3.13+):"
+
+
 def strict_warning(who: str, codes: tuple[str, ...], relaxed: bool, public: bool) -> str:
     """The build warning for one anchor; ``who`` names it (subject, SHA-256, source).
 
@@ -117,4 +120,4 @@ def strict_warning(who: str, codes: tuple[str, ...], relaxed: bool, public: bool
             "with CERTIFICATE_VERIFY_FAILED; re-issue the root with these extensions, or set "
             "relax_x509_strict = true (docs/config.md)"
         )
-    return f"strict X.509: {explain(codes)}: {who}; {outcome}"
+    return f"{STRICT_PREFIX} {explain(codes)}: {who}; {outcome}"

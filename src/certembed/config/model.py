@@ -175,6 +175,8 @@ class Source:
     path: Path | None = None
     text: str | None = None
     display: str = ""  # ``path`` as named relative to the config (never the build directory)
+    # where ``path`` itself is written (a TOML ``path = ...`` line), for problems with the file
+    path_location: Location | None = None
 
     def label(self) -> str:
         """A short human name used in headers, manifests and error messages.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,52 @@ _TABLE_HEADER = re.compile(r"^\s*\[")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
+# tomllib's message -> what usually causes it, and the fix (the first pattern that matches).
+_SYNTAX_HINTS = (
+    (
+        r"Illegal character '\\n'|Unterminated string",
+        'a string is not closed on this line: add its closing quote ("..."; a string over '
+        'several lines takes triple quotes """...""")',
+    ),
+    (
+        r"Cannot overwrite a value|Cannot declare",
+        "this key or table is already set above: keep one (each [[source]] header starts a new "
+        "source, with its own kind/path/trust)",
+    ),
+    (
+        r"Expected '\]\]'|Expected '\]' at the end of a table",
+        "a table header is not closed: write [[source]] (each source) or [app]",
+    ),
+    (
+        r"Expected '=' after a key|Invalid statement",
+        "each line is key = value (strings in double quotes), a [table] or a [[source]] header",
+    ),
+    (r"Unclosed array", "an array is not closed: end it with ] (items separated by commas)"),
+    (r"Unclosed inline table", "an inline table is not closed: end it with } on the same line"),
+)
+
+
+def _syntax_hint(message: str, shown: str, col: int) -> str:
+    """``: at `line text`; fix: ...``, the fix naming the usual cause of ``message``."""
+    where = f" in `{shown.strip()}`" if shown.strip() else ""
+    rest = shown[col - 1 :].strip() if col else ""
+    word = re.match(r"[A-Za-z][\w.-]*", rest)
+    if "Invalid value" in message and word and word.group(0) not in ("true", "false"):
+        key = shown.partition("=")[0].strip() or "key"
+        fix = f'strings take double quotes: {key} = "{rest.rstrip(",")}"'
+    elif "Invalid value" in message:
+        fix = (
+            'a value is a "quoted string", a number, true/false (lowercase), [an, array] or '
+            "{ an = inline table }"
+        )
+    else:
+        fix = next(
+            (hint for pattern, hint in _SYNTAX_HINTS if re.search(pattern, message)),
+            "check the quotes, brackets and = on this line (TOML: https://toml.io)",
+        )
+    return f"{where}; fix: {fix}"
+
+
 def read_table(path: Path, pyproject: bool) -> tuple[dict[str, Any] | None, bytes]:
     """The certembed table of a file (``None`` for a pyproject without one)."""
     try:
@@ -58,7 +105,12 @@ def read_table(path: Path, pyproject: bool) -> tuple[dict[str, Any] | None, byte
         match = _TOML_POS.search(str(exc))
         line, col = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
         message = _TOML_POS.sub("", str(exc)).strip()
-        raise ConfigError.single(Location(path.name, line, col), f"TOML: {message}") from exc
+        text = data.decode("utf-8", errors="replace").removeprefix("\ufeff").splitlines()
+        shown = text[line - 1] if 0 < line <= len(text) else ""
+        raise ConfigError.single(
+            Location(path.name, line, col),
+            f"TOML syntax: {message}{_syntax_hint(message, shown, col)}",
+        ) from exc
     if not pyproject:
         return doc, data
     tool = doc.get("tool", {})
@@ -113,6 +165,13 @@ class TomlConfig:
             if assignment.match(text):
                 return Location(loc.file, number, 0, loc.key)
         return loc
+
+    def _with_column(self, loc: Location, name: str) -> Location:
+        """``loc`` with the column (from 1) where ``name`` starts on its line."""
+        if not 0 < loc.line <= len(self.lines):
+            return loc
+        column = self.lines[loc.line - 1].find(name) + 1
+        return Location(loc.file, loc.line, max(column, 0), loc.key)
 
     def _loc(self, key: str, line: int = 0) -> Location:
         return Location(self.path.name, line, 0, self.prefix + key)
@@ -192,6 +251,9 @@ class TomlConfig:
             if source is None:
                 ok = False
             else:
+                if source.path is not None and self.lines:  # file problems name its path key
+                    where = self._key_location(self._loc(f"source[{index + 1}].path", line))
+                    source = replace(source, path_location=self._with_column(where, "path"))
                 out.append(source)
         return out if ok else None
 

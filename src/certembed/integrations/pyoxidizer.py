@@ -28,18 +28,13 @@ from certembed.errors import ConfigError, Location
 RULE_NAME = "certembed.bzl"
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
-LOAD_LINES = """\
-load("certembed.bzl", "certembed_configure", "certembed_add", "certembed_manifest")
+RECIPE_NAME = "recipe.bzl"  # in certembed._starlark: the pyoxidizer.bzl that docs and CLI show
 
-def make_exe():
-    dist = default_python_distribution()
-    python_config = dist.make_python_interpreter_config()
-    certembed_configure(python_config)        # site_import = True: runs certembed first
-    python_config.run_command = "import app; app.main()"
-    exe = dist.to_python_executable(name = "app", config = python_config)
-    # ... add your own resources here (exe.add_python_resources(...)) ...
-    certembed_add(exe)                        # after your resources: certembed's sitecustomize
-    return exe"""
+
+def recipe() -> str:
+    """The full ``pyoxidizer.bzl`` that ``certembed pyoxidizer`` prints and docs/pyoxidizer.md
+    shows (generated from this by :mod:`certembed.docgen.pyoxidizer_recipe`)."""
+    return files("certembed._starlark").joinpath(RECIPE_NAME).read_text(encoding="utf-8")
 
 
 def bzl_string(text: str) -> str:
@@ -99,8 +94,22 @@ def inline_module(payload_files: dict[str, bytes]) -> str:
 @dataclass(frozen=True)
 class Rule:
     text: str
-    config_digest: str
+    payload_sha256: str
     bundle_sha256: str
+
+
+def _payload_digest(bootstrap: str, data: dict[str, bytes], sitecustomize: str) -> str:
+    """What the rule's behaviour depends on (bootstrap with its policy, anchors, start-up module),
+    never the config file's bytes: a comment-only config edit gives the same digest."""
+    digest = hashlib.sha256()
+    for name, content in [
+        ("bootstrap", bootstrap.encode("utf-8")),
+        ("sitecustomize", sitecustomize.encode("utf-8")),
+        *sorted(data.items()),
+    ]:
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
 
 
 def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
@@ -113,22 +122,27 @@ def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
     for name, data in payload.files.items():
         directory, _, filename = f"{DATA_DIR_NAME}/{name}".rpartition("/")
         data_files.append((directory, filename, _lines(data.decode("ascii"))))
+    payload_sha256 = _payload_digest(payload.bootstrap, payload.files, sitecustomize)
     text = env.get_template("certembed.bzl.j2").render(
         version=__version__,
         target=target,
         config_name=spec.config_path.name if spec.config_path else "the embedded default",
-        config_digest=spec.config_digest,
+        payload_sha256=payload_sha256,
         bundle_sha256=digest,
         bootstrap_lines=_lines(payload.bootstrap),
         inline_lines=_lines(inline_module(payload.files)),
         sitecustomize_lines=_lines(sitecustomize),
         data_files=data_files,
     )
-    return Rule(text, spec.config_digest, digest)
+    return Rule(text, payload_sha256, digest)
 
 
 def check_rule(path: Path, expected: Rule) -> None:
-    """Raise ConfigError when ``path`` is missing, is not valid Starlark, or is stale."""
+    """Raise ConfigError when ``path`` is missing, is not valid Starlark, or is stale.
+
+    Stale means the rule's text differs from what the config gives now; that text depends on
+    the payload (bundle, policy, bootstrap) and the target, not on the config file's bytes.
+    """
     from certembed.config.engines import BuiltinRaised, select
 
     if not path.is_file():
@@ -153,10 +167,12 @@ def check_rule(path: Path, expected: Rule) -> None:
         recorded = _recorded(current)
         raise ConfigError.single(
             Location(path.name),
-            "stale: generated from config "
-            f"{recorded.get('CERTEMBED_CONFIG_DIGEST', '?')} / bundle "
-            f"{recorded.get('CERTEMBED_BUNDLE_SHA256', '?')[:16]}, but the config now gives "
-            f"{expected.config_digest} / {expected.bundle_sha256[:16]}; run certembed pyoxidizer",
+            "stale: generated for payload "
+            f"{recorded.get('CERTEMBED_PAYLOAD_SHA256', '?')[:16]} (bundle "
+            f"{recorded.get('CERTEMBED_BUNDLE_SHA256', '?')[:16]}, target "
+            f"{recorded.get('CERTEMBED_TARGET', '?')}), but the config now gives payload "
+            f"{expected.payload_sha256[:16]} (bundle {expected.bundle_sha256[:16]}); "
+            "run certembed pyoxidizer",
         )
 
 
@@ -199,4 +215,11 @@ def write_rule(out_dir: Path, rule: Rule) -> tuple[Path, bool]:
     return path, True
 
 
-__all__ = ["BOOTSTRAP_NAME", "LOAD_LINES", "RULE_NAME", "check_rule", "render_rule", "write_rule"]
+__all__ = [
+    "BOOTSTRAP_NAME",
+    "RULE_NAME",
+    "check_rule",
+    "recipe",
+    "render_rule",
+    "write_rule",
+]

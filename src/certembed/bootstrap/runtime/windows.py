@@ -40,7 +40,7 @@ Table = Dict[str, Any]
 Plan = Dict[str, Any]
 Pair = Tuple[Optional[str], Optional[str]]
 Probed = List[List[Any]]
-Distrust = Tuple[Set[bytes], Set[bytes]]
+Distrust = Tuple[Set[bytes], Dict[bytes, bytes]]  # certificates; public key -> its entry
 # certembed: dev-only end
 
 OS_FAMILY = "windows"
@@ -105,9 +105,10 @@ def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":
             except Exception:
                 kept.append(block)
                 continue
-            if _win_blocked(der, distrust):
+            blocker = _win_blocked(der, distrust)
+            if blocker is not None:
                 removed += 1
-                _win_note("not trusting an embedded root that is in the Disallowed store", der)
+                _win_note_blocked("an embedded root", der, blocker)
             else:
                 kept.append(block)
         if removed:
@@ -187,7 +188,7 @@ def _win_spki(der: "bytes") -> "Optional[bytes]":
 def _win_distrust() -> "Distrust":
     """(certificates, public keys) in the Disallowed store."""
     certs: "Set[bytes]" = set()
-    keys: "Set[bytes]" = set()
+    keys: "Dict[bytes, bytes]" = {}
     for entry in _win_entries("Disallowed"):
         der = entry[0]
         if entry[1] != "x509_asn":
@@ -195,16 +196,36 @@ def _win_distrust() -> "Distrust":
         certs.add(der)
         spki = _win_spki(der)
         if spki is not None:
-            keys.add(spki)
+            keys.setdefault(spki, der)
     _WIN_STATS["Disallowed"] = len(certs)
     return certs, keys
 
 
-def _win_blocked(der: "bytes", distrust: "Distrust") -> "bool":
+def _win_blocked(der: "bytes", distrust: "Distrust") -> "Optional[bytes]":
+    """The Disallowed entry that distrusts ``der`` (itself, or one with its public key)."""
     if der in distrust[0]:
-        return True
+        return der
     spki = _win_spki(der)
-    return spki is not None and spki in distrust[1]
+    return None if spki is None else distrust[1].get(spki)
+
+
+def _win_note_blocked(what: "str", der: "bytes", blocker: "bytes") -> "None":
+    """Say which Disallowed entry stopped ``der``: the same certificate, or another one with
+    its public key (then both hashes: only the second is in Disallowed)."""
+    if blocker == der:
+        _win_note("not trusting " + what + " that is in the Disallowed store", der)
+        return
+    import hashlib
+
+    _win_note(
+        "not trusting "
+        + what
+        + " (sha256 "
+        + hashlib.sha256(der).hexdigest()
+        + ") that has the public key of Disallowed entry sha256 "
+        + hashlib.sha256(blocker).hexdigest()
+        + " (matched by key)"
+    )
 
 
 def _win_store_ders(oid: "str") -> "List[bytes]":
@@ -221,9 +242,10 @@ def _win_store_ders(oid: "str") -> "List[bytes]":
         if trust is not True and oid not in trust:
             continue
         seen.add(der)
-        if _win_blocked(der, distrust):
+        blocker = _win_blocked(der, distrust)
+        if blocker is not None:
             skipped_distrust += 1
-            _win_note("not trusting a ROOT entry that is in the Disallowed store", der)
+            _win_note_blocked("a ROOT entry", der, blocker)
             continue
         wanted.append(der)
     key = (oid, tuple(wanted))
