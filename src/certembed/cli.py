@@ -115,17 +115,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
-    from certembed.config import load_config
     from certembed.config.model import host_target
     from certembed.integrations.pyoxidizer import (
         LOAD_LINES,
         RULE_NAME,
         check_rule,
         render_rule,
+        resolve_spec,
         write_rule,
     )
 
-    spec = load_config(Path(args.config) if args.config else None)
+    spec = resolve_spec(args.config, Path.cwd())
     target = host_target() if args.target in (None, "host") else args.target
     rule = render_rule(spec, target)
     out_dir = Path(args.out)

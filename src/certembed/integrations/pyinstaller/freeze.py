@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from certembed.config.model import Spec, host_target
 from certembed.errors import FreezeError
-from certembed.integrations.pyinstaller.hookimpl import PAYLOAD_ENV
+from certembed.integrations.resolve import PAYLOAD_ENV
 
 if TYPE_CHECKING:
     from certembed.build import BuildResult
