@@ -21,7 +21,7 @@ certembed makes TLS verification work inside frozen Python apps on every machine
 It assembles a validated CA bundle from a config (Starlark app.star, certembed.toml or
 [tool.certembed] in pyproject.toml), renders a tiny standard-library bootstrap that points
 OpenSSL at the machine's real trust store (or at the embedded bundle when there is none) and
-freezes your app with PyInstaller.
+freezes your app with PyInstaller, Nuitka or cx_Freeze.
 
 typical use:
   certembed build                 build the embedded default (certifi roots, fill-gaps)
@@ -31,7 +31,12 @@ typical use:
 """
 
 
-_KINDS = {"FreezeError": "freeze error", "PathNotFoundError": "not found"}
+_KINDS = {
+    "FreezeError": "freeze error",
+    "FreezerMissingError": "freeze error",
+    "FreezerFailedError": "freeze error",
+    "PathNotFoundError": "not found",
+}
 
 
 def _progress(quiet: bool) -> Any:
@@ -72,9 +77,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"certembed: warning: {warning}", file=sys.stderr)
     if freezing:
-        from certembed.integrations.pyinstaller.freeze import freeze
+        from certembed.build import freeze_app
 
-        result.executable = freeze(spec, result, Path(args.dist), progress=progress)
+        result.executable = freeze_app(spec, result, Path(args.dist), progress=progress)
     if args.json:
         print(json.dumps(result.summary(), indent=2, sort_keys=True))
         return 0
