@@ -30,7 +30,11 @@ STAR = """certembed(
 @pytest.fixture(scope="module")
 def builder(wine: WineLane) -> WinePython:
     return wine.python(
-        "3.13", packages=("cx_Freeze>=7,<9", "requests"), certembed=True, folder="cx Pythön"
+        "3.13",
+        packages=("cx_Freeze>=7,<9", "requests"),
+        certembed=True,
+        folder="cx Pythön",
+        stdlib_dir=True,
     )
 
 
