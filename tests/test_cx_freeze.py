@@ -231,3 +231,24 @@ def test_unknown_freezer_kind_is_a_config_error(tmp_path, ca_dir):
     assert "certembed.toml:" in proc.stderr and "app.kind: 'cxfreeze' is not one of" in proc.stderr
     assert "did you mean 'cx_freeze'?" in proc.stderr
     assert not (tmp_path / "build").exists() and not (tmp_path / "dist").exists()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_json_report_and_the_same_payload_from_another_checkout(built, tmp_path, ca_dir):
+    """`certembed build --json` names the executable; the same project built elsewhere embeds
+    byte-identical payload files."""
+    _config(tmp_path, ca_dir, app=APP_TABLE)
+    proc = _run([_bin("certembed"), "build", "certembed.toml", "--json"], tmp_path)
+    report = json.loads(proc.stdout)
+    exe = tmp_path / "dist" / "tlsapp" / "tlsapp"
+    assert report["executable"] == str(exe) and exe.is_file()
+    ours = _tree(exe.parent / "lib" / "certembed")
+    assert "_certembed_bootstrap.py" in ours and "_certembed_data/fallback.pem" in ours
+    assert ours == _tree(built.parent / "lib" / "certembed")
