@@ -194,7 +194,11 @@ def _certembed(folder: Path, *args: str, block: str = "") -> subprocess.Complete
 
 @pytest.mark.parametrize(
     ("kind", "module", "package"),
-    [("cx_freeze", "cx_Freeze", "certembed[cx-freeze]"), ("nuitka", "nuitka", "certembed[nuitka]")],
+    [
+        ("cx_freeze", "cx_Freeze", "certembed[cx-freeze]"),
+        ("nuitka", "nuitka", "certembed[nuitka]"),
+        ("pyinstaller", "PyInstaller", "certembed[pyinstaller]"),
+    ],
 )
 def test_missing_freezer_is_named_and_leaves_output(tmp_path, ca_dir, kind, module, package):
     _config(tmp_path, ca_dir, app=APP_TABLE.replace("cx_freeze", kind))
@@ -204,7 +208,7 @@ def test_missing_freezer_is_named_and_leaves_output(tmp_path, ca_dir, kind, modu
     proc = _certembed(tmp_path, "build", "certembed.toml", "--json", block=module)
     assert proc.returncode == 50, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert f"{module} is not installed" in proc.stderr and package in proc.stderr
+    assert f"{kind} app but {module} is not installed" in proc.stderr and package in proc.stderr
     assert json.loads(proc.stdout)["error"]["exit_code"] == 50
     assert old.read_text() == "earlier output\n"
 

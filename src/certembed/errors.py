@@ -78,8 +78,8 @@ class FreezeError(CertembedError):
 
 
 class FreezerMissingError(FreezeError):
-    """The app's freezer (``[app] kind``: Nuitka, cx_Freeze) is not installed here; the
-    message names the package to install."""
+    """The app's freezer (``[app] kind``: PyInstaller, Nuitka, cx_Freeze) is not installed
+    here; the message names the package to install."""
 
     exit_code = 50
 
@@ -202,8 +202,8 @@ EXIT_CODES = {
     ConfigError.exit_code: "configuration error (file:line:column or key named)",
     BundleError.exit_code: "certificate or bundle error (subject, SHA-256 and source named)",
     FreezeError.exit_code: "freeze error (PyInstaller failed)",
-    FreezerMissingError.exit_code: "freeze error: the app's freezer (Nuitka, cx_Freeze) is not "
-    "installed (the package to install named)",
+    FreezerMissingError.exit_code: "freeze error: the app's freezer (PyInstaller, Nuitka, "
+    "cx_Freeze) is not installed (the package to install named)",
     FreezerFailedError.exit_code: "freeze error: the freezer (Nuitka, cx_Freeze) failed (its log "
     "file named; earlier output untouched)",
     AuditError.exit_code: "audit: the input cannot be read",
