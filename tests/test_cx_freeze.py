@@ -256,3 +256,27 @@ def test_json_report_and_the_same_payload_from_another_checkout(built, tmp_path,
     ours = _tree(exe.parent / "lib" / "certembed")
     assert "_certembed_bootstrap.py" in ours and "_certembed_data/fallback.pem" in ours
     assert ours == _tree(built.parent / "lib" / "certembed")
+
+
+def test_certembed_config_env_embedded_only_and_export_env(tmp_path, ca_dir, layouts, servers):
+    """CERTEMBED_CONFIG picks the config for plain cxfreeze; embedded-only ignores the machine's
+    store; export_env hands the decided anchors to children (and only then)."""
+    config = tmp_path / "elsewhere" / "certembed.toml"
+    config.parent.mkdir()
+    config.write_text(
+        'mode = "embedded-only"\nexport_env = true\n[[source]]\nkind = "pem_file"\n'
+        f'path = "{(ca_dir / "corp.pem").as_posix()}"\ntrust = "always"\n'
+    )
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(Path(__file__).parent / "apps" / "tls_app.py", project / "tls_app.py")
+    exe = _cxfreeze(project, "envapp", CERTEMBED_CONFIG=str(config))
+    _assert_trust(_results(layouts["debian"], exe, servers), servers, {"corp"})
+    proc = run_in_layout(
+        layouts["debian"],
+        [str(exe), "--child-env"],
+        env=scrubbed_env(XDG_CACHE_HOME=str(tmp_path / "cache")),
+    )
+    seen = json.loads(proc.stdout)
+    assert seen["SSL_CERT_FILE"] and seen["REQUESTS_CA_BUNDLE"] == seen["SSL_CERT_FILE"]
+    assert Path(seen["SSL_CERT_FILE"]).is_relative_to(tmp_path / "cache")
