@@ -113,24 +113,6 @@ def bootstrap_imports(payload: Path) -> list[str]:
     return sorted(n for n in names if importlib.util.find_spec(n) is not None)
 
 
-def _failure(exc: BaseException, origin: str) -> str:
-    from certembed.integrations.pyinstaller.hookimpl import _how_to_fix
-
-    what = str(exc).strip() or type(exc).__name__
-    from certembed.errors import CertembedError
-
-    if not isinstance(exc, (CertembedError, OSError)):
-        what = f"{type(exc).__name__}: {what}"
-    lines = [
-        "certembed cannot prepare this app's trust anchors, so the freeze stops here.",
-        "  what failed: " + what.replace("\n", "\n    "),
-        f"  config: {origin}",
-        f"  fix: {_how_to_fix(exc)}",
-        f"  or: {TURN_OFF}",
-    ]
-    return "\n".join(lines)
-
-
 def prepare(config: str | None, project_dir: Path, build_base: Path) -> Plan | None:
     """The payload to embed, or None when this build gets no certembed (disabled, or nothing
     asks for it). Raises SystemExit with one message when a build that asked cannot get it."""
@@ -170,8 +152,10 @@ def prepare(config: str | None, project_dir: Path, build_base: Path) -> Plan | N
     except SystemExit:
         raise
     except Exception as exc:
+        from certembed.integrations.pyinstaller.hookimpl import failure_message
+
         origin = asked_by(project_dir, tool) or f"the certembed config in {project_dir}"
-        raise SystemExit(_failure(exc, origin)) from None
+        raise SystemExit(failure_message(exc, origin, TURN_OFF)) from None
 
 
 @contextmanager

@@ -75,8 +75,9 @@ def _how_to_fix(exc: BaseException) -> str:
     )
 
 
-def failure_message(exc: BaseException, origin: str) -> str:
-    """One build error: what failed, which config, how to fix it, how to turn certembed off."""
+def failure_message(exc: BaseException, origin: str, turn_off: str = TURN_OFF) -> str:
+    """One build error: what failed, which config, how to fix it, how to turn certembed off
+    (``turn_off``: the freezer's way; cx_Freeze's build_exe says its own)."""
     import traceback
 
     what = str(exc).strip() or type(exc).__name__
@@ -87,7 +88,7 @@ def failure_message(exc: BaseException, origin: str) -> str:
         "  what failed: " + what.replace("\n", "\n    "),
         f"  config: {origin}",
         f"  fix: {_how_to_fix(exc)}",
-        f"  or: {TURN_OFF}",
+        f"  or: {turn_off}",
     ]
     if os.environ.get("CERTEMBED_DEBUG"):
         lines.append("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
