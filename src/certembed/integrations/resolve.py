@@ -20,7 +20,9 @@ Each integration decides what "nothing asked" means for it (``Resolution.asked``
 PyInstaller hook embeds the default, cx_Freeze leaves the build exactly as cx_Freeze makes it.
 Errors are raised as they are (:class:`~certembed.errors.ConfigError`, ``PathNotFoundError``,
 ``OSError``...); :func:`asked_by` says, without raising, what in a build asks for certembed, so
-that a caller can stop a build that asked and let one that did not go on.
+that a caller can stop a build that asked and let one that did not go on, and
+:func:`failure_message` words that stop the same way for every freezer. :func:`host_payload`
+turns a resolution into the payload directory to embed.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from typing import Any
 
 from certembed.config import discover, load_config
 from certembed.config.model import Spec, default_spec
-from certembed.errors import ConfigError, Location
+from certembed.errors import (
+    BundleError,
+    CertembedError,
+    ConfigError,
+    EngineMissingError,
+    Location,
+)
 
 PAYLOAD_ENV = "_CERTEMBED_PAYLOAD"  # set by `certembed build` to a payload it already built
 CONFIG_ENV = "CERTEMBED_CONFIG"
@@ -171,6 +179,79 @@ def resolve(
     )
 
 
+def host_payload(found: Resolution, out_dir: Path) -> tuple[Path, str]:
+    """The host payload directory to embed for ``found`` and a sentence for the build log: the
+    prebuilt payload as it is, else ``found.spec`` rendered for the build machine's OS into
+    ``out_dir`` (published atomically; no top-level hashed dir). ``found`` must not be
+    ``disabled``. Raises what building raises (a missing bootstrap in a prebuilt payload is a
+    ConfigError naming it)."""
+    from certembed.bootstrap.render import BOOTSTRAP_NAME
+
+    if found.payload is not None:
+        if not (found.payload / BOOTSTRAP_NAME).is_file():
+            raise ConfigError.single(
+                Location(str(found.payload)), f"no {BOOTSTRAP_NAME} in this payload"
+            )
+        return found.payload, f"embedding prebuilt payload {found.payload}"
+    if found.spec is None:
+        raise ValueError(f"a {found.step} resolution has no payload")
+    from certembed.build import build_bundle_output
+    from certembed.config.model import host_target
+
+    target = host_target()
+    result = build_bundle_output(found.spec, out_dir, (target,), hashed_dir=False)
+    message = (
+        f"embedding {len(result.bundle.anchors)} anchors (mode {found.spec.mode}) "
+        f"from {found.origin}"
+    )
+    return result.out_dir / target, message
+
+
+def how_to_fix(exc: BaseException, workdir: str = "the freezer's work directory") -> str:
+    """The "fix:" line of :func:`failure_message` for ``exc``."""
+    if isinstance(exc, EngineMissingError):
+        return "install one of the Starlark engines named above, or write the config as TOML"
+    if isinstance(exc, ConfigError):
+        return "correct the config at the position(s) named above"
+    if isinstance(exc, BundleError):
+        return "fix or remove the certificate named above"
+    if isinstance(exc, CertembedError):
+        return "see the message above"
+    if isinstance(exc, OSError):
+        return f"make the file readable and {workdir} writable"
+    return (
+        f"this is a bug in certembed ({type(exc).__name__}): please report it with the "
+        "output of this build run with CERTEMBED_DEBUG=1"
+    )
+
+
+def failure_message(
+    exc: BaseException,
+    origin: str,
+    turn_off: str,
+    workdir: str = "the freezer's work directory",
+) -> str:
+    """The one message that stops a build which asked for certembed and cannot get it: what
+    failed, which config (``origin``, e.g. from :func:`asked_by`), how to fix it, and how to
+    freeze without certembed (``turn_off``, the freezer's own words). With ``CERTEMBED_DEBUG``
+    set, the traceback follows. Integrations raise it as ``SystemExit`` (never a traceback)."""
+    import traceback
+
+    what = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, (CertembedError, OSError)):
+        what = f"{type(exc).__name__}: {what}"
+    lines = [
+        "certembed cannot prepare this app's trust anchors, so the freeze stops here.",
+        "  what failed: " + what.replace("\n", "\n    "),
+        f"  config: {origin}",
+        f"  fix: {how_to_fix(exc, workdir)}",
+        f"  or: {turn_off}",
+    ]
+    if os.environ.get("CERTEMBED_DEBUG"):
+        lines.append("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return "\n".join(lines)
+
+
 __all__ = [
     "CONFIG_ENV",
     "DISABLE_ENV",
@@ -180,6 +261,9 @@ __all__ = [
     "ToolConfig",
     "asked_by",
     "disabled_by_env",
+    "failure_message",
+    "host_payload",
+    "how_to_fix",
     "prebuilt_payload",
     "resolve",
 ]

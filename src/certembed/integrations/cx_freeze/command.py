@@ -116,7 +116,13 @@ def bootstrap_imports(payload: Path) -> list[str]:
 def prepare(config: str | None, project_dir: Path, build_base: Path) -> Plan | None:
     """The payload to embed, or None when this build gets no certembed (disabled, or nothing
     asks for it). Raises SystemExit with one message when a build that asked cannot get it."""
-    from certembed.integrations.resolve import ToolConfig, asked_by, resolve
+    from certembed.integrations.resolve import (
+        ToolConfig,
+        asked_by,
+        failure_message,
+        host_payload,
+        resolve,
+    )
 
     tool = ToolConfig(TOOL_LABEL, {"config": config}) if config else None
     try:
@@ -131,31 +137,15 @@ def prepare(config: str | None, project_dir: Path, build_base: Path) -> Plan | N
                 "cx_Freeze freezes this app as it would without certembed"
             )
             return None
-        if found.payload is not None:
-            from certembed.integrations.pyinstaller.hookimpl import payload_datas
-
-            payload_datas(found.payload)  # checks that the payload holds a bootstrap
-            return Plan(found.payload, found.origin, f"embedding prebuilt payload {found.payload}")
-        from certembed.build import build_bundle_output
-        from certembed.config.model import host_target
-
-        assert found.spec is not None
-        target = host_target()
-        result = build_bundle_output(
-            found.spec, build_base / PAYLOAD_DIR, (target,), hashed_dir=False
-        )
-        message = (
-            f"embedding {len(result.bundle.anchors)} anchors (mode {found.spec.mode}) "
-            f"from {found.origin}"
-        )
-        return Plan(result.out_dir / target, found.origin, message)
+        payload, message = host_payload(found, build_base / PAYLOAD_DIR)
+        return Plan(payload, found.origin, message)
     except SystemExit:
         raise
     except Exception as exc:
-        from certembed.integrations.pyinstaller.hookimpl import failure_message
-
         origin = asked_by(project_dir, tool) or f"the certembed config in {project_dir}"
-        raise SystemExit(failure_message(exc, origin, TURN_OFF)) from None
+        raise SystemExit(
+            failure_message(exc, origin, TURN_OFF, "cx_Freeze's build folder")
+        ) from None
 
 
 @contextmanager

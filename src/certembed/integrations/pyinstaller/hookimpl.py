@@ -13,7 +13,6 @@ config, how to fix it, how to freeze without certembed); a build that asked for 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,7 @@ from typing import Any
 from certembed.bootstrap.render import BOOTSTRAP_NAME
 from certembed.config.model import Spec, host_target
 from certembed.errors import (
-    BundleError,
-    CertembedError,
     ConfigError,
-    EngineMissingError,
     FreezeError,
     Location,
 )
@@ -58,41 +54,9 @@ def asked_by(hooksconfig: Mapping[str, Any], specpath: Path) -> str | None:
     return resolution.asked_by(specpath, _tool(hooksconfig))
 
 
-def _how_to_fix(exc: BaseException) -> str:
-    if isinstance(exc, EngineMissingError):
-        return "install one of the Starlark engines named above, or write the config as TOML"
-    if isinstance(exc, ConfigError):
-        return "correct the config at the position(s) named above"
-    if isinstance(exc, BundleError):
-        return "fix or remove the certificate named above"
-    if isinstance(exc, CertembedError):
-        return "see the message above"
-    if isinstance(exc, OSError):
-        return "make the file readable and PyInstaller's work directory writable"
-    return (
-        f"this is a bug in certembed ({type(exc).__name__}): please report it with the "
-        "output of this build run with CERTEMBED_DEBUG=1"
-    )
-
-
-def failure_message(exc: BaseException, origin: str, turn_off: str = TURN_OFF) -> str:
-    """One build error: what failed, which config, how to fix it, how to turn certembed off
-    (``turn_off``: the freezer's way; cx_Freeze's build_exe says its own)."""
-    import traceback
-
-    what = str(exc).strip() or type(exc).__name__
-    if not isinstance(exc, (CertembedError, OSError)):
-        what = f"{type(exc).__name__}: {what}"
-    lines = [
-        "certembed cannot prepare this app's trust anchors, so the freeze stops here.",
-        "  what failed: " + what.replace("\n", "\n    "),
-        f"  config: {origin}",
-        f"  fix: {_how_to_fix(exc)}",
-        f"  or: {turn_off}",
-    ]
-    if os.environ.get("CERTEMBED_DEBUG"):
-        lines.append("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    return "\n".join(lines)
+def failure_message(exc: BaseException, origin: str) -> str:
+    """One build error: what failed, which config, how to fix it, how to turn certembed off."""
+    return resolution.failure_message(exc, origin, TURN_OFF, "PyInstaller's work directory")
 
 
 def run(
