@@ -11,7 +11,13 @@ import pytest
 from certembed.errors import ConfigError, PathNotFoundError
 from certembed.integrations.pyinstaller import hookimpl
 from certembed.integrations.pyoxidizer import resolve_spec
-from certembed.integrations.resolve import ToolConfig, asked_by, resolve
+from certembed.integrations.resolve import (
+    ToolConfig,
+    asked_by,
+    failure_message,
+    host_payload,
+    resolve,
+)
 
 
 @pytest.fixture
@@ -93,3 +99,29 @@ def test_integrations_answer_with_it(project: Path, monkeypatch: pytest.MonkeyPa
     assert resolve_spec(str(project / "certembed.toml"), project).mode == "merge"
     monkeypatch.setenv("CERTEMBED_DISABLE", "1")  # the user ran certembed pyoxidizer: a rule
     assert resolve_spec(None, project).mode == "embedded-only"
+
+
+def test_host_payload_renders_or_reuses(project: Path, tmp_path: Path) -> None:
+    payload, message = host_payload(resolve(project, None, {}), tmp_path / "out")
+    assert (payload / "_certembed_bootstrap.py").is_file() and "(mode merge)" in message
+    prebuilt = resolve(project, None, {"_CERTEMBED_PAYLOAD": str(payload)})
+    assert host_payload(prebuilt, tmp_path / "unused") == (
+        payload,
+        f"embedding prebuilt payload {payload}",
+    )
+    assert not (tmp_path / "unused").exists()
+    empty = resolve(project, None, {"_CERTEMBED_PAYLOAD": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"no _certembed_bootstrap\.py in this payload"):
+        host_payload(empty, tmp_path / "unused")
+
+
+def test_failure_message_names_config_fix_and_turn_off(project: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve(project, ToolConfig("t", {"mdoe": "merge"}), {})
+    text = failure_message(caught.value, "the tool", "set X=1")
+    lines = text.splitlines()
+    assert (
+        lines[0] == "certembed cannot prepare this app's trust anchors, so the freeze stops here."
+    )
+    assert "  config: the tool" in lines and "  or: set X=1" in lines
+    assert "  fix: correct the config at the position(s) named above" in lines
