@@ -280,3 +280,28 @@ def test_certembed_config_env_embedded_only_and_export_env(tmp_path, ca_dir, lay
     seen = json.loads(proc.stdout)
     assert seen["SSL_CERT_FILE"] and seen["REQUESTS_CA_BUNDLE"] == seen["SSL_CERT_FILE"]
     assert Path(seen["SSL_CERT_FILE"]).is_relative_to(tmp_path / "cache")
+
+
+SETUP_PY = """
+from cx_Freeze import Executable, setup
+
+setup(
+    name="tlsapp",
+    version="1.0",
+    executables=[Executable("tls_app.py")],
+    options={"build_exe": {"build_exe": "dist/app", "certembed_config": "conf/trust.toml"}},
+)
+"""
+
+
+def test_setup_py_build_exe_with_the_certembed_config_option(tmp_path, ca_dir, layouts, servers):
+    """`python setup.py build_exe` gets certembed too; options={"build_exe":
+    {"certembed_config": ...}} names the config (no file is discovered here)."""
+    _config(tmp_path / "conf", ca_dir)
+    (tmp_path / "conf" / "certembed.toml").rename(tmp_path / "conf" / "trust.toml")
+    shutil.move(tmp_path / "conf" / "tls_app.py", tmp_path / "tls_app.py")
+    (tmp_path / "setup.py").write_text(SETUP_PY)
+    proc = _run([sys.executable, "setup.py", "build_exe"], tmp_path)
+    assert "from build_exe --certembed-config: config file" in proc.stderr
+    exe = tmp_path / "dist" / "app" / "tls_app"
+    _assert_trust(_results(layouts["none"], exe, servers), servers, {"fallback", "corp"})
