@@ -139,6 +139,16 @@ def test_glibc_linux_gets_starlark_go_with_the_extra(resolved, job):
     assert not {"starlark", "starlark-pyo3"} & set(pins) or python >= "3.11"
 
 
+@pytest.mark.parametrize(
+    ("platform", "python"), [("x86_64-manylinux_2_28", "3.11"), ("x86_64-pc-windows-msvc", "3.13")]
+)
+def test_cx_freeze_extra_resolves_from_wheels_only(project_wheel, platform, python):
+    """`pip install "certembed[cx-freeze]"` needs no compiler where the tests freeze with it."""
+    status, text = _compile(project_wheel, platform, python, "[cx-freeze]")
+    assert status.startswith("0 "), f"{platform} CPython {python}: {status}"
+    assert "cx-freeze" in _pins(text)
+
+
 def test_unsupported_pairs_fail_for_a_reason_outside_certembed(project_wheel):
     """Windows arm64 with CPython 3.9/3.10 has no cryptography wheel: keep the exclusion honest."""
     requirements = project_wheel.parent / "in-arm64-3.10.txt"

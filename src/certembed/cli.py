@@ -21,7 +21,7 @@ certembed makes TLS verification work inside frozen Python apps on every machine
 It assembles a validated CA bundle from a config (Starlark app.star, certembed.toml or
 [tool.certembed] in pyproject.toml), renders a tiny standard-library bootstrap that points
 OpenSSL at the machine's real trust store (or at the embedded bundle when there is none) and
-freezes your app with PyInstaller.
+freezes your app with PyInstaller, Nuitka or cx_Freeze.
 
 typical use:
   certembed build                 build the embedded default (certifi roots, fill-gaps)
@@ -31,7 +31,12 @@ typical use:
 """
 
 
-_KINDS = {"FreezeError": "freeze error", "PathNotFoundError": "not found"}
+_KINDS = {
+    "FreezeError": "freeze error",
+    "FreezerMissingError": "freeze error",
+    "FreezerFailedError": "freeze error",
+    "PathNotFoundError": "not found",
+}
 
 
 def _progress(quiet: bool) -> Any:
@@ -72,9 +77,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     result = build_bundle_output(spec, Path(args.output), targets, progress=progress)
     _print_warnings(result.warnings, freezing, args.quiet)
     if freezing:
-        from certembed.integrations.pyinstaller.freeze import freeze
+        from certembed.build import freeze_app
 
-        result.executable = freeze(spec, result, Path(args.dist), progress=progress)
+        result.executable = freeze_app(spec, result, Path(args.dist), progress=progress)
     if args.json:
         print(json.dumps(result.summary(), indent=2, sort_keys=True))
         return 0
@@ -144,17 +149,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
-    from certembed.config import load_config
     from certembed.config.model import host_target
     from certembed.integrations.pyoxidizer import (
         RULE_NAME,
         check_rule,
         recipe,
         render_rule,
+        resolve_spec,
         write_rule,
     )
 
-    spec = load_config(Path(args.config) if args.config else None)
+    spec = resolve_spec(args.config, Path.cwd())
     target = host_target() if args.target in (None, "host") else args.target
     rule = render_rule(spec, target)
     out_dir = Path(args.out)

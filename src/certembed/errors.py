@@ -77,6 +77,20 @@ class FreezeError(CertembedError):
     exit_code = 4
 
 
+class FreezerMissingError(FreezeError):
+    """The app's freezer (``[app] kind``: PyInstaller, Nuitka, cx_Freeze) is not installed
+    here; the message names the package to install."""
+
+    exit_code = 50
+
+
+class FreezerFailedError(FreezeError):
+    """The freezer (Nuitka, cx_Freeze) ran and failed; the message names the log file that
+    holds its full output."""
+
+    exit_code = 51
+
+
 class AuditError(CertembedError):
     """``certembed audit`` could not read its input."""
 
@@ -188,6 +202,10 @@ EXIT_CODES = {
     ConfigError.exit_code: "configuration error (file:line:column or key named)",
     BundleError.exit_code: "certificate or bundle error (subject, SHA-256 and source named)",
     FreezeError.exit_code: "freeze error (PyInstaller failed)",
+    FreezerMissingError.exit_code: "freeze error: the app's freezer (PyInstaller, Nuitka, "
+    "cx_Freeze) is not installed (the package to install named)",
+    FreezerFailedError.exit_code: "freeze error: the freezer (Nuitka, cx_Freeze) failed (its log "
+    "file named; earlier output untouched)",
     AuditError.exit_code: "audit: the input cannot be read",
     AUDIT_FINDINGS_EXIT: "audit: findings in a --fail-on category",
     EngineMissingError.exit_code: "no Starlark engine importable (message: what to install)",

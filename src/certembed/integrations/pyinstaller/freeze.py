@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certembed.config.model import Spec, host_target
-from certembed.errors import FreezeError
-from certembed.integrations.pyinstaller.hookimpl import PAYLOAD_ENV
+from certembed.errors import FreezeError, FreezerMissingError
+from certembed.integrations.resolve import PAYLOAD_ENV
 
 if TYPE_CHECKING:
     from certembed.build import BuildResult
@@ -22,8 +22,9 @@ def pyinstaller_version() -> tuple[int, ...]:
     try:
         import PyInstaller
     except ImportError:
-        raise FreezeError(
-            "PyInstaller is not installed: pip install 'certembed[pyinstaller]'"
+        raise FreezerMissingError(
+            "the app is a pyinstaller app but PyInstaller is not installed here: "
+            "pip install 'certembed[pyinstaller]'"
         ) from None
     parts = []
     for piece in str(PyInstaller.__version__).split(".")[:2]:
