@@ -228,6 +228,22 @@ def test_tampered_fallback_is_not_trusted(nk_standalone, tmp_path, ca_dir, nk_la
         assert results[f"{client} {servers['corp'].url}"] == "ok"
 
 
+def test_inspect_and_audit_read_the_standalone_dist(nk_standalone, capsys):
+    """The payload's provenance manifest travels in dist/<name>/certembed/."""
+    from datetime import date
+
+    from certembed.audit.report import audit
+    from certembed.cli import main
+
+    dist = nk_standalone.parent
+    assert main(["inspect", str(dist), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["certificates"]
+    assert sorted(r["trust"] for r in rows) == ["always", "fallback"]
+    report = audit(dist, date(2026, 1, 1))
+    (bundle,) = [b for b in report.bundles if b.kind == "certembed"]
+    assert bundle.certificates == 2 and bundle.integrity == "ok" and bundle.mode == "fill-gaps"
+
+
 # --- bad input: each stops Nuitka before it compiles, with one message and its own exit code
 
 
@@ -356,6 +372,19 @@ def test_freeze_reports_the_plugins_own_error(tmp_path, monkeypatch):
     assert message.startswith("a Nuitka option fights the certembed plugin")
     assert "SSL_CERT_DIR=/x pins one CA file" in message
     assert "(full Nuitka log: " in message and "Traceback" not in message
+
+
+def test_freeze_refuses_args_that_move_the_output(tmp_path, monkeypatch):
+    from certembed.build import build_bundle_output
+    from certembed.integrations.nuitka.freeze import freeze
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app.py").write_text(URLLIB_APP)
+    spec = _spec(tmp_path, "app.py", ("--onefile", "--output-dir=elsewhere", "--lto=no"))
+    result = build_bundle_output(spec, tmp_path / "build" / "certembed")
+    with pytest.raises(NuitkaOptionConflict, match=r"args --onefile, --output-dir=elsewhere fight"):
+        freeze(spec, result, tmp_path / "dist", progress=lambda _: None)
+    assert not (tmp_path / "build" / "nuitka").exists()  # Nuitka never ran
 
 
 def test_nuitka_plugin_command_prints_the_shipped_plugin(capsys):

@@ -65,6 +65,29 @@ def _shown(path: Path, spec: Spec) -> str:
         return str(path)
 
 
+# Set by certembed build itself: the app's args must not move the output or change the mode.
+_RESERVED = (
+    "--output-dir",
+    "--output-filename",
+    "--output-folder-name",
+    "-o",
+    "--standalone",
+    "--onefile",
+    "--mode",
+    "--module",
+)
+
+
+def check_args(args: tuple[str, ...]) -> None:
+    """Refuse app args that fight what certembed build decides (``onefile`` is a key)."""
+    taken = [a for a in args if a.split("=", 1)[0] in _RESERVED]
+    if taken:
+        raise NuitkaOptionConflict(
+            f"the app's args {', '.join(taken)} fight certembed build, which chooses Nuitka's "
+            "mode (the app's onefile key) and where it writes (dist/); remove them"
+        )
+
+
 def _plugin_message(log: str) -> str:
     """The plugin's own error (Nuitka prints it as ``FATAL: certembed: ...`` plus indented
     lines) from the log."""
@@ -96,6 +119,7 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
     shown_version = ".".join(map(str, version))
     if not SUPPORTED[0] <= version < SUPPORTED[1]:
         raise FreezeError(f"Nuitka {shown_version} is not supported (need >= 4.0, < 5)")
+    check_args(app.args)
     if not PLUGIN_PATH.is_file():
         raise NuitkaPluginMoved(
             f"this certembed has no Nuitka plugin at {PLUGIN_PATH}; reinstall it: "
