@@ -387,6 +387,28 @@ def test_freeze_refuses_args_that_move_the_output(tmp_path, monkeypatch):
     assert not (tmp_path / "build" / "nuitka").exists()  # Nuitka never ran
 
 
+def test_plain_builds_find_their_config_in_one_order(tmp_path, monkeypatch):
+    """--certembed-config, then CERTEMBED_CONFIG, then the project's file, then the default."""
+    from certembed.integrations.nuitka.pluginimpl import NuitkaOptions, locate_config, prepare
+
+    project = tmp_path / "project"
+    project.mkdir()
+    assert locate_config(None, project) == (None, "the embedded default (certifi roots, fill-gaps)")
+    (project / "certembed.toml").write_text('mode = "merge"\n')
+    assert locate_config(None, project)[0] == project / "certembed.toml"
+    monkeypatch.setenv("CERTEMBED_CONFIG", str(tmp_path / "env.toml"))
+    assert locate_config(None, project)[0] == tmp_path / "env.toml"
+    assert locate_config("tool.toml", project) == (
+        Path("tool.toml"),
+        "--certembed-config=tool.toml",
+    )
+    # not a distribution of its own: the program uses the installed Python's trust
+    payload, message, level = prepare(
+        NuitkaOptions(standalone=False, onefile=False, project_dir=project)
+    )
+    assert payload is None and level == "info" and "nothing is embedded" in message
+
+
 def test_nuitka_plugin_command_prints_the_shipped_plugin(capsys):
     from certembed.cli import main
 
