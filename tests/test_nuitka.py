@@ -264,6 +264,7 @@ def test_conflicting_options_exit_56(tmp_path):
         f"--user-plugin={_plugin()}",
         "--force-runtime-environment-variable=SSL_CERT_FILE=/etc/ssl/cert.pem",
         "--include-data-files=app.py=certembed/extra.txt",
+        "--include-data-files=app.py=certifi/cacert.pem",
         "--noinclude-data-files=certembed/*",
     )
     assert proc.returncode == NuitkaOptionConflict.exit_code == 56
@@ -272,6 +273,7 @@ def test_conflicting_options_exit_56(tmp_path):
     assert "--force-runtime-environment-variable=SSL_CERT_FILE=/etc/ssl/cert.pem pins" in said
     assert "--include-data-files=app.py=certembed/extra.txt writes into certembed/" in said
     assert "--noinclude-data-files=certembed/* drops certembed's payload" in said
+    assert "--include-data-files=app.py=certifi/cacert.pem replaces certifi's bundle" in said
 
 
 def test_a_moved_or_stale_plugin_copy_exit_55(tmp_path):

@@ -89,7 +89,7 @@ class CertembedNuitkaPlugin(NuitkaPluginBase):
             options = _read_options(certembed_config)
             payload, message, level = pluginimpl.prepare(options)
             if payload is not None:
-                pluginimpl.check_conflicts(options, sorted(payload.files))
+                pluginimpl.check_conflicts(options, sorted(payload.files), payload.patch_certifi)
         except CertembedError as exc:
             _stop(str(exc), exc.exit_code)
             return

@@ -79,6 +79,7 @@ class Payload:
     files: dict[str, bytes]  # destination (under certembed/, with /) -> contents
     imports: tuple[str, ...]  # standard-library modules the bootstrap imports
     message: str
+    patch_certifi: bool = True  # the bootstrap answers certifi.where() with its anchors
 
 
 def check_plugin_file(loaded: Path) -> None:
@@ -108,7 +109,10 @@ def _dest_hits(pattern: str, dests: list[str]) -> bool:
     return any(fnmatch.fnmatch(dest, pattern) or dest.startswith(pattern + "/") for dest in dests)
 
 
-def check_conflicts(options: NuitkaOptions, dests: list[str]) -> None:
+CERTIFI_BUNDLE = "certifi/cacert.pem"
+
+
+def check_conflicts(options: NuitkaOptions, dests: list[str], patch_certifi: bool = True) -> None:
     """Raise :class:`NuitkaOptionConflict` for an option that fights the plugin."""
     problems = []
     for name, value in options.forced_env:
@@ -124,6 +128,12 @@ def check_conflicts(options: NuitkaOptions, dests: list[str]) -> None:
             problems.append(
                 f"{given} writes into {DEST}/, the folder that holds certembed's payload; "
                 "choose another destination"
+            )
+        elif patch_certifi and clean == CERTIFI_BUNDLE:
+            problems.append(
+                f"{given} replaces certifi's bundle, which the app would never read: certembed "
+                "answers certifi.where() with the decided anchors; put those roots in the "
+                'certembed config (trust = "always"), or set patch_certifi = false'
             )
     for pattern in options.excluded:
         if _dest_hits(pattern, dests):
@@ -219,7 +229,8 @@ def collect(options: NuitkaOptions) -> Payload:
         files, count = _build(spec)
         message = f"embedding {count} anchors (mode {spec.mode}) from {origin}"
     source = files[f"{DEST}/{BOOTSTRAP_NAME}"].decode("utf-8")
-    return Payload(files, bootstrap_imports(source), message)
+    patch_certifi = "\nPATCH_CERTIFI = False\n" not in source
+    return Payload(files, bootstrap_imports(source), message, patch_certifi)
 
 
 def asked_by(options: NuitkaOptions) -> str | None:
