@@ -40,14 +40,7 @@ from certembed.errors import (
     NuitkaPluginMoved,
 )
 from certembed.integrations.nuitka import PLUGIN_PATH
-from certembed.integrations.pyinstaller.hookimpl import (
-    CONFIG_ENV,
-    DISABLE_ENV,
-    PAYLOAD_ENV,
-    disabled_by_env,
-)
-
-__all__ = ["DISABLE_ENV", "disabled_by_env"]
+from certembed.integrations.pyinstaller.hookimpl import CONFIG_ENV, DISABLE_ENV, PAYLOAD_ENV
 
 DEST = "certembed"  # the payload's folder in the distribution (next to the executable)
 CONFIG_OPTION = "--certembed-config"
