@@ -181,6 +181,19 @@ def _cmd_pyoxidizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nuitka_plugin(args: argparse.Namespace) -> int:
+    from certembed.errors import NuitkaPluginMoved
+    from certembed.integrations.nuitka import PLUGIN_PATH
+
+    if not PLUGIN_PATH.is_file():
+        raise NuitkaPluginMoved(
+            f"this certembed has no Nuitka plugin at {PLUGIN_PATH}; reinstall it: "
+            "pip install --force-reinstall certembed"
+        )
+    print(PLUGIN_PATH)
+    return 0
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -349,6 +362,18 @@ def parser() -> argparse.ArgumentParser:
         help="OS the PyOxidizer app runs on (default: host)",
     )
     pox.add_argument("--check", action="store_true", help="verify instead of writing")
+    _command(
+        sub,
+        "nuitka-plugin",
+        _cmd_nuitka_plugin,
+        help="print the path of certembed's Nuitka plugin (for --user-plugin=)",
+        description="Print the path of the Nuitka user plugin shipped in this certembed. It\n"
+        "embeds the payload (config: CERTEMBED_CONFIG, else the project's config next to the\n"
+        "main script, else certifi's roots) and runs the bootstrap before the app's code.\n"
+        "The path changes with the environment certembed is installed in: ask for it at\n"
+        "each build rather than writing it down.",
+        examples="  python -m nuitka --standalone --user-plugin=$(certembed nuitka-plugin) app.py",
+    )
     aud = _command(
         sub,
         "audit",

@@ -114,6 +114,26 @@ class PathNotFoundError(CertembedError):
     exit_code = 8
 
 
+class NuitkaPluginMoved(FreezeError):
+    """The Nuitka plugin file given to ``--user-plugin`` is not the one of the certembed that
+    the Python running Nuitka imports (a stale copy, or certembed is not installed there)."""
+
+    exit_code = 55
+
+
+class NuitkaOptionConflict(FreezeError):
+    """A Nuitka option fights the certembed plugin (e.g. it forces ``SSL_CERT_FILE`` at run time
+    or drops or replaces the embedded payload)."""
+
+    exit_code = 56
+
+
+class NuitkaPluginError(FreezeError):
+    """The certembed Nuitka plugin cannot prepare the payload for a build that asked for it."""
+
+    exit_code = 57
+
+
 class OpenSSLError(CertembedError):
     """``certembed openssl``: a TARGET or SOURCE that cannot be read, or nothing to roll back."""
 
@@ -210,6 +230,10 @@ EXIT_CODES = {
     AUDIT_FINDINGS_EXIT: "audit: findings in a --fail-on category",
     EngineMissingError.exit_code: "no Starlark engine importable (message: what to install)",
     PathNotFoundError.exit_code: "a path given does not exist (near names suggested)",
+    NuitkaPluginMoved.exit_code: "nuitka: the --user-plugin file is not the installed "
+    "certembed's (use $(certembed nuitka-plugin))",
+    NuitkaOptionConflict.exit_code: "nuitka: an option fights the certembed plugin",
+    NuitkaPluginError.exit_code: "nuitka: the certembed plugin cannot prepare the payload",
     OpenSSLError.exit_code: "openssl: TARGET/SOURCE unreadable, or no upgrade to roll back",
     **{
         cls.exit_code: f"openssl: refused, {cls.rule}; nothing changed"

@@ -48,7 +48,11 @@ def main(argv):
                     "user_rthook": os.environ.get("USER_SSL_RTHOOK"),
                     "user_hook_data": os.path.exists(os.path.join(base, "user-hook-marker.txt")),
                     "certembed": "_certembed_bootstrap" in sys.modules,
-                    "leaked_globals": [n for n in ("_certembed_runtime_hook",) if n in globals()],
+                    "leaked_globals": [
+                        n
+                        for n in ("_certembed_runtime_hook", "_certembed_preload")
+                        if n in globals()
+                    ],
                 }
             )
         )
