@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from certembed.errors import FreezeError, NuitkaOptionConflict
+from certembed.errors import FreezeError, FreezerFailedError, NuitkaOptionConflict
 from certembed.integrations.nuitka import PLUGIN_PATH
 from tests.support.env import machine_env, scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
@@ -351,7 +351,7 @@ def test_freeze_failure_is_one_sentence_naming_the_log(tmp_path, monkeypatch):
     with pytest.raises(FreezeError) as caught:
         freeze(spec, result, tmp_path / "dist", progress=lambda _: None)
     message = str(caught.value)
-    assert type(caught.value) is FreezeError and caught.value.exit_code == 4
+    assert type(caught.value) is FreezerFailedError and caught.value.exit_code == 51
     assert message.startswith("Nuitka could not compile app from broken.py (exit status 1")
     log = Path(message.rsplit("its log is ", 1)[1])
     assert log.is_file() and "broken.py" in log.read_text()

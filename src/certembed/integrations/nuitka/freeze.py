@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from certembed.config.model import Spec, host_target
 from certembed.errors import (
     FreezeError,
+    FreezerFailedError,
+    FreezerMissingError,
     NuitkaOptionConflict,
     NuitkaPluginError,
     NuitkaPluginMoved,
@@ -39,11 +41,11 @@ def nuitka_version() -> tuple[int, ...]:
     import importlib.util
 
     if importlib.util.find_spec("nuitka") is None:
-        raise FreezeError("Nuitka is not installed: pip install 'certembed[nuitka]'")
+        raise FreezerMissingError("Nuitka is not installed: pip install 'certembed[nuitka]'")
     try:
         text = importlib.metadata.version("nuitka")
     except importlib.metadata.PackageNotFoundError:
-        raise FreezeError(
+        raise FreezerMissingError(
             "Nuitka is importable but has no package metadata: pip install 'certembed[nuitka]'"
         ) from None
     parts = []
@@ -162,14 +164,14 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
                 stderr=subprocess.STDOUT,
             )
         except OSError as exc:
-            raise FreezeError(f"cannot run Nuitka ({exc}); the log is {log_path}") from None
+            raise FreezerFailedError(f"cannot run Nuitka ({exc}); the log is {log_path}") from None
     text = log_path.read_text(encoding="utf-8", errors="replace")
     if proc.returncode in _PLUGIN_ERRORS:
         message = _plugin_message(text) or _last_fatal(text)
         raise _PLUGIN_ERRORS[proc.returncode](f"{message}\n(full Nuitka log: {log_path})")
     if proc.returncode != 0:
         why = _last_fatal(text)
-        raise FreezeError(
+        raise FreezerFailedError(
             f"Nuitka could not compile {app.name} from {_shown(app.script, spec)} "
             f"(exit status {proc.returncode}{': ' + why if why else ''}); its log is {log_path}"
         )
@@ -181,12 +183,14 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
     )
     exe = executable_path(dist, app.name, app.onefile)
     if not built.exists():
-        raise FreezeError(f"Nuitka finished but {built} does not exist; its log is {log_path}")
+        raise FreezerFailedError(
+            f"Nuitka finished but {built} does not exist; its log is {log_path}"
+        )
     target = exe if app.onefile else exe.parent
     dist.mkdir(parents=True, exist_ok=True)
     _remove(target)
     shutil.move(str(built), str(target))
     if not exe.exists():
-        raise FreezeError(f"Nuitka finished but {exe} does not exist; its log is {log_path}")
+        raise FreezerFailedError(f"Nuitka finished but {exe} does not exist; its log is {log_path}")
     progress(f"froze {exe}")
     return exe
