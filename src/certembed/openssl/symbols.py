@@ -116,6 +116,64 @@ def read_symbols(path: Path, fmt: str) -> Symbols:
     return _pe(path) if fmt == "pe" else _elf(path)
 
 
+def _pe_damage(path: Path, size: int) -> str | None:
+    import pefile
+
+    pe = pefile.PE(str(path), fast_load=True)
+    try:
+        ends = [
+            (s.PointerToRawData + s.SizeOfRawData, s.Name.rstrip(b"\0").decode("ascii", "replace"))
+            for s in pe.sections
+            if s.SizeOfRawData
+        ]
+        security = pe.OPTIONAL_HEADER.DATA_DIRECTORY[
+            pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]
+        ]
+        if security.Size:
+            ends.append((security.VirtualAddress + security.Size, "signature"))
+        if not ends:
+            return "no sections"
+        end, what = max(ends)
+        if end > size:
+            return f"cut short: its {what} data ends at byte {end}, the file has {size} bytes"
+        parse_name_directories(pe)
+        export = getattr(pe, "DIRECTORY_ENTRY_EXPORT", None)
+        if export is None or not any(s.name for s in export.symbols):
+            return "no export table"
+    finally:
+        pe.close()
+    return None
+
+
+def _elf_damage(path: Path, size: int) -> str | None:
+    from elftools.elf.elffile import ELFFile
+
+    with path.open("rb") as handle:
+        elf = ELFFile(handle)
+        ends = [(elf["e_shoff"] + elf["e_shnum"] * elf["e_shentsize"], "section header table")]
+        ends += [
+            (seg["p_offset"] + seg["p_filesz"], f"{seg['p_type']} segment")
+            for seg in elf.iter_segments()
+        ]
+        end, what = max(ends)
+        if end > size:
+            return f"cut short: its {what} ends at byte {end}, the file has {size} bytes"
+    if not _elf(path).exports:
+        return "no exported symbols"
+    return None
+
+
+def damage(path: Path, fmt: str) -> str | None:
+    """Why ``path`` cannot be a whole library (truncated, headers or tables unreadable), or
+    None. A cut-short file still parses far enough to show a version and a few names, and
+    would otherwise look like a build that lacks most of its symbols."""
+    try:
+        size = path.stat().st_size
+        return _pe_damage(path, size) if fmt == "pe" else _elf_damage(path, size)
+    except Exception as exc:  # pefile and pyelftools raise many kinds on damaged input
+        return f"unreadable: {type(exc).__name__}: {exc}"
+
+
 def required_from(importer: Symbols, fmt: str, import_name: str, old_exports: set[str]) -> set[str]:
     """What ``importer`` takes from the library it imports as ``import_name`` (whose current
     build exports ``old_exports``): "name" or "name@VERSION"."""

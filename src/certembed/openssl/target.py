@@ -19,7 +19,13 @@ from certembed.errors import (
     SystemOpenSSL,
 )
 
-BACKUP_DIR = ".certembed-openssl-backup"
+# Every folder certembed makes inside TARGET starts with WORK_PREFIX; none of them is part of
+# what the app loads. BACKUP_DIR holds the originals and the manifest of an upgrade in place;
+# TRASH_DIR holds only what may be deleted at any time (an unfinished backup folder, a finished
+# one being removed, replaced files Windows would not let us delete while loaded).
+WORK_PREFIX = ".certembed-openssl-"
+BACKUP_DIR = WORK_PREFIX + "backup"
+TRASH_DIR = WORK_PREFIX + "trash"
 _SSL_MODULE = re.compile(r"^_ssl(\.[\w.-]+)?\.(pyd|so)$", re.IGNORECASE)
 
 
@@ -63,28 +69,32 @@ class TargetOpenSSL:
         return self.libcrypto.path.name
 
 
-def _files(folder: Path, root: Path, skip: tuple[str, ...], recursive: bool) -> list[Path]:
+def is_work_path(parts: tuple[str, ...]) -> bool:
+    """``parts`` (of a path relative to TARGET) lie in a folder certembed made there."""
+    return any(part.startswith(WORK_PREFIX) for part in parts)
+
+
+def _files(folder: Path, root: Path, skip_work: bool, recursive: bool) -> list[Path]:
     out = []
     for path in sorted(folder.rglob("*") if recursive else folder.glob("*")):
         rel = path.relative_to(root).parts
-        if any(part in skip for part in rel) or not path.is_file() or path.is_symlink():
+        if (skip_work and is_work_path(rel)) or not path.is_file() or path.is_symlink():
             continue
         out.append(path)
     return out
 
 
-def scan(
-    root: Path, kind: str = "directory", skip: tuple[str, ...] = (BACKUP_DIR,)
-) -> list[Binary]:
-    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), backups excluded.
+def scan(root: Path, kind: str = "directory", skip_work: bool = True) -> list[Binary]:
+    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), certembed's own
+    folders (backups, trash) excluded.
     A Unix Python installation may be a whole ``/usr``: there only its own ``lib``
     (libraries and ``lib-dynload``) is read, not the rest of the prefix."""
     if kind == "python-unix":
-        files = _files(root / "lib", root, skip, recursive=False)
+        files = _files(root / "lib", root, skip_work, recursive=False)
         for dynload in sorted((root / "lib").glob("python3*/lib-dynload")):
-            files += _files(dynload, root, skip, recursive=True)
+            files += _files(dynload, root, skip_work, recursive=True)
     else:
-        files = _files(root, root, skip, recursive=True)
+        files = _files(root, root, skip_work, recursive=True)
     out = []
     for path in candidate_binaries(files):
         try:
