@@ -99,14 +99,16 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
     data = pe.write()
     pe.close()
     libssl.write_bytes(data)
-    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", str(libs)], MissingSymbol)
+    argv = ["upgrade", str(py312), "--from", str(libs), "--allow-eol"]
+    err = _refused(capsys, py312, argv, MissingSymbol)
     assert f"_ssl.pyd imports SSL_CTX_new from libssl-3.dll; {libssl.name} lacks it" in err
 
     # The post-check fails (the runner exits 1 / does not exist): rolled back automatically,
     # every file restored.
     before = snapshot(py312)
     for runner, why in (("false", "exit 1"), (str(tmp_path / "no-such-wine"), "cannot run")):
-        code = main(["openssl", "upgrade", str(py312), "--from", psycopg, "--run-with", runner])
+        argv = ["upgrade", str(py312), "--from", psycopg, "--allow-eol", "--run-with", runner]
+        code = main(["openssl", *argv])
         err = capsys.readouterr().err
         assert code == PostCheckFailed.exit_code, err
         assert "rolled back" in err
@@ -114,17 +116,19 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
         assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
 
     # Upgraded and accepted (backup removed by hand): the original Python is an older source.
-    assert main(["openssl", "upgrade", str(py312), "--from", psycopg]) == 0
+    assert main(["openssl", "upgrade", str(py312), "--from", psycopg, "--allow-eol"]) == 0
     shutil.rmtree(py312 / BACKUP_DIR)
     capsys.readouterr()
     source = str(pristine["3.12"])
     err = _refused(capsys, py312, ["upgrade", str(py312), "--from", source], NotNewer)
-    assert f"is OpenSSL {OLD}, older than OpenSSL {NEW}" in err
+    assert f"the source's libcrypto-3.dll (--from {source}) is OpenSSL {OLD}, older than " in err
+    assert f"the target's OpenSSL {NEW} (libcrypto-3.dll in {py312})" in err
     # A dependency of the new DLLs that TARGET lacks is named in the plan (not a refusal).
     pristine_copy = tmp_path / "no-vcruntime"
     shutil.copytree(pristine["3.12"], pristine_copy)
     (pristine_copy / "vcruntime140.dll").unlink()
-    assert main(["openssl", "upgrade", str(pristine_copy), "--from", psycopg, "--dry-run"]) == 0
+    argv = ["upgrade", str(pristine_copy), "--from", psycopg, "--dry-run", "--allow-eol"]
+    assert main(["openssl", *argv]) == 0
     out = capsys.readouterr().out
     assert "not found in TARGET: VCRUNTIME140.dll (imported by libssl-3-x64-" in out
 
@@ -134,7 +138,12 @@ def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(
 ):
     before = snapshot(py312)
     assert (
-        main(["openssl", "upgrade", str(py312), "--from", str(wheel("psycopg-win64")), "--json"])
+        main(
+            [
+                *("openssl", "upgrade", str(py312), "--from", str(wheel("psycopg-win64"))),
+                *("--json", "--allow-eol"),
+            ]
+        )
         == 0
     )
     result = json.loads(capsys.readouterr().out)
@@ -214,7 +223,7 @@ def test_upgraded_windows_python_under_wine(
     # certembed's own post-check runs the upgraded python.exe under Wine.
     for key in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
         monkeypatch.setenv(key, wine.env()[key])
-    argv = ["upgrade", str(home), "--from", str(wheel("psycopg-win64")), "--json"]
+    argv = ["upgrade", str(home), "--from", str(wheel("psycopg-win64")), "--json", "--allow-eol"]
     assert main(["openssl", *argv, "--run-with", str(LOADER)]) == 0
     check = json.loads(capsys.readouterr().out)["post_check"]
     assert check["openssl_version"].startswith(f"OpenSSL {NEW} ")
@@ -293,7 +302,13 @@ def test_onedir_frozen_under_wine_upgraded(wine, wine_frozen, servers, cas, tmp_
     assert before_run["version"].startswith(f"OpenSSL {OLD} ")
     before = snapshot(app)
     assert (
-        main(["openssl", "upgrade", str(app), "--from", str(wheel("psycopg-win64")), "--json"]) == 0
+        main(
+            [
+                *("openssl", "upgrade", str(app), "--from", str(wheel("psycopg-win64"))),
+                *("--json", "--allow-eol"),
+            ]
+        )
+        == 0
     )
     plan = json.loads(capsys.readouterr().out)["plan"]
     assert plan["target_kind"] == "pyinstaller-onedir"

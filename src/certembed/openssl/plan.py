@@ -77,6 +77,7 @@ class Plan:
 def _pick_pair(
     target: TargetOpenSSL, pairs: list[Pair], libs: list[Binary], source: Tree, label: str
 ) -> Pair:
+    source.refuse_damaged_openssl("source", f"--from {label}: ")
     if not pairs:
         found = ", ".join(f"{source.rel(b.path)} (lib{b.openssl_role})" for b in libs)
         raise IncompleteSource(
@@ -105,6 +106,13 @@ def _pick_pair(
             f"{target.tree.rel(target.libcrypto.path)}: cannot read its OpenSSL version"
         )
     unknown = [p for p in same_arch if not p.version]
+    for lib in (lib for p in unknown for lib in (p.libssl, p.libcrypto)):
+        problem = damage(lib.path, lib.format)
+        if problem:
+            raise OpenSSLError(
+                f"--from {label}: {source.rel(lib.path)}: the source's lib{lib.openssl_role} is "
+                f"damaged ({problem}); download or extract it again"
+            )
     if unknown:
         raise OpenSSLError(
             f"{source.rel(unknown[0].libcrypto.path)}: cannot read its OpenSSL version (no "

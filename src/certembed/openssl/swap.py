@@ -340,6 +340,7 @@ def rollback(root: Path, fault: Fault | None = None) -> dict[str, Any]:
                 moved.replace(source)
             raw["state"] = before
             _write_manifest(backup, raw)
+            clean_leftovers(root)
         except OSError as again:
             failure = again
         if failure is not None:

@@ -44,6 +44,24 @@ class Tree:
     kind: str
     binaries: list[Binary]
     notes: list[str] = field(default_factory=list)
+    # Files with a binary's magic that cannot be parsed: (path, why).
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+    def refuse_damaged_openssl(self, side: str, label: str, name: str | None = None) -> None:
+        """An unparsable file named like libssl/libcrypto (or ``name``) is a damaged input,
+        not an absent one (it would otherwise read as "no complete pair" or "not inside
+        TARGET")."""
+        for path, why in self.unreadable:
+            role = Binary(path, "", "").openssl_role
+            if role is not None and (name is None or path.name.lower() == name.lower()):
+                fix = (
+                    "download or extract it again"
+                    if side == "source"
+                    else "reinstall TARGET (or restore that file) before upgrading it"
+                )
+                raise OpenSSLError(
+                    f"{label}{self.rel(path)}: the {side}'s lib{role} is damaged ({why}); {fix}"
+                )
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -84,7 +102,12 @@ def _files(folder: Path, root: Path, skip_work: bool, recursive: bool) -> list[P
     return out
 
 
-def scan(root: Path, kind: str = "directory", skip_work: bool = True) -> list[Binary]:
+def scan(
+    root: Path,
+    kind: str = "directory",
+    skip_work: bool = True,
+    unreadable: list[tuple[Path, str]] | None = None,
+) -> list[Binary]:
     """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), certembed's own
     folders (backups, trash) excluded.
     A Unix Python installation may be a whole ``/usr``: there only its own ``lib``
@@ -99,7 +122,9 @@ def scan(root: Path, kind: str = "directory", skip_work: bool = True) -> list[Bi
     for path in candidate_binaries(files):
         try:
             binary = read_binary(path)
-        except ValueError:
+        except ValueError as exc:
+            if unreadable is not None:
+                unreadable.append((path, f"unreadable: {exc.__cause__ or exc}"))
             continue
         if binary is not None:
             out.append(binary)
@@ -174,7 +199,8 @@ def open_target(path: Path) -> Tree:
             raise OpenSSLError(f"{path}: the venv's base Python does not exist")
     root = path.resolve()
     kind = _kind(root)
-    return Tree(root, kind, scan(root, kind), notes)
+    unreadable: list[tuple[Path, str]] = []
+    return Tree(root, kind, scan(root, kind, unreadable=unreadable), notes, unreadable)
 
 
 def find_openssl(tree: Tree) -> TargetOpenSSL:
@@ -206,6 +232,8 @@ def find_openssl(tree: Tree) -> TargetOpenSSL:
     resolved = {name: analyzer.resolve(ssl_module, name) for name in imports}
     versions = [t.version for t, _ in resolved.values() if t is not None and t.version]
     for name, (target, system) in resolved.items():
+        # A damaged copy in the tree would otherwise read as absent (or the system's).
+        tree.refuse_damaged_openssl("target", f"{tree.root}: ", name)
         if system and target is not None:
             raise SystemOpenSSL(
                 f"{where} loads {name} from the operating system ({target.path}, OpenSSL "
