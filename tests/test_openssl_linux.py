@@ -268,9 +268,8 @@ def test_refusals_leave_the_onedir_untouched(app, onedir, manylinux_wheel, tmp_p
     err = _refused(capsys, app, ["upgrade", str(app), "--from", source], NotNewer)
     assert f"the source's libcrypto.so.3 (--from {source}) is OpenSSL 3.0." in err
     assert f"older than the target's OpenSSL {NEW} (_internal/libcrypto.so.3 in {app})" in err
-    code = main(
-        ["openssl", "upgrade", str(app), "--from", source, "--allow-downgrade", "--dry-run"]
-    )
+    downgrade = ["--allow-downgrade", "--allow-eol", "--dry-run"]  # 3.0 ended on 2026-09-07
+    code = main(["openssl", "upgrade", str(app), "--from", source, *downgrade])
     assert code == 0
     assert "(--allow-downgrade)" in capsys.readouterr().out
 

@@ -92,7 +92,7 @@ def upgrade(
 
 
 def rollback(target_path: Path, fault: swap.Fault | None = None) -> dict[str, Any]:
-    tree = open_target(target_path)
+    tree = open_target(target_path, read_binaries=False)  # the manifest says what to restore
     restored = swap.rollback(tree.root, fault)
     return {
         "action": "rollback",

@@ -71,7 +71,8 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
 
 def _write_manifest(backup: Path, data: dict[str, Any]) -> None:
     tmp = backup / (MANIFEST + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    # "\n" on every OS: the same manifest byte for byte wherever it is (re)written
+    with tmp.open("w", encoding="utf-8", newline="\n") as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
         handle.flush()

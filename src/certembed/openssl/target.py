@@ -185,7 +185,8 @@ def _refuse_file(path: Path) -> None:
     )
 
 
-def open_target(path: Path) -> Tree:
+def open_target(path: Path, read_binaries: bool = True) -> Tree:
+    """TARGET resolved (a venv to its base) and, if asked, every binary in it read."""
     if not path.exists():
         raise OpenSSLError(f"{path}: does not exist")
     if not path.is_dir():
@@ -200,7 +201,8 @@ def open_target(path: Path) -> Tree:
     root = path.resolve()
     kind = _kind(root)
     unreadable: list[tuple[Path, str]] = []
-    return Tree(root, kind, scan(root, kind, unreadable=unreadable), notes, unreadable)
+    binaries = scan(root, kind, unreadable=unreadable) if read_binaries else []
+    return Tree(root, kind, binaries, notes, unreadable)
 
 
 def find_openssl(tree: Tree) -> TargetOpenSSL:
