@@ -278,9 +278,9 @@ def state(root: Path) -> dict[str, Any] | None:
 def rollback(root: Path, fault: Fault | None = None) -> dict[str, Any]:
     """Restore every original byte and remove the backup. Refuses if anything changed; a
     failure part-way undoes what it did and leaves the manifest as it was."""
-    clean_leftovers(root)
     current = state(root)
     if current is None:
+        clean_leftovers(root)  # e.g. a backup folder an upgrade killed early never published
         leftover = root / BACKUP_DIR
         if leftover.exists():
             raise OpenSSLError(f"{leftover}: exists but holds no manifest; inspect it by hand")
@@ -304,6 +304,7 @@ def rollback(root: Path, fault: Fault | None = None) -> dict[str, Any]:
             + "\nRestore those files (or remove the backup folder by hand if you meant to keep "
             "them)"
         )
+    clean_leftovers(root)
     backup = root / BACKUP_DIR
     raw = read_manifest(root)
     assert raw is not None  # state() read it a moment ago
