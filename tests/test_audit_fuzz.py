@@ -3,17 +3,28 @@ Mach-O files, flipped bytes, bogus import tables and load commands, broken wheel
 result or a clear error with its exit code, never a traceback (exit 1).
 
 Bounded for CI (``max_examples`` below); ``bench/fuzz_audit.py`` runs the same property longer
-and records how many inputs it tried in docs/performance.md."""
+and records how many inputs it tried in docs/performance.md.
+
+The same damage applied to the real OpenSSL DLLs of a PyPI wheel, given to `certembed openssl
+upgrade` as its source: a known exit code, and a damaged file is named, never reported as a
+build lacking symbols (kill points of the upgrade are in tests/test_openssl_faults.py)."""
 
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.support.damage import SEEDS, audit_holds, damaged
+from certembed.errors import MissingSymbol
+from certembed.openssl.symbols import damage
+from tests.support.damage import SEEDS, audit_holds, damaged, damaged_copy, upgrade_holds
+from tests.support.fixtures import extract
+from tests.support.wine import install_embed
 
 
 @settings(
@@ -58,3 +69,42 @@ def test_damaged_binaries_in_a_directory_and_a_wheel(tmp_path_factory, samples):
     # and a wheel cut short: a clear "not a readable wheel" error, exit 5
     whl.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     assert "not a readable wheel/zip" in audit_holds(whl)["error"]["message"]  # type: ignore[index]
+
+
+@pytest.fixture(scope="module")
+def windows_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """python.org's CPython 3.12 for Windows (OpenSSL 3.0.15), read only: upgrades are planned."""
+    home = tmp_path_factory.mktemp("py312") / "python"
+    install_embed("3.12", home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def wheel_dlls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """psycopg2-binary 2.9.13's win_amd64 OpenSSL 3.6.3 DLLs (delvewheel names)."""
+    return extract("psycopg-win64", tmp_path_factory.mktemp("wheel")) / "psycopg2_binary.libs"
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    derandomize=True,
+    database=None,
+)
+@given(st.sampled_from(["libcrypto-3-x64-", "libssl-3-x64-"]), st.data())
+def test_damaged_real_openssl_dll_as_upgrade_source(
+    windows_python, wheel_dlls, tmp_path_factory, prefix, data
+):
+    source = tmp_path_factory.mktemp("source")
+    for dll in wheel_dlls.glob("lib*ssl*.dll"):
+        shutil.copy(dll, source)
+    for dll in wheel_dlls.glob("libcrypto*.dll"):
+        shutil.copy(dll, source)
+    victim = next(source.glob(prefix + "*.dll"))
+    victim.write_bytes(data.draw(damaged_copy(victim.read_bytes())))
+    result = upgrade_holds(windows_python, source, victim.name)
+    error = result.get("error") or {}
+    if error.get("exit_code") == MissingSymbol.exit_code:  # type: ignore[union-attr]
+        # only a whole file may be reported as lacking symbols (a byte flipped in a name)
+        assert damage(victim, "pe") is None, error

@@ -68,9 +68,11 @@ def test_openssl_exit_codes_are_documented():
         for cls in vars(errors).values()
         if isinstance(cls, type) and issubclass(cls, errors.OpenSSLError)
     ]
-    assert len(classes) == 15
+    assert len(classes) == 17
     assert {str(cls.exit_code) for cls in classes} == set(table)
     assert "architecture" in table[str(errors.ArchMismatch.exit_code)]
     assert "onefile" in table[str(errors.OnefileTarget.exit_code)]
     assert "post-check" in table[str(errors.PostCheckFailed.exit_code)]
+    assert "end of life" in table[str(errors.SourceEndOfLife.exit_code)]
+    assert "cannot be moved" in table[str(errors.TargetBusy.exit_code)]
     assert {cls.exit_code for cls in classes} <= set(errors.EXIT_CODES)

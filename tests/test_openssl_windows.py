@@ -26,16 +26,21 @@ from certembed.errors import (
     MissingSymbol,
     NotNewer,
     OnefileTarget,
+    OpenSSLError,
     PostCheckFailed,
     SeriesMismatch,
+    SourceEndOfLife,
+    TargetBusy,
 )
-from certembed.openssl.target import BACKUP_DIR
+from certembed.openssl.swap import MANIFEST
+from certembed.openssl.target import BACKUP_DIR, TRASH_DIR
 from tests.support.fixtures import extract, wheel
 from tests.support.tls import write_ca
 from tests.support.trees import diff, snapshot
 from tests.support.wine import LOADER, WineLane, install_embed, windows_path
 
 PROBE = Path(__file__).parent / "apps" / "openssl_probe.py"
+SRC = Path(__file__).resolve().parents[1] / "src"
 NEW = "3.6.3"  # OpenSSL inside psycopg2-binary 2.9.13's win_amd64 wheel
 OLD = "3.0.15"  # python.org CPython 3.12.9 for Windows
 MANGLED_CRYPTO = "libcrypto-3-x64-c1e69c503b8c5d65b13a1737b1a377b0.dll"
@@ -99,14 +104,16 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
     data = pe.write()
     pe.close()
     libssl.write_bytes(data)
-    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", str(libs)], MissingSymbol)
+    argv = ["upgrade", str(py312), "--from", str(libs), "--allow-eol"]
+    err = _refused(capsys, py312, argv, MissingSymbol)
     assert f"_ssl.pyd imports SSL_CTX_new from libssl-3.dll; {libssl.name} lacks it" in err
 
     # The post-check fails (the runner exits 1 / does not exist): rolled back automatically,
     # every file restored.
     before = snapshot(py312)
     for runner, why in (("false", "exit 1"), (str(tmp_path / "no-such-wine"), "cannot run")):
-        code = main(["openssl", "upgrade", str(py312), "--from", psycopg, "--run-with", runner])
+        argv = ["upgrade", str(py312), "--from", psycopg, "--allow-eol", "--run-with", runner]
+        code = main(["openssl", *argv])
         err = capsys.readouterr().err
         assert code == PostCheckFailed.exit_code, err
         assert "rolled back" in err
@@ -114,19 +121,125 @@ def test_refusals_leave_the_windows_python_untouched(pristine, py312, tmp_path, 
         assert diff(_no_dir_times(before), snapshot(py312, dir_times=False)) == []
 
     # Upgraded and accepted (backup removed by hand): the original Python is an older source.
-    assert main(["openssl", "upgrade", str(py312), "--from", psycopg]) == 0
+    assert main(["openssl", "upgrade", str(py312), "--from", psycopg, "--allow-eol"]) == 0
     shutil.rmtree(py312 / BACKUP_DIR)
     capsys.readouterr()
     source = str(pristine["3.12"])
     err = _refused(capsys, py312, ["upgrade", str(py312), "--from", source], NotNewer)
-    assert f"is OpenSSL {OLD}, older than OpenSSL {NEW}" in err
+    assert f"the source's libcrypto-3.dll (--from {source}) is OpenSSL {OLD}, older than " in err
+    assert f"the target's OpenSSL {NEW} (libcrypto-3.dll in {py312})" in err
     # A dependency of the new DLLs that TARGET lacks is named in the plan (not a refusal).
     pristine_copy = tmp_path / "no-vcruntime"
     shutil.copytree(pristine["3.12"], pristine_copy)
     (pristine_copy / "vcruntime140.dll").unlink()
-    assert main(["openssl", "upgrade", str(pristine_copy), "--from", psycopg, "--dry-run"]) == 0
+    argv = ["upgrade", str(pristine_copy), "--from", psycopg, "--dry-run", "--allow-eol"]
+    assert main(["openssl", *argv]) == 0
     out = capsys.readouterr().out
     assert "not found in TARGET: VCRUNTIME140.dll (imported by libssl-3-x64-" in out
+
+
+def test_source_past_end_of_life_and_damaged_dlls_refused(py312, tmp_path, capsys):
+    """The wheel's OpenSSL 3.6.3 is past its end of life (3.6: 2026-11-01) by the table audit
+    uses: refused without --allow-eol. Truncated copies of its DLLs are damaged files, named,
+    not a build "lacking" hundreds of symbols."""
+    psycopg = str(wheel("psycopg-win64"))
+    err = _refused(capsys, py312, ["upgrade", str(py312), "--from", psycopg], SourceEndOfLife)
+    assert f"is OpenSSL {NEW}, whose 3.6 series reached its end of life on 2026-11-01" in err
+    assert "supported series (3.5 (until 2030-04-08))" in err
+    assert main(["audit", psycopg, "--json"]) == 0
+    audited = json.loads(capsys.readouterr().out)
+    crypto = next(e for e in audited["openssl"]["libraries"] if e["role"] == "libcrypto")
+    assert (crypto["version"], crypto["end_of_life"]) == (NEW, True)
+
+    libs = extract("psycopg-win64", tmp_path / "wheel") / "psycopg2_binary.libs"
+    crypto_dll = next(libs.glob("libcrypto-3-x64-*.dll"))
+    whole = crypto_dll.read_bytes()
+    crypto_dll.write_bytes(whole[: len(whole) * 2 // 3])
+    argv = ["upgrade", str(py312), "--from", str(libs), "--allow-eol", "--dry-run"]
+    err = _refused(capsys, py312, argv, OpenSSLError)
+    assert (
+        f"--from {libs}: {crypto_dll.name}: the source's libcrypto is damaged (cut short: " in err
+    )
+    assert "lacks" not in err
+    crypto_dll.write_bytes(whole)
+    ssl_dll = next(libs.glob("libssl-3-x64-*.dll"))
+    ssl_dll.write_bytes(ssl_dll.read_bytes()[:-4096])
+    err = _refused(capsys, py312, argv, OpenSSLError)
+    assert f"{ssl_dll.name}: the source's libssl is damaged (cut short: " in err
+
+
+ROLLBACK_ITSELF = """
+import json, ssl, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from certembed.errors import CertembedError
+from certembed.openssl import swap
+
+root = Path(sys.prefix)
+# "hold": libcrypto-3.dll also opened by open(), which shares read and write but not delete
+held = open(root / "libcrypto-3.dll", "rb") if sys.argv[2] == "hold" else None
+out = {"version": ssl.OPENSSL_VERSION}
+try:
+    out["left_in_use"] = swap.rollback(root)["left_in_use"]
+except CertembedError as exc:
+    out["error"] = [type(exc).__name__, exc.exit_code, str(exc)]
+print(json.dumps(out))
+"""
+
+
+def _without_manifest_time(snap):  # type: ignore[no-untyped-def]
+    key = f"{BACKUP_DIR}/{MANIFEST}"
+    return {k: v if k != key else (*v[:3], 0, v[4]) for k, v in _no_dir_times(snap).items()}
+
+
+@pytest.mark.wine
+def test_rollback_run_by_the_upgraded_python_itself(wine: WineLane, tmp_path, capsys):
+    """Windows (and Wine) refuse to replace or delete a loaded DLL but let it be renamed: the
+    upgraded Python, its new DLLs loaded by `import ssl`, rolls itself back."""
+    shared = wine.python("3.12")
+    home = tmp_path / "py312"
+    shutil.copytree(shared.home, home)
+    python = type(shared)(wine, "3.12", home)
+    original = snapshot(home, dir_times=False)
+    argv = ["upgrade", str(home), "--from", str(wheel("psycopg-win64")), "--allow-eol"]
+    assert main(["openssl", *argv]) == 0
+    capsys.readouterr()
+    upgraded = _without_manifest_time(snapshot(home, dir_times=False))
+    script = tmp_path / "rollback_itself.py"
+    script.write_text(ROLLBACK_ITSELF)
+
+    def rollback_itself(mode: str) -> dict[str, object]:
+        proc = python.run([windows_path(script), windows_path(SRC), mode])
+        assert proc.returncode == 0, proc.stderr
+        out: dict[str, object] = json.loads(proc.stdout.splitlines()[-1])
+        assert str(out["version"]).startswith(f"OpenSSL {NEW} ")  # the new DLLs are loaded
+        return out
+
+    # A DLL also held open without delete sharing: libssl is swapped back first, then
+    # libcrypto cannot be moved; every step is undone and the manifest still says upgraded.
+    out = rollback_itself("hold")
+    name, code, message = out["error"]  # type: ignore[misc]
+    assert (name, code) == ("TargetBusy", TargetBusy.exit_code)
+    assert "rollback: cannot move " in message and "libcrypto-3.dll" in message
+    assert "without delete sharing" in message
+    assert diff(upgraded, _without_manifest_time(snapshot(home, dir_times=False))) == []
+    assert json.loads((home / BACKUP_DIR / MANIFEST).read_text())["state"] == "upgraded"
+
+    # Only loaded: each DLL renamed aside, its original back; the loaded ones wait in the
+    # trash folder (Windows will not delete them yet) and the next command deletes them.
+    out = rollback_itself("free")
+    assert "error" not in out, out
+    left = [str(p) for p in out["left_in_use"]]  # type: ignore[attr-defined]
+    assert all(p.startswith(f"{TRASH_DIR}/") for p in left), left
+    names = sorted(p.rsplit("/", 1)[-1].split("-", 2)[-1] for p in left)
+    assert names == ["libcrypto-3.dll", "libssl-3.dll"]
+    assert not (home / BACKUP_DIR).exists()
+    assert main(["openssl", "rollback", str(home)]) == OpenSSLError.exit_code  # nothing left
+    assert "no certembed OpenSSL upgrade to roll back" in capsys.readouterr().err
+    assert diff(original, snapshot(home, dir_times=False)) == []
+    proc = python.run(["-c", "import ssl; print(ssl.OPENSSL_VERSION)"])
+    assert proc.stdout.startswith(f"OpenSSL {OLD} "), proc.stderr
 
 
 def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(
@@ -134,7 +247,12 @@ def test_upgrade_rewrites_imports_keeps_checksums_and_rolls_back(
 ):
     before = snapshot(py312)
     assert (
-        main(["openssl", "upgrade", str(py312), "--from", str(wheel("psycopg-win64")), "--json"])
+        main(
+            [
+                *("openssl", "upgrade", str(py312), "--from", str(wheel("psycopg-win64"))),
+                *("--json", "--allow-eol"),
+            ]
+        )
         == 0
     )
     result = json.loads(capsys.readouterr().out)
@@ -214,7 +332,7 @@ def test_upgraded_windows_python_under_wine(
     # certembed's own post-check runs the upgraded python.exe under Wine.
     for key in ("WINEPREFIX", "WINEDEBUG", "WINEDLLOVERRIDES"):
         monkeypatch.setenv(key, wine.env()[key])
-    argv = ["upgrade", str(home), "--from", str(wheel("psycopg-win64")), "--json"]
+    argv = ["upgrade", str(home), "--from", str(wheel("psycopg-win64")), "--json", "--allow-eol"]
     assert main(["openssl", *argv, "--run-with", str(LOADER)]) == 0
     check = json.loads(capsys.readouterr().out)["post_check"]
     assert check["openssl_version"].startswith(f"OpenSSL {NEW} ")
@@ -293,7 +411,13 @@ def test_onedir_frozen_under_wine_upgraded(wine, wine_frozen, servers, cas, tmp_
     assert before_run["version"].startswith(f"OpenSSL {OLD} ")
     before = snapshot(app)
     assert (
-        main(["openssl", "upgrade", str(app), "--from", str(wheel("psycopg-win64")), "--json"]) == 0
+        main(
+            [
+                *("openssl", "upgrade", str(app), "--from", str(wheel("psycopg-win64"))),
+                *("--json", "--allow-eol"),
+            ]
+        )
+        == 0
     )
     plan = json.loads(capsys.readouterr().out)["plan"]
     assert plan["target_kind"] == "pyinstaller-onedir"

@@ -238,6 +238,7 @@ def _cmd_openssl(args: argparse.Namespace) -> int:
             Path(args.target),
             Path(args.source),
             allow_downgrade=args.allow_downgrade,
+            allow_eol=args.allow_eol,
             dry_run=args.dry_run,
             runner=shlex.split(args.run_with) if args.run_with else None,
         )
@@ -459,9 +460,10 @@ def _openssl_parser(sub: Any) -> None:
         description="Find libssl/libcrypto in SOURCE and TARGET by their export tables and\n"
         "version data, and the importers in TARGET (_ssl, _hashlib, every other module) by\n"
         "their import tables. Refuses, changing nothing, when the architecture or the ABI\n"
-        "series (1.1.1 vs 3.x) differs, the source is not newer, an imported symbol is\n"
-        "missing, SOURCE holds no libssl+libcrypto pair, or TARGET is a onefile exe, a macOS\n"
-        "app, a static _ssl or uses the system's OpenSSL (each with its own exit code).\n"
+        "series (1.1.1 vs 3.x) differs, the source is not newer or past its end of life, an\n"
+        "imported symbol is missing, SOURCE holds no libssl+libcrypto pair, TARGET is a\n"
+        "onefile exe, a macOS app, a static _ssl or uses the system's OpenSSL, or a file in\n"
+        "TARGET cannot be moved (each with its own exit code).\n"
         "Installs the new libraries under the names the importers use (the new libssl\n"
         "imports libcrypto by that name too: one libcrypto per process), PE checksums\n"
         "recomputed, by rename, keeping the originals and a manifest in\n"
@@ -486,6 +488,11 @@ def _openssl_parser(sub: Any) -> None:
         "--allow-downgrade", action="store_true", help="install an older or equal version"
     )
     up.add_argument(
+        "--allow-eol",
+        action="store_true",
+        help="install an OpenSSL whose series is past its end of life (as `audit` judges it)",
+    )
+    up.add_argument(
         "--run-with",
         metavar="CMD",
         help="run TARGET's Python for the post-check through CMD (e.g. wine64)",
@@ -498,7 +505,10 @@ def _openssl_parser(sub: Any) -> None:
         help="restore the original libraries byte for byte and remove the backup",
         description="Restore every file an earlier upgrade replaced, from\n"
         "TARGET/.certembed-openssl-backup, then remove that folder. Refuses, changing nothing,\n"
-        "when a replaced file changed since the upgrade (it names the file).",
+        "when a replaced file changed since the upgrade (it names the file). Works while the\n"
+        "libraries are loaded (even by the Python it rolls back): replaced files are renamed\n"
+        "aside and deleted once no process holds them; a rename refused by the OS undoes\n"
+        "every step (exit 44). Completes an upgrade or rollback that was killed part-way.",
         examples="  certembed openssl rollback dist/app",
     )
     back.add_argument("target", metavar="TARGET", help="the upgraded Python or app")

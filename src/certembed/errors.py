@@ -216,6 +216,19 @@ class ImportRewriteImpossible(OpenSSLRefusal):
     rule = "an import name cannot be rewritten in place"
 
 
+class TargetBusy(OpenSSLRefusal):
+    """A rename inside TARGET failed (a file held open without delete sharing on Windows, an
+    immutable file, a read-only folder or file system); every rename done was undone."""
+
+    exit_code = 44
+    rule = "a file in TARGET cannot be moved (held open, read-only or immutable)"
+
+
+class SourceEndOfLife(OpenSSLRefusal):
+    exit_code = 45
+    rule = "the source's OpenSSL is past its end of life (use --allow-eol)"
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: please report it with --debug output)",
@@ -252,6 +265,8 @@ EXIT_CODES = {
         )
     },
     PostCheckFailed.exit_code: "openssl: post-check failed, the upgrade was rolled back",
-    ImportRewriteImpossible.exit_code: f"openssl: refused, {ImportRewriteImpossible.rule}; "
-    "nothing changed",
+    **{
+        cls.exit_code: f"openssl: refused, {cls.rule}; nothing changed"
+        for cls in (ImportRewriteImpossible, TargetBusy, SourceEndOfLife)
+    },
 }

@@ -65,16 +65,14 @@ SEEDS = _seeds()
 FORMATS = sorted(SEEDS)
 
 
-@st.composite
-def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
-    name = draw(st.sampled_from(FORMATS))
-    data = bytearray(SEEDS[name])
+def _mutate(draw: st.DrawFn, data: bytearray, start: int) -> bytes:
+    """Up to six flips, overwrites, bogus integers or insertions, then maybe a cut."""
     for _ in range(draw(st.integers(0, 6))):
         kind = draw(st.sampled_from(["flip", "overwrite", "int", "insert"]))
         end = max(0, len(data) - 1)
-        # anywhere, in the appended PyInstaller archive, or in the last 512 bytes (its TOC and
-        # cookie, PE/ELF tails)
-        start = min(ARCHIVE_START.get(name, 0), end)
+        # anywhere, after ``start`` (an appended PyInstaller archive), or in the last 512 bytes
+        # (its TOC and cookie, PE/ELF tails)
+        start = min(start, end)
         at = draw(
             st.one_of(
                 st.integers(0, end),
@@ -95,7 +93,19 @@ def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
     cut = draw(st.one_of(st.none(), st.integers(0, len(data))))
     if cut is not None:  # truncated anywhere, down to the magic alone
         del data[max(cut, 2 if draw(st.booleans()) else cut) :]
-    return name, bytes(data)
+    return bytes(data)
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
+    name = draw(st.sampled_from(FORMATS))
+    return name, _mutate(draw, bytearray(SEEDS[name]), ARCHIVE_START.get(name, 0))
+
+
+@st.composite
+def damaged_copy(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` (a real library) damaged the same ways, headers and tails most often."""
+    return _mutate(draw, bytearray(data), max(0, len(data) - 4096))
 
 
 def audit_holds(path: Path) -> dict[str, object]:
@@ -115,4 +125,25 @@ def audit_holds(path: Path) -> dict[str, object]:
         assert str(path) in data["error"]["message"] or path.name in data["error"]["message"]
     else:
         assert data["schema"] == "certembed-audit"
+    return data
+
+
+# `certembed openssl upgrade`: success, unreadable input (30), or one of its refusals.
+OPENSSL_EXITS = {0, *range(30, 46)}
+
+
+def upgrade_holds(target: Path, source: Path, damaged_name: str) -> dict[str, object]:
+    """Plan an upgrade of ``target`` from ``source`` (a damaged library in it) as a user
+    would (--dry-run --json); assert the property: a known exit code, no traceback, one JSON
+    document, and an unreadable-input error names the damaged file."""
+    out_buffer, err_buffer = io.StringIO(), io.StringIO()
+    with redirect_stdout(out_buffer), redirect_stderr(err_buffer):
+        flags = ("--dry-run", "--json", "--allow-eol")
+        code = main(["openssl", "upgrade", str(target), "--from", str(source), *flags])
+    out, err = out_buffer.getvalue(), err_buffer.getvalue()
+    assert code in OPENSSL_EXITS, f"exit {code} with {damaged_name} damaged:\n{err[-2000:]}"
+    assert "Traceback" not in err
+    data: dict[str, object] = json.loads(out)
+    if code == 30:
+        assert damaged_name in data["error"]["message"]  # type: ignore[index]
     return data

@@ -69,15 +69,15 @@ def upgrade_finding(state: dict[str, Any], where: str) -> Finding:
 
 def audit(path: Path, as_of: date) -> AuditReport:
     from certembed.openssl.swap import state
-    from certembed.openssl.target import BACKUP_DIR
+    from certembed.openssl.target import is_work_path
 
     with open_tree(path) as tree:
-        # The originals an upgrade kept are not what the app loads: report them only as such.
-        # (a venv's files include its base interpreter's, outside tree.root)
+        # The originals an upgrade kept (and its trash) are not what the app loads: report them
+        # only as such. (a venv's files include its base interpreter's, outside tree.root)
         files = [
             f
             for f in tree.files
-            if not (f.is_relative_to(tree.root) and BACKUP_DIR in f.relative_to(tree.root).parts)
+            if not (f.is_relative_to(tree.root) and is_work_path(f.relative_to(tree.root).parts))
         ]
         upgraded = state(tree.root) if tree.root == path else None
         openssl = analyze_openssl(tree.root, candidate_binaries(files), as_of)

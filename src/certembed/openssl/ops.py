@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from certembed.openssl import postcheck, swap
 from certembed.openssl.plan import make_plan
 from certembed.openssl.rewrite import pe_signed, prepare
 from certembed.openssl.source import find_pairs, source_tree
-from certembed.openssl.target import BACKUP_DIR, find_openssl, open_target
+from certembed.openssl.target import BACKUP_DIR, TRASH_DIR, find_openssl, open_target
 
 SIGNATURE_NOTE = (
     "rewritten Windows DLLs lose any Authenticode signature they had; Windows loads unsigned "
@@ -39,6 +40,8 @@ def upgrade(
     runner: list[str] | None = None,
     env: dict[str, str] | None = None,
     fault: swap.Fault | None = None,
+    allow_eol: bool = False,
+    today: date | None = None,
 ) -> dict[str, Any]:
     tree = open_target(target_path)
     swap.refuse_if_upgraded(tree.root)
@@ -50,7 +53,9 @@ def upgrade(
         with open_tree(source_root) as opened:
             source = source_tree(opened.root, opened.kind)
             pairs, libs = find_pairs(source)
-            plan, pair = make_plan(target, pairs, libs, source, str(source_path), allow_downgrade)
+            plan, pair = make_plan(
+                target, pairs, libs, source, str(source_path), allow_downgrade, allow_eol, today
+            )
             plan.notes += source_notes
             fmt = target.libcrypto.format
             staged = {
@@ -86,9 +91,9 @@ def upgrade(
     return result
 
 
-def rollback(target_path: Path) -> dict[str, Any]:
-    tree = open_target(target_path)
-    restored = swap.rollback(tree.root)
+def rollback(target_path: Path, fault: swap.Fault | None = None) -> dict[str, Any]:
+    tree = open_target(target_path, read_binaries=False)  # the manifest says what to restore
+    restored = swap.rollback(tree.root, fault)
     return {
         "action": "rollback",
         "target": str(tree.root),
@@ -162,6 +167,12 @@ def render(result: dict[str, Any]) -> str:
             f"{restored['old_version']}, {len(restored['files'])} files restored byte for byte, "
             "backup removed"
         )
+        if restored.get("left_in_use"):
+            lines.append(
+                "note: the replaced files are still loaded by a running process, so they wait in "
+                f"{TRASH_DIR} (never loaded from there) until the next certembed openssl "
+                f"command deletes them: {', '.join(restored['left_in_use'])}"
+            )
         return "\n".join(lines)
     plan = result["plan"]
     head = "plan (dry run, nothing changed)" if result["dry_run"] else "upgraded"

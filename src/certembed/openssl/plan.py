@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from certembed.audit.analyze import series_of
+from certembed.audit.analyze import eol_table, series_of
 from certembed.audit.binaries import Binary
 from certembed.errors import (
     ArchMismatch,
@@ -16,9 +17,10 @@ from certembed.errors import (
     NotNewer,
     OpenSSLError,
     SeriesMismatch,
+    SourceEndOfLife,
 )
 from certembed.openssl.source import Pair
-from certembed.openssl.symbols import Symbols, read_symbols, required_from
+from certembed.openssl.symbols import Symbols, damage, read_symbols, required_from
 from certembed.openssl.target import TargetOpenSSL, Tree
 
 
@@ -75,6 +77,7 @@ class Plan:
 def _pick_pair(
     target: TargetOpenSSL, pairs: list[Pair], libs: list[Binary], source: Tree, label: str
 ) -> Pair:
+    source.refuse_damaged_openssl("source", f"--from {label}: ")
     if not pairs:
         found = ", ".join(f"{source.rel(b.path)} (lib{b.openssl_role})" for b in libs)
         raise IncompleteSource(
@@ -103,6 +106,13 @@ def _pick_pair(
             f"{target.tree.rel(target.libcrypto.path)}: cannot read its OpenSSL version"
         )
     unknown = [p for p in same_arch if not p.version]
+    for lib in (lib for p in unknown for lib in (p.libssl, p.libcrypto)):
+        problem = damage(lib.path, lib.format)
+        if problem:
+            raise OpenSSLError(
+                f"--from {label}: {source.rel(lib.path)}: the source's lib{lib.openssl_role} is "
+                f"damaged ({problem}); download or extract it again"
+            )
     if unknown:
         raise OpenSSLError(
             f"{source.rel(unknown[0].libcrypto.path)}: cannot read its OpenSSL version (no "
@@ -120,6 +130,74 @@ def _pick_pair(
             "newer Python built for the series you want"
         )
     return max(same_series, key=lambda p: version_key(p.version or "0.0.0"))
+
+
+# A source whose series ends within this many days is installed with a warning.
+EOL_WARN_DAYS = 180
+
+
+def _end_of_life(
+    new: str, old: str, what: str, allow_eol: bool, today: date
+) -> tuple[str, list[str]]:
+    """The plan's end-of-life check line and notes for the source, from the table `certembed
+    audit` uses; refuses a source past its end of life unless ``allow_eol``."""
+    series = series_of(new)
+    table: dict[str, str] = eol_table()["series"]
+    ends = table.get(series)
+    if ends is None:
+        return f"end of life: OpenSSL {series} is not in certembed's table", [
+            f"the end of life of OpenSSL {series} is not in certembed's table "
+            "(src/certembed/audit/openssl_eol.json): check "
+            "https://openssl-library.org/policies/releasestrat/ yourself"
+        ]
+    left = (date.fromisoformat(ends) - today).days
+    if left <= 0:
+        if not allow_eol:
+            supported = [
+                f"{s} (until {d})"
+                for s, d in sorted(table.items())
+                if date.fromisoformat(d) > today and abi_series(s + ".0") == abi_series(old)
+            ]
+            raise SourceEndOfLife(
+                f"{what} is OpenSSL {new}, whose {series} series reached its end of life on "
+                f"{ends} (no more security fixes; `certembed audit` reports it as eol), so the "
+                "upgrade would leave an unsupported OpenSSL in place. Take a source from a "
+                f"supported series ({', '.join(supported) or 'none in the table'}), or pass "
+                "--allow-eol to install it anyway"
+            )
+        return f"end of life: OpenSSL {series} ended on {ends} (--allow-eol)", [
+            f"warning: OpenSSL {new} is past its end of life ({series} series: {ends}); "
+            "installed because of --allow-eol"
+        ]
+    line = f"end of life: OpenSSL {series} is supported until {ends}"
+    if left <= EOL_WARN_DAYS:
+        return line, [
+            f"warning: OpenSSL {series} reaches its end of life on {ends}, in {left} days: "
+            "plan the next upgrade"
+        ]
+    return line, []
+
+
+def _refuse_damaged(target: TargetOpenSSL, pair: Pair, source: Tree, label: str) -> None:
+    """A truncated or garbled library is an unreadable input, named as such (read for its
+    symbols, it would look like a build lacking most of them)."""
+    fmt = target.libcrypto.format
+    for binary, role, where in (
+        (pair.libssl, "source", f"--from {label}: {source.rel(pair.libssl.path)}"),
+        (pair.libcrypto, "source", f"--from {label}: {source.rel(pair.libcrypto.path)}"),
+        (target.libssl, "target", str(target.libssl.path)),
+        (target.libcrypto, "target", str(target.libcrypto.path)),
+    ):
+        problem = damage(binary.path, fmt)
+        if problem:
+            fix = (
+                "download or extract it again"
+                if role == "source"
+                else "reinstall TARGET (or restore that file) before upgrading it"
+            )
+            raise OpenSSLError(
+                f"{where}: the {role}'s lib{binary.openssl_role} is damaged ({problem}); {fix}"
+            )
 
 
 def _check_symbols(
@@ -206,17 +284,23 @@ def make_plan(
     source: Tree,
     source_label: str,
     allow_downgrade: bool,
+    allow_eol: bool = False,
+    today: date | None = None,
 ) -> tuple[Plan, Pair]:
     pair = _pick_pair(target, pairs, libs, source, source_label)
+    _refuse_damaged(target, pair, source, source_label)
     old = target.version or ""
     new = pair.version or ""
     tree = target.tree
+    what = f"the source's {source.rel(pair.libcrypto.path)} (--from {source_label})"
     if version_key(new) <= version_key(old) and not allow_downgrade:
         word = "the same as" if version_key(new) == version_key(old) else "older than"
         raise NotNewer(
-            f"{source.rel(pair.libcrypto.path)} is OpenSSL {new}, {word} OpenSSL {old} in "
-            f"{tree.rel(target.libcrypto.path)}; pass --allow-downgrade to install it anyway"
+            f"{what} is OpenSSL {new}, {word} the target's OpenSSL {old} "
+            f"({tree.rel(target.libcrypto.path)} in {tree.root}); pass --allow-downgrade to "
+            "install it anyway"
         )
+    eol_check, eol_notes = _end_of_life(new, old, what, allow_eol, today or date.today())
     fmt = target.libcrypto.format
     importers, missing = _check_symbols(target, pair, source, fmt)
     if missing:
@@ -254,9 +338,10 @@ def make_plan(
         "new libraries",
         "one libcrypto: the new libssl imports libcrypto as "
         f"{crypto_name}, the name every importer uses",
+        eol_check,
     ]
     missing_deps = _unresolved_dependencies(target, pair)
-    notes = list(tree.notes)
+    notes = list(tree.notes) + eol_notes
     if missing_deps:
         notes.append(
             "not found in TARGET"

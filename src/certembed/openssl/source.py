@@ -44,4 +44,6 @@ def find_pairs(tree: Tree) -> tuple[list[Pair], list[Binary]]:
 
 
 def source_tree(root: Path, kind: str) -> Tree:
-    return Tree(root.resolve(), kind, scan(root.resolve()))
+    unreadable: list[tuple[Path, str]] = []
+    binaries = scan(root.resolve(), unreadable=unreadable)
+    return Tree(root.resolve(), kind, binaries, unreadable=unreadable)

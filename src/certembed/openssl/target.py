@@ -19,7 +19,13 @@ from certembed.errors import (
     SystemOpenSSL,
 )
 
-BACKUP_DIR = ".certembed-openssl-backup"
+# Every folder certembed makes inside TARGET starts with WORK_PREFIX; none of them is part of
+# what the app loads. BACKUP_DIR holds the originals and the manifest of an upgrade in place;
+# TRASH_DIR holds only what may be deleted at any time (an unfinished backup folder, a finished
+# one being removed, replaced files Windows would not let us delete while loaded).
+WORK_PREFIX = ".certembed-openssl-"
+BACKUP_DIR = WORK_PREFIX + "backup"
+TRASH_DIR = WORK_PREFIX + "trash"
 _SSL_MODULE = re.compile(r"^_ssl(\.[\w.-]+)?\.(pyd|so)$", re.IGNORECASE)
 
 
@@ -38,6 +44,24 @@ class Tree:
     kind: str
     binaries: list[Binary]
     notes: list[str] = field(default_factory=list)
+    # Files with a binary's magic that cannot be parsed: (path, why).
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+    def refuse_damaged_openssl(self, side: str, label: str, name: str | None = None) -> None:
+        """An unparsable file named like libssl/libcrypto (or ``name``) is a damaged input,
+        not an absent one (it would otherwise read as "no complete pair" or "not inside
+        TARGET")."""
+        for path, why in self.unreadable:
+            role = Binary(path, "", "").openssl_role
+            if role is not None and (name is None or path.name.lower() == name.lower()):
+                fix = (
+                    "download or extract it again"
+                    if side == "source"
+                    else "reinstall TARGET (or restore that file) before upgrading it"
+                )
+                raise OpenSSLError(
+                    f"{label}{self.rel(path)}: the {side}'s lib{role} is damaged ({why}); {fix}"
+                )
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -63,33 +87,44 @@ class TargetOpenSSL:
         return self.libcrypto.path.name
 
 
-def _files(folder: Path, root: Path, skip: tuple[str, ...], recursive: bool) -> list[Path]:
+def is_work_path(parts: tuple[str, ...]) -> bool:
+    """``parts`` (of a path relative to TARGET) lie in a folder certembed made there."""
+    return any(part.startswith(WORK_PREFIX) for part in parts)
+
+
+def _files(folder: Path, root: Path, skip_work: bool, recursive: bool) -> list[Path]:
     out = []
     for path in sorted(folder.rglob("*") if recursive else folder.glob("*")):
         rel = path.relative_to(root).parts
-        if any(part in skip for part in rel) or not path.is_file() or path.is_symlink():
+        if (skip_work and is_work_path(rel)) or not path.is_file() or path.is_symlink():
             continue
         out.append(path)
     return out
 
 
 def scan(
-    root: Path, kind: str = "directory", skip: tuple[str, ...] = (BACKUP_DIR,)
+    root: Path,
+    kind: str = "directory",
+    skip_work: bool = True,
+    unreadable: list[tuple[Path, str]] | None = None,
 ) -> list[Binary]:
-    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), backups excluded.
+    """Every PE/ELF/Mach-O file under ``root`` (unreadable ones ignored), certembed's own
+    folders (backups, trash) excluded.
     A Unix Python installation may be a whole ``/usr``: there only its own ``lib``
     (libraries and ``lib-dynload``) is read, not the rest of the prefix."""
     if kind == "python-unix":
-        files = _files(root / "lib", root, skip, recursive=False)
+        files = _files(root / "lib", root, skip_work, recursive=False)
         for dynload in sorted((root / "lib").glob("python3*/lib-dynload")):
-            files += _files(dynload, root, skip, recursive=True)
+            files += _files(dynload, root, skip_work, recursive=True)
     else:
-        files = _files(root, root, skip, recursive=True)
+        files = _files(root, root, skip_work, recursive=True)
     out = []
     for path in candidate_binaries(files):
         try:
             binary = read_binary(path)
-        except ValueError:
+        except ValueError as exc:
+            if unreadable is not None:
+                unreadable.append((path, f"unreadable: {exc.__cause__ or exc}"))
             continue
         if binary is not None:
             out.append(binary)
@@ -150,7 +185,8 @@ def _refuse_file(path: Path) -> None:
     )
 
 
-def open_target(path: Path) -> Tree:
+def open_target(path: Path, read_binaries: bool = True) -> Tree:
+    """TARGET resolved (a venv to its base) and, if asked, every binary in it read."""
     if not path.exists():
         raise OpenSSLError(f"{path}: does not exist")
     if not path.is_dir():
@@ -164,7 +200,9 @@ def open_target(path: Path) -> Tree:
             raise OpenSSLError(f"{path}: the venv's base Python does not exist")
     root = path.resolve()
     kind = _kind(root)
-    return Tree(root, kind, scan(root, kind), notes)
+    unreadable: list[tuple[Path, str]] = []
+    binaries = scan(root, kind, unreadable=unreadable) if read_binaries else []
+    return Tree(root, kind, binaries, notes, unreadable)
 
 
 def find_openssl(tree: Tree) -> TargetOpenSSL:
@@ -196,6 +234,8 @@ def find_openssl(tree: Tree) -> TargetOpenSSL:
     resolved = {name: analyzer.resolve(ssl_module, name) for name in imports}
     versions = [t.version for t, _ in resolved.values() if t is not None and t.version]
     for name, (target, system) in resolved.items():
+        # A damaged copy in the tree would otherwise read as absent (or the system's).
+        tree.refuse_damaged_openssl("target", f"{tree.root}: ", name)
         if system and target is not None:
             raise SystemOpenSSL(
                 f"{where} loads {name} from the operating system ({target.path}, OpenSSL "
