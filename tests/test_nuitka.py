@@ -295,7 +295,7 @@ def test_a_broken_config_exit_57_names_file_and_line(tmp_path):
     )
     assert proc.returncode == 57
     said = proc.stdout + proc.stderr
-    assert "FATAL: certembed: cannot prepare this app's trust anchors" in said
+    assert "FATAL: certembed: certembed cannot prepare this app's trust anchors" in said
     assert "ce.toml:3" in said and "export_env" in said
     assert f"config: --certembed-config={config}" in said
     assert "CERTEMBED_DISABLE=1" in said

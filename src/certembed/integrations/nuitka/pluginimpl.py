@@ -153,7 +153,9 @@ def tool_config(options: NuitkaOptions) -> ToolConfig:
     """``--certembed-config`` as the tool's own config for :func:`resolve` (a relative path is
     taken from the working directory, as Nuitka takes its own paths)."""
     value = options.tool_config
-    return ToolConfig(CONFIG_OPTION, {"config": str(Path(value).absolute())} if value else None)
+    if not value:
+        return ToolConfig(CONFIG_OPTION)
+    return ToolConfig(f"{CONFIG_OPTION}={value}", {"config": str(Path(value).absolute())})
 
 
 def read_payload(payload: Path) -> dict[str, bytes]:
