@@ -95,10 +95,16 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from certembed.inspect import inspect_path, table
 
+    from certembed.inject.state import describe, summary_line
+
     rows = inspect_path(Path(args.path))
+    injection = describe(Path(args.path))
     if args.json:
-        print(json.dumps({"path": args.path, "certificates": rows}, indent=2, sort_keys=True))
+        data = {"path": args.path, "certificates": rows, "injection": injection}
+        print(json.dumps(data, indent=2, sort_keys=True))
     else:
+        if injection is not None:
+            print(summary_line(injection))
         print(table(rows))
     return 0
 

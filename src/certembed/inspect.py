@@ -167,6 +167,11 @@ def inspect_path(path: Path) -> list[dict[str, Any]]:
     """The certificates of any output certembed makes, or of a PEM/DER file."""
     if not path.exists():
         raise PathNotFoundError(missing_hint(path))
+    from certembed.inject.state import describe
+
+    injection = describe(path) if path.is_dir() or path.name.startswith("python") else None
+    if injection is not None and injection.get("payload"):
+        return _from_manifest(Path(injection["payload"]) / PAYLOAD_MANIFEST)
     if path.is_dir():
         return _in_directory(path)
     if path.suffix == ".json":

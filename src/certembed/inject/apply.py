@@ -151,12 +151,9 @@ def _writable(inst: Installation, need_root_file: bool) -> None:
             )
 
 
-def _times(paths: list[Path]) -> dict[str, list[int]]:
-    out = {}
-    for path in paths:
-        info = path.stat()
-        out[str(path)] = [info.st_atime_ns, info.st_mtime_ns]
-    return out
+def _times(paths: list[Path]) -> dict[str, int]:
+    """Folders' mtimes (ns), put back by eject; access times are not (reading changes them)."""
+    return {str(path): path.stat().st_mtime_ns for path in paths}
 
 
 def _install_payload(source: Path, state_dir: Path, name: str, like: Path) -> None:
@@ -335,7 +332,7 @@ def _first(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "phase": "injecting",
-        "target": {k: v for k, v in inst.to_json().items() if k not in ("root", "via")},
+        "target": {k: v for k, v in inst.to_json().items() if k in ("kind", "os", "version")},
         "site_dir": _rel(inst, site),
         "created": [_rel(inst, site / PTH_NAME), _rel(inst, state_dir)],
         "modified": modified,
@@ -433,7 +430,7 @@ def eject(inst: Installation, dry_run: bool = False) -> dict[str, Any]:
         )
     changes: list[dict[str, str]] = []
     restores: list[tuple[Path, Path]] = []
-    times: dict[str, list[int]] = {}
+    times: dict[str, int] = {}
     record = None
     for folder, journal in journals:
         record = record or journal.get("record")
@@ -503,10 +500,10 @@ def eject(inst: Installation, dry_run: bool = False) -> dict[str, Any]:
             elif path.exists() or path.is_symlink():
                 path.unlink()
         step("eject-state")
-        for rel, (atime, mtime) in sorted(times.items()):
+        for rel, mtime in sorted(times.items()):
             folder = inst.root / rel
             if folder.is_dir():
-                os.utime(folder, ns=(atime, mtime))
+                os.utime(folder, ns=(folder.stat().st_atime_ns, mtime))
         step("eject-done")
     except OSError as exc:
         raise InjectError(f"{inst.root}: eject failed part-way ({exc}); run eject again") from exc

@@ -109,7 +109,17 @@ def _unpack_tar(path: Path, fmt: str, out: Path) -> list[tarfile.TarInfo]:
             if member.isfile() or member.isdir():
                 os.chmod(target, 0o755 if member.isdir() else (member.mode & 0o777) | 0o600)
             members.append(member)
+    _set_times(out, [(m.name, int(m.mtime)) for m in members if not m.issym()])
     return members
+
+
+def _set_times(out: Path, entries: list[tuple[str, int]]) -> None:
+    """Unpacked entries get their archive mtimes (deepest first, so a folder's own time is set
+    after its entries were written): the journal then records the archive's times."""
+    for name, mtime in sorted(entries, key=lambda e: -len(PurePosixPath(e[0]).parts)):
+        path = out / PurePosixPath(name)
+        if path.exists() and not path.is_symlink():
+            os.utime(path, (mtime, mtime))
 
 
 def _unpack_zip(path: Path, out: Path) -> list[zipfile.ZipInfo]:
@@ -125,6 +135,12 @@ def _unpack_zip(path: Path, out: Path) -> list[zipfile.ZipInfo]:
                 target.write_bytes(archive.read(info))
     except (zipfile.BadZipFile, OSError) as exc:
         raise ArchiveUnsupported(f"{path}: not a readable zip ({exc})") from exc
+    import calendar
+
+    _set_times(
+        out,
+        [(i.filename.rstrip("/"), calendar.timegm((*i.date_time, 0, 0, 0))) for i in infos],
+    )
     return infos
 
 
