@@ -115,7 +115,11 @@ def _unpack_tar(path: Path, fmt: str, out: Path) -> list[tarfile.TarInfo]:
 
 def _set_times(out: Path, entries: list[tuple[str, int]]) -> None:
     """Unpacked entries get their archive mtimes (deepest first, so a folder's own time is set
-    after its entries were written): the journal then records the archive's times."""
+    after its entries were written): the journal then records the archive's times. Folders
+    the archive does not list (a zip's root, implicit parents) get the newest entry's time."""
+    newest = max((mtime for _, mtime in entries), default=0)
+    for dirpath, _dirnames, _filenames in os.walk(out):
+        os.utime(dirpath, (newest, newest))
     for name, mtime in sorted(entries, key=lambda e: -len(PurePosixPath(e[0]).parts)):
         path = out / PurePosixPath(name)
         if path.exists() and not path.is_symlink():
