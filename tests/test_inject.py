@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -248,7 +247,8 @@ def test_existing_sitecustomize_is_composed_not_overwritten(
     assert certembed("inject", prefix, config).returncode == 0
     assert custom.read_text().startswith("import sys")
     proc = run_in_layout(
-        layouts["none"], [str(prefix / "bin" / "python3"), "-I", "-B", "-c", FETCH, servers["corp"].url],
+        layouts["none"],
+        [str(prefix / "bin" / "python3"), "-I", "-B", "-c", FETCH, servers["corp"].url],
         env=RUN_ENV,
     )
     assert proc.returncode == 0 and "site-customized" in proc.stderr
@@ -293,14 +293,14 @@ def test_archive_round_trip_is_deterministic(
     unpacked = tmp_path / "unpacked"
     unpacked.mkdir()
     with tarfile.open(first) as archive:
-        archive.extractall(unpacked)  # noqa: S202 - our own archive
+        archive.extractall(unpacked)
     python = unpacked / "python" / "bin" / "python3.12"
     assert fetch(layouts["none"], python, servers, ("-I",)) == expected("none", True)
     assert certembed("eject", unpacked / "python").returncode == 0
     pristine = tmp_path / "pristine"
     pristine.mkdir()
     with tarfile.open(source) as archive:
-        archive.extractall(pristine)  # noqa: S202
+        archive.extractall(pristine)
     assert diff(unpacked_view(pristine), unpacked_view(unpacked)) == []
 
 
@@ -349,8 +349,10 @@ def test_read_only_prefix(prefix: Path, config: Path) -> None:
     before = snapshot(prefix)
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(prefix)]
-        + [sys.executable, "-m", "certembed", "inject", str(prefix), str(config)],
+        [
+            *("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"),
+            *(str(prefix), sys.executable, "-m", "certembed", "inject", str(prefix), str(config)),
+        ],
         capture_output=True,
         text=True,
         env=scrubbed_env(),

@@ -93,9 +93,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from certembed.inspect import inspect_path, table
-
     from certembed.inject.state import describe, summary_line
+    from certembed.inspect import inspect_path, table
 
     rows = inspect_path(Path(args.path))
     injection = describe(Path(args.path))
@@ -407,7 +406,8 @@ def _inject_parsers(sub: Any) -> None:
         "archive (.tar.gz, .tar.zst, .tar, .zip) holding one installation is written patched\n"
         "to -o, deterministically. CONFIG is discovered as for build. A second inject\n"
         "replaces the first atomically. See docs/inject.md.",
-        examples="  certembed inject .venv\n  certembed inject /opt/python3.12 corp.toml --dry-run\n"
+        examples="  certembed inject .venv\n"
+        "  certembed inject /opt/python3.12 corp.toml --dry-run\n"
         "  certembed inject ~/.local/share/uv/python/cpython-3.12.8-linux-x86_64-gnu\n"
         "  certembed inject cpython-3.12.8+20250115-x86_64-unknown-linux-gnu-install_only.tar.gz"
         " -o patched.tar.gz\n  certembed inject python-3.13-embed-amd64 --json",

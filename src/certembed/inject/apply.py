@@ -187,7 +187,7 @@ def _change_pth_file(pth: Path, new: bytes) -> None:
     info = pth.stat()
     tmp = pth.with_name(pth.name + NEW_SUFFIX)
     tmp.write_bytes(new)
-    os.chmod(tmp, info.st_mode & 0o7777)
+    tmp.chmod(info.st_mode & 0o7777)
     if hasattr(os, "lchown") and os.geteuid() == 0:
         os.lchown(tmp, info.st_uid, info.st_gid)
     tmp.replace(pth)
@@ -270,7 +270,8 @@ def inject(
                     {
                         "op": "modify",
                         "path": _rel(inst, inst.pth_file),
-                        "detail": "'import site' enabled (the embeddable Python skips site, and so .pth files, without it); original kept in the journal's backup",
+                        "detail": "'import site' enabled (the embeddable Python skips site, "
+                        "and so .pth files, without it); original kept in the journal's backup",
                     }
                 )
             changes.append(
@@ -346,7 +347,7 @@ def _first(
     try:
         (tmp / BACKUP_DIR).mkdir()
         write_journal(tmp, journal)
-        os.chmod(tmp, 0o755)
+        tmp.chmod(0o755)
         _adopt(tmp, site)
         tmp.rename(state_dir)
         step("journal")
@@ -487,7 +488,7 @@ def eject(inst: Installation, dry_run: bool = False) -> dict[str, Any]:
             switch.unlink()
         step("eject-pth")
         for backup, target in restores:
-            os.replace(backup, target)
+            backup.replace(target)
         step("eject-restore")
         if state_dir.exists():
             doomed = site / f"{STATE_DIR}{TMP_MARK}del-{os.getpid()}"

@@ -107,7 +107,7 @@ def _unpack_tar(path: Path, fmt: str, out: Path) -> list[tarfile.TarInfo]:
                     f"{path}: member {member.name!r} is a device or FIFO; not a Python archive"
                 )
             if member.isfile() or member.isdir():
-                os.chmod(target, 0o755 if member.isdir() else (member.mode & 0o777) | 0o600)
+                target.chmod(0o755 if member.isdir() else (member.mode & 0o777) | 0o600)
             members.append(member)
     _set_times(out, [(m.name, int(m.mtime)) for m in members if not m.issym()])
     return members
@@ -164,7 +164,7 @@ def _new_tarinfo(
         info.uid, info.gid, info.uname, info.gname = like.uid, like.gid, like.uname, like.gname
     if path.is_symlink():
         info.type = tarfile.SYMTYPE
-        info.linkname = os.readlink(path)
+        info.linkname = str(path.readlink())
         info.mode = 0o777
     elif path.is_dir():
         info.type = tarfile.DIRTYPE
@@ -222,7 +222,7 @@ def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:
     import time
 
     moment = time.gmtime(max(epoch, 315532800))  # zip dates start in 1980
-    return moment[:6]  # type: ignore[return-value]
+    return moment[:6]
 
 
 def _write_zip(out: Path, tree: Path, infos: list[zipfile.ZipInfo], epoch: int | None) -> None:

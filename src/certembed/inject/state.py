@@ -41,7 +41,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, like: Path | None =
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    os.chmod(tmp, mode)
+    tmp.chmod(mode)
     if like is not None and hasattr(os, "lchown") and os.geteuid() == 0:
         info = like.stat()
         os.lchown(tmp, info.st_uid, info.st_gid)

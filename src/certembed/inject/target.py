@@ -130,7 +130,7 @@ def _venv(root: Path, via: str) -> Installation:
         ):
             raise NotAPython(
                 f"{root}: pyvenv.cfg without exactly one lib/python3.X/site-packages "
-                f"(found {['%d.%d' % v for v in versions] or 'none'})"
+                f"(found {[f'{a}.{b}' for a, b in versions] or 'none'})"
             )
         version = versions[0]
         site = root / "lib" / f"python{version[0]}.{version[1]}" / "site-packages"
@@ -138,7 +138,7 @@ def _venv(root: Path, via: str) -> Installation:
             (p for p in (root / "bin" / "python3", root / "bin" / "python") if p.exists()), None
         )
         found = _os_of(exe) if exe is not None else None
-        target_os = found if found in ("linux", "macos") else "linux"  # type: ignore[assignment]
+        target_os = found if found in ("linux", "macos") else "linux"
     _check_version(root, version)
     _check_os(root, target_os)
     return Installation(root, "venv", target_os, version, site, via=via)
@@ -151,7 +151,7 @@ def _unix_prefix(root: Path, via: str) -> Installation | None:
         return None
     if len(real) > 1:
         raise NotAPython(
-            f"{root}: more than one standard library ({', '.join('%d.%d' % v for v in real)}); "
+            f"{root}: more than one standard library ({', '.join(f'{a}.{b}' for a, b in real)}); "
             "name the interpreter (bin/python3.X) instead"
         )
     version = real[0]
@@ -161,9 +161,9 @@ def _unix_prefix(root: Path, via: str) -> Installation | None:
     target_os = _os_of(exe) if exe is not None else None
     if target_os not in ("linux", "macos"):
         raise NotAPython(f"{root}: lib/{stem}/os.py but no bin/{stem} executable")
-    _check_os(root, target_os)  # type: ignore[arg-type]
+    _check_os(root, target_os)
     site = root / "lib" / stem / "site-packages"
-    return Installation(root, "unix-prefix", target_os, version, site, via=via)  # type: ignore[arg-type]
+    return Installation(root, "unix-prefix", target_os, version, site, via=via)
 
 
 def _windows(root: Path, via: str) -> Installation | None:
