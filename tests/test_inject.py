@@ -384,3 +384,31 @@ def test_eject_without_injection(prefix: Path) -> None:
     proc = certembed("eject", prefix)
     assert proc.returncode == errors.InjectError.exit_code
     assert "nothing to eject" in proc.stderr and str(prefix) in proc.stderr
+
+
+def test_archive_input_that_cannot_be_served(
+    prefix_source: Path, tmp_path: Path, config: Path
+) -> None:
+    unsafe = tmp_path / "unsafe.tar.gz"
+    with tarfile.open(unsafe, "w:gz") as archive:
+        archive.add(prefix_source / "bin" / "python3.12", "../escape/python3.12")
+    stderr = refused(unsafe, errors.ArchiveUnsupported.exit_code, config, "-o", tmp_path / "o.tgz")
+    assert "../escape/python3.12" in stderr and not (tmp_path / "escape").exists()
+    # an archive without -o: the source is never changed in place
+    refused(unsafe, errors.ArchiveUnsupported.exit_code, config)
+
+
+def test_doctor_reports_the_injection_of_its_python(
+    tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certembed import doctor
+
+    venv = tmp_path / "venv"
+    subprocess.run([require_python(12), "-m", "venv", "--without-pip", str(venv)], check=True)
+    assert certembed("inject", venv, config).returncode == 0
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    record = doctor._injection_state()
+    assert record is not None and record["config"] == str(config)
+    assert record["mode"] == "fill-gaps" and record["applied_here"] is False
+    assert certembed("eject", venv).returncode == 0
+    assert doctor._injection_state() is None

@@ -150,3 +150,38 @@ def test_eject_refuses_a_pth_changed_since(embed: Path, config: Path) -> None:
     pth.write_bytes(injected)
     assert certembed("eject", embed).returncode == 0
     assert diff(before, snapshot(embed)) == []
+
+
+KILLER = (
+    "import os, signal, sys\n"
+    "import certembed.inject.apply as apply\n"
+    "from certembed.cli import main\n"
+    "at = sys.argv[1]\n"
+    "apply.step = lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == at else None\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
+def test_kill_points_around_the_pth_file(wine: WineLane, embed: Path, config: Path) -> None:
+    """Killed between keeping the original ._pth and replacing it, or just after: the Python
+    starts (under Wine), and eject restores the shipped ._pth."""
+    before = snapshot(embed)
+    for at in ("backup", "site", "eject-restore"):
+        if at.startswith("eject"):
+            assert certembed("inject", embed, config).returncode == 0
+            argv = ["eject", str(embed)]
+        else:
+            argv = ["inject", str(embed), str(config), "-q"]
+        proc = subprocess.run(
+            [sys.executable, "-c", KILLER, at, *argv],
+            capture_output=True,
+            text=True,
+            env=scrubbed_env(),
+        )
+        assert proc.returncode == -9, (at, proc.stderr)
+        if at == "site":
+            started = wine.run([embed / "python.exe", "-B", "-c", "print('up')"], thin_store=True)
+            assert started.returncode == 0 and started.stdout.strip() == "up", started.stderr
+        proc = certembed("eject", embed)
+        assert proc.returncode == 0, (at, proc.stderr)
+        assert diff(before, snapshot(embed)) == [], at
