@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -170,6 +171,9 @@ def test_dry_run_changes_nothing_and_audit_shows_the_injection(prefix: Path, con
     assert {c["path"] for c in plan["changes"]} == {f"{SITE}/{STATE_DIR}", f"{SITE}/{PTH_NAME}"}
     assert diff(before, snapshot(prefix)) == []
     assert certembed("inject", prefix, config).returncode == 0
+    # the same config again: the same payload bytes (the time is only in the record)
+    again = json.loads(certembed("inject", prefix, config, "--json").stdout)
+    assert [c["op"] for c in again["changes"]] == ["keep"]
     audited = json.loads(certembed("audit", prefix, "--json").stdout)
     assert audited["injection"]["mode"] == "fill-gaps"
     assert audited["injection"]["when"]  # when lives in the record, not in the payload
@@ -412,3 +416,33 @@ def test_doctor_reports_the_injection_of_its_python(
     assert record["mode"] == "fill-gaps" and record["applied_here"] is False
     assert certembed("eject", venv).returncode == 0
     assert doctor._injection_state() is None
+
+
+def test_tar_zst_archive_round_trip(prefix: Path, config: Path, tmp_path: Path) -> None:
+    """python-build-standalone's full archives: ``python/install/`` inside a .tar.zst."""
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("zstandard", reason="zstandard is in the [test] extra")
+    import zstandard
+
+    source = tmp_path / "cpython-3.12-full.tar.zst"
+    with (
+        source.open("wb") as raw,
+        zstandard.ZstdCompressor(level=1).stream_writer(raw) as z,
+        tarfile.open(fileobj=z, mode="w|") as archive,
+    ):
+        archive.add(prefix, arcname="python/install")
+    out = tmp_path / "patched.tar.zst"
+    proc = certembed("inject", source, config, "-o", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["archive"]["installation"] == "python/install"
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    with (
+        out.open("rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw) as z,
+        tarfile.open(fileobj=z, mode="r|") as archive,
+    ):
+        archive.extractall(unpacked)
+    assert (unpacked / "python" / "install" / SITE / PTH_NAME).is_file()
+    assert certembed("eject", unpacked / "python" / "install").returncode == 0
+    assert diff(unpacked_view(prefix), unpacked_view(unpacked / "python" / "install")) == []
