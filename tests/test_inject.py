@@ -213,7 +213,9 @@ def starts(python: Path) -> None:
     assert proc.returncode == 0 and proc.stdout == "up\n", proc.stderr
 
 
-def test_kill_points_never_leave_a_python_that_cannot_start(prefix: Path, config: Path) -> None:
+def test_kill_points_never_leave_a_python_that_cannot_start(
+    prefix: Path, config: Path, ca_dir: Path, tmp_path: Path
+) -> None:
     python = prefix / "bin" / "python3.12"
     before = snapshot(prefix)
     before_flat = snapshot(prefix, dir_times=False)
@@ -227,6 +229,11 @@ def test_kill_points_never_leave_a_python_that_cannot_start(prefix: Path, config
     killed("payload", "inject", prefix, config, "-q")
     assert certembed("inject", prefix, config).returncode == 0
     starts(python)
+    # a second inject (another config) killed at each step: the first or the second applies
+    other = toml_config(tmp_path / "other", ca_dir, corp="rogue.pem")
+    for at in ("payload", "journal", "pth", "done"):
+        killed(at, "inject", prefix, other, "-q")
+        starts(python)
     for at in EJECT_STEPS:
         killed(at, "eject", prefix)
         starts(python)

@@ -250,10 +250,12 @@ def inject(
                         "detail": "new payload",
                     }
                 )
+            switch = site / PTH_NAME
+            if not switch.is_file() or switch.read_bytes() != pth_text(payload_id):
                 changes.append(
                     {
                         "op": "replace",
-                        "path": _rel(inst, site / PTH_NAME),
+                        "path": _rel(inst, switch),
                         "detail": "switch to the new payload (one rename)",
                     }
                 )
@@ -391,7 +393,9 @@ def _replace(
     journal["record"] = record
     write_journal(state_dir, journal)
     step("journal")
-    if old != payload_id:
+    switch = site / PTH_NAME
+    current = switch.read_bytes() if switch.is_file() else None
+    if current != pth_text(payload_id):  # also finishes a replacement killed before this
         _write_switch(site, payload_id)
         step("pth")
     keep = {payload_id, *journal["previous"]}
