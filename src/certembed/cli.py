@@ -119,19 +119,28 @@ def _print_warnings(warnings: list[str], freezing: bool, quiet: bool) -> None:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from datetime import date
 
+    from certembed.inject.state import describe, summary_line
     from certembed.inspect import inspect_input, render_summary, summary, table
 
     kind, read, rows = inspect_input(Path(args.path))
     info = summary(kind, read, rows, date.today().isoformat())
+    injection = describe(Path(args.path))
     if args.json:
         print(
             json.dumps(
-                {"path": args.path, "summary": info, "certificates": rows},
+                {
+                    "path": args.path,
+                    "summary": info,
+                    "certificates": rows,
+                    "injection": injection,
+                },
                 indent=2,
                 sort_keys=True,
             )
         )
     else:
+        if injection is not None:
+            print(summary_line(injection))
         print(table(rows))
         print(render_summary(info))
     return 0
@@ -250,6 +259,43 @@ def _cmd_openssl(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
         print(ops.render(result))
+    return 0
+
+
+def _cmd_inject(args: argparse.Namespace) -> int:
+    from certembed.config import describe_config, load_config
+    from certembed.errors import ArchiveUnsupported
+    from certembed.inject import apply, archive
+    from certembed.inject.target import detect
+
+    target = Path(args.target)
+    spec = load_config(Path(args.config) if args.config else None)
+    for line in describe_config(spec, Path.cwd()):
+        print(f"certembed: {line}", file=sys.stderr)
+    progress = _progress(args.quiet or args.json)
+    if archive.is_archive(target):
+        if not args.output:
+            raise ArchiveUnsupported(
+                f"{target} is an archive: name the patched copy with -o PATCHED (the source is "
+                "never changed)"
+            )
+        result = archive.inject_archive(
+            target, Path(args.output), spec, dry_run=args.dry_run, progress=progress
+        )
+    else:
+        if args.output:
+            raise ArchiveUnsupported(f"-o is for archives; {target} is injected in place")
+        result = apply.inject(detect(target), spec, dry_run=args.dry_run, progress=progress)
+    print(json.dumps(result, indent=2, sort_keys=True) if args.json else apply.render(result))
+    return 0
+
+
+def _cmd_eject(args: argparse.Namespace) -> int:
+    from certembed.inject import apply
+    from certembed.inject.target import detect
+
+    result = apply.eject(detect(Path(args.target)), dry_run=args.dry_run)
+    print(json.dumps(result, indent=2, sort_keys=True) if args.json else apply.render(result))
     return 0
 
 
@@ -434,7 +480,62 @@ def parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--json", action="store_true", help="machine-readable output")
     _openssl_parser(sub)
+    _inject_parsers(sub)
     return top
+
+
+def _inject_parsers(sub: Any) -> None:
+    inj = _command(
+        sub,
+        "inject",
+        _cmd_inject,
+        help="install the policy into a Python installation, a venv or a distribution archive",
+        description="Make every process of TARGET apply the trust policy at start-up, with no\n"
+        "change to the app: the target OS's bootstrap and data go into TARGET's site-packages\n"
+        "with a _certembed_inject.pth that imports it (python -I included; python -S skips\n"
+        "site and so the policy). TARGET's OS, version and layout are read from its files:\n"
+        "a POSIX prefix, a venv, a Windows installation, the Windows embeddable Python (its\n"
+        "python3XY._pth gets 'import site', restored by eject) or a python executable; an\n"
+        "archive (.tar.gz, .tar.zst, .tar, .zip) holding one installation is written patched\n"
+        "to -o, deterministically. CONFIG is discovered as for build. A second inject\n"
+        "replaces the first atomically. See docs/inject.md.",
+        examples="  certembed inject .venv\n"
+        "  certembed inject /opt/python3.12 corp.toml --dry-run\n"
+        "  certembed inject ~/.local/share/uv/python/cpython-3.12.8-linux-x86_64-gnu\n"
+        "  certembed inject cpython-3.12.8+20250115-x86_64-unknown-linux-gnu-install_only.tar.gz"
+        " -o patched.tar.gz\n  certembed inject python-3.13-embed-amd64 --json",
+    )
+    inj.add_argument(
+        "target", metavar="TARGET", help="Python prefix, venv, python executable or archive"
+    )
+    inj.add_argument("config", nargs="?", help="config (default: discovered, else certifi)")
+    inj.add_argument(
+        "-o", "--output", metavar="PATCHED", help="archives: where the patched copy goes"
+    )
+    inj.add_argument(
+        "--dry-run", action="store_true", help="print what would change, change nothing"
+    )
+    inj.add_argument("--json", action="store_true", help="machine-readable plan and result")
+    inj.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    ej = _command(
+        sub,
+        "eject",
+        _cmd_eject,
+        help="remove an injection: TARGET back byte for byte",
+        description="Undo certembed inject, also after an inject or eject that was killed: remove\n"
+        "the switch (_certembed_inject.pth) first, put back every file inject replaced (the\n"
+        "embeddable Python's ._pth) from the journal's backup, remove the state folder and\n"
+        "restore the site folder's times. Refuses, changing nothing, when a replaced file was\n"
+        "changed again since.",
+        examples="  certembed eject .venv\n  certembed eject /opt/python3.12 --dry-run --json",
+    )
+    ej.add_argument(
+        "target", metavar="TARGET", help="the injected Python prefix, venv or executable"
+    )
+    ej.add_argument(
+        "--dry-run", action="store_true", help="print what would change, change nothing"
+    )
+    ej.add_argument("--json", action="store_true", help="machine-readable result")
 
 
 def _openssl_parser(sub: Any) -> None:

@@ -114,6 +114,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
     report["openssl_binaries"] = loaded.to_json()["libraries"]
     report["openssl_findings"] = [f.__dict__ for f in loaded.findings if f.category != "info"]
     report["openssl_upgrade"] = _upgrade_state()
+    report["injection"] = _injection_state()
     report["starlark"] = starlark_engines()
     return report
 
@@ -232,6 +233,19 @@ def _upgrade_state() -> dict[str, Any] | None:
         return {"error": str(exc)}
 
 
+def _injection_state() -> dict[str, Any] | None:
+    """A `certembed inject` of this interpreter (its venv, else its installation): which
+    config, which mode, when, and whether this process applied it."""
+    from certembed.inject.state import describe
+
+    for root in dict.fromkeys((Path(sys.prefix), Path(sys.base_prefix))):
+        record = describe(root)
+        if record is not None:
+            record["applied_here"] = "_certembed_bootstrap" in sys.modules
+            return record
+    return None
+
+
 def _describe_plan(plan: dict[str, Any]) -> str:
     parts = []
     if plan["store"] == "env":
@@ -296,6 +310,12 @@ def render_text(report: dict[str, Any]) -> str:
             f"  upgraded by certembed on {up['date']}: OpenSSL {up['old_version']} -> "
             f"{up['new_version']}, backup in {up['backup_dir']}"
         )
+    injection = report.get("injection")
+    if injection:
+        from certembed.inject.state import summary_line
+
+        applied = "applied" if injection.get("applied_here") else "NOT applied"
+        lines.append(f"{summary_line(injection)}; {applied} in this process")
     if report.get("warnings"):
         lines.append("Warnings:")
         lines += [f"  ! {w['message']}" for w in report["warnings"]]

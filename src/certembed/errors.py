@@ -229,6 +229,58 @@ class SourceEndOfLife(OpenSSLRefusal):
     rule = "the source's OpenSSL is past its end of life (use --allow-eol)"
 
 
+class InjectError(CertembedError):
+    """``certembed inject``/``eject``: a TARGET or archive that cannot be read or written, a
+    journal that cannot be read, or nothing to eject."""
+
+    exit_code = 60
+
+
+class InjectRefusal(InjectError):
+    """Inject or eject refused before anything changed. One subclass per rule; the message
+    starts with the rule and says that nothing changed."""
+
+    rule = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"refused ({self.rule}; nothing changed): {message}")
+
+
+class NotAPython(InjectRefusal):
+    exit_code = 61
+    rule = "not a Python installation, venv or interpreter"
+
+
+class PythonTooOld(InjectRefusal):
+    exit_code = 62
+    rule = "the runtime needs Python 3.8 or newer"
+
+
+class ReadOnlyTarget(InjectRefusal):
+    exit_code = 63
+    rule = "the target cannot be written"
+
+
+class ForeignTarget(InjectRefusal):
+    exit_code = 64
+    rule = "the target's operating system cannot be served from this host"
+
+
+class TwoInstallations(InjectRefusal):
+    exit_code = 65
+    rule = "the archive holds more than one Python installation"
+
+
+class ArchiveUnsupported(InjectRefusal):
+    exit_code = 66
+    rule = "the archive cannot be read or written safely"
+
+
+class EjectRefused(InjectRefusal):
+    exit_code = 67
+    rule = "a file certembed changed was changed again since"
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: please report it with --debug output)",
@@ -268,5 +320,19 @@ EXIT_CODES = {
     **{
         cls.exit_code: f"openssl: refused, {cls.rule}; nothing changed"
         for cls in (ImportRewriteImpossible, TargetBusy, SourceEndOfLife)
+    },
+    InjectError.exit_code: "inject/eject: TARGET or archive unreadable/unwritable, or nothing "
+    "to eject",
+    **{
+        cls.exit_code: f"inject/eject: refused, {cls.rule}; nothing changed"
+        for cls in (
+            NotAPython,
+            PythonTooOld,
+            ReadOnlyTarget,
+            ForeignTarget,
+            TwoInstallations,
+            ArchiveUnsupported,
+            EjectRefused,
+        )
     },
 }

@@ -120,6 +120,10 @@ KINDS: dict[str, tuple[str, str]] = {  # kind: (summary label, --help text)
         "PyOxidizer file install",
         "a file-layout PyOxidizer install (the _certembed_data/ that certembed_manifest() writes)",
     ),
+    "injected-python": (
+        "Python with certembed injected",
+        "a Python that `certembed inject` changed (its prefix, venv or python executable)",
+    ),
 }
 
 
@@ -196,6 +200,12 @@ def inspect_input(path: Path) -> tuple[str, Path, list[dict[str, Any]]]:
     """(kind of input (a key of :data:`KINDS`), the file read, its certificates)."""
     if not path.exists():
         raise PathNotFoundError(missing_hint(path))
+    from certembed.inject.state import describe
+
+    injection = describe(path) if path.is_dir() or path.name.startswith("python") else None
+    if injection is not None and injection.get("payload"):
+        manifest = Path(injection["payload"]) / PAYLOAD_MANIFEST
+        return "injected-python", manifest, _from_manifest(manifest)
     if path.is_dir():
         return _in_directory(path)
     if path.suffix == ".json":

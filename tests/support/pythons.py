@@ -39,3 +39,34 @@ def require_python(minor: int) -> str:
             pytest.fail("CI=true but " + message)
         pytest.skip(message)
     return exe
+
+
+# What a minimal copy of a CPython prefix leaves out: tests, IDLE, Tk, the static library and
+# the machine's own site-packages (only its README stays).
+_SKIP = ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__")
+
+
+def copy_prefix(minor: int, dest: Path) -> Path:
+    """A working copy of pyenv's CPython 3.``minor`` prefix at ``dest``, without the parts no
+    start-up needs (about 50 MB for 3.12): ``bin/python3.N``, ``bin/python3``, the shared
+    libpython and the standard library with ``lib-dynload``. CPython finds its prefix from the
+    executable's place, so the copy runs on its own. Skips (fails under CI) without pyenv's."""
+    exe = Path(require_python(minor)).resolve()
+    source = exe.parent.parent
+    stem = f"python3.{minor}"
+    (dest / "bin").mkdir(parents=True)
+    shutil.copy2(source / "bin" / stem, dest / "bin" / stem)
+    (dest / "bin" / "python3").symlink_to(stem)
+    (dest / "lib").mkdir()
+    for lib in sorted((source / "lib").glob("libpython3*.so*")):
+        shutil.copy2(lib, dest / "lib" / lib.name, follow_symlinks=False)
+    stdlib = source / "lib" / stem
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        skipped = [n for n in names if n in _SKIP or n.startswith("config-")]
+        if Path(folder) == stdlib / "site-packages":
+            skipped += [n for n in names if n != "README.txt"]
+        return skipped
+
+    shutil.copytree(stdlib, dest / "lib" / stem, symlinks=True, ignore=ignore)
+    return dest

