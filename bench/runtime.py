@@ -7,7 +7,7 @@
   certembed fill-gaps / merge / embedded-only — per-context cost (40 contexts in a process),
   first-context cost, start-up; min / median / max over alternating runs; the one-time cost of
   building the private hashed directory on a cold cache; end to end, one HTTPS request per new
-  default context against verification off (issue 14). Writes a plot next to the docs.
+  default context against verification off. Writes a plot next to the docs.
 
 Usage: python bench/runtime.py [--quick] [--layouts-only]   (the layout part needs root)
 """

@@ -1,4 +1,4 @@
-"""Per-layout runtime cost (issue 14); run through ``python bench/runtime.py``.
+"""Per-layout runtime cost of the fast path; run through ``python bench/runtime.py``.
 
 Every measured process runs inside a private mount namespace holding one distro layout
 (``tests/support/layouts.py``: the distro's bundle file, and for hashed layouts one file per

@@ -1,4 +1,4 @@
-"""Issue 13 item 14 (audit part): `certembed audit` on damaged binaries — truncated PE/ELF/
+"""`certembed audit` on damaged binaries — truncated PE/ELF/
 Mach-O files, flipped bytes, bogus import tables and load commands, broken wheels — ends in a
 result or a clear error with its exit code, never a traceback (exit 1).
 

@@ -1,4 +1,4 @@
-"""Issue 13 item 7: what certifi's history says about each root — current, removed by Mozilla
+"""What certifi's history says about each root — current, removed by Mozilla
 (which certifi release, when) or never in Mozilla's store (added locally)."""
 
 from __future__ import annotations

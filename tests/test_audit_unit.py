@@ -88,7 +88,7 @@ def test_version_text_needs_its_build_info_context(tmp_path):
 
 
 def test_implementation_evidence_not_header_constants(tmp_path):
-    """Issue 13 item 8: OpenSSL's error tables prove a static build without any build-info
+    """OpenSSL's error tables prove a static build without any build-info
     text; a version constant next to imported function names proves nothing."""
     tables = b"\x00".join(
         [b"common libcrypto routines", b"bignum routines", b"rsa routines", b"SSL routines", b""]

@@ -1,4 +1,4 @@
-"""Issue 13 items 9-11: virtual environments and interpreters followed to their base
+"""Virtual environments and interpreters followed to their base
 interpreter, pip's vendored certifi grouped as tooling, the distribution's OpenSSL reported as
 distribution-maintained, and doctor's paths and environment warnings."""
 

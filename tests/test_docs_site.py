@@ -1,4 +1,4 @@
-"""Issue 13 items 12-13: the docs site builds strictly, generated references and plots match the
+"""The docs site builds strictly, generated references and plots match the
 code and the bench results, every measured number in the docs comes from a bench run, and the
 claims (Python versions, snippets, error messages) match what the code and tests show."""
 

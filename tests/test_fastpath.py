@@ -1,4 +1,4 @@
-"""The fast path (issue 14): default contexts load a hashed directory instead of parsing the
+"""The fast path: default contexts load a hashed directory instead of parsing the
 machine's PEM bundle, and trust exactly what the machine's defaults (file and directory) trust.
 
 Real layouts with certifi's roots plus the test distro root (one file per certificate and hash

@@ -1,4 +1,4 @@
-"""Peer suites (issue 12 item 15): CPython's test_ssl + test_httplib and requests' own tests,
+"""Peer suites: CPython's test_ssl + test_httplib and requests' own tests,
 with the bootstrap installed in fill-gaps and embedded-only, compared test by test with the same
 suite run plain. Any difference not listed in docs/peer-suites.md fails; so does a listed
 difference that no longer happens (the page must say what is true).

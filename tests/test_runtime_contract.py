@@ -1,4 +1,4 @@
-"""The runtime contract of issue 12 (items 1-11), each rule against real handshakes, real
+"""The runtime contract (docs/runtime.md), each rule against real handshakes, real
 clients and real processes: environment semantics as OpenSSL's, the always roots in every
 client-chosen bundle, process life (fork, threads, export files), truststore in both orders,
 faithful patched methods, libraries imported before the bootstrap, and debug output without
@@ -105,11 +105,11 @@ def _hashed_dir(folder: Path, pem_file: Path) -> Path:
     return folder
 
 
-# --- items 1-3: environment semantics ---------------------------------------------------------
+# --- environment, as OpenSSL reads it ---------------------------------------------------------
 
 
 def test_env_is_read_when_a_default_context_loads(boot, servers, ca_dir, tmp_path, monkeypatch):
-    """Item 1: SSL_CERT_FILE/SSL_CERT_DIR set after start-up count, as in plain OpenSSL
+    """SSL_CERT_FILE/SSL_CERT_DIR set after start-up count, as in plain OpenSSL
     (CPython's test_ssl ContextTests.test_load_default_certs_env does exactly this)."""
     module = boot()
     module.install()
@@ -132,7 +132,7 @@ def test_env_is_read_when_a_default_context_loads(boot, servers, ca_dir, tmp_pat
 
 
 def test_one_variable_keeps_the_other_slot(boot, servers, ca_dir, tmp_path, monkeypatch):
-    """Item 2: only SSL_CERT_DIR set: the machine's file still counts (OpenSSL's rule)."""
+    """Only SSL_CERT_DIR set: the machine's file still counts (OpenSSL's rule)."""
     module = boot(machine=(ca_dir / "distro.pem",))
     monkeypatch.setenv("SSL_CERT_DIR", str(_hashed_dir(tmp_path / "dir", ca_dir / "rogue.pem")))
     report = module.install()
@@ -151,7 +151,7 @@ def test_one_variable_keeps_the_other_slot(boot, servers, ca_dir, tmp_path, monk
 def test_unreadable_env_file_never_breaks_a_context(
     boot, servers, ca_dir, tmp_path, monkeypatch, capsys, how
 ):
-    """Item 3: what cannot be loaded is skipped, the always roots stay, debug says so."""
+    """What cannot be loaded is skipped, the always roots stay, debug says so."""
     bad = tmp_path / "bad.pem"
     if how == "not-pem":
         bad.write_bytes(b"this is not a certificate\n" * 4)
@@ -173,7 +173,7 @@ def test_unreadable_env_file_never_breaks_a_context(
     assert "the always anchors are kept" in err
 
 
-# --- item 4: the always roots join a client-chosen bundle -------------------------------------
+# --- the always roots join a client-chosen bundle ---------------------------------------------
 
 CLIENTS = r"""
 import json, os, ssl, sys, warnings
@@ -240,7 +240,7 @@ def test_always_roots_join_client_chosen_bundles(payloads, servers, ca_dir, join
         assert results[f"{client} {servers['rogue'].url}"] == "verify-failed", (client, results)
 
 
-# --- items 5-7: process life ------------------------------------------------------------------
+# --- process life -----------------------------------------------------------------------------
 
 FORK = r"""
 import json, os, sys
@@ -330,7 +330,7 @@ def test_export_env_generations_reuse_one_bounded_file(payloads, servers, tmp_pa
     assert (cache / "unrelated.txt").exists()
 
 
-# --- item 8: truststore -----------------------------------------------------------------------
+# --- truststore -------------------------------------------------------------------------------
 
 TRUSTSTORE = r"""
 import json, os, sys
@@ -371,7 +371,7 @@ def test_truststore_composes_in_both_orders(payloads, servers, order):
         assert results[f"{client} {servers['rogue'].url}"] == "failed"
 
 
-# --- item 9: faithful patched methods ---------------------------------------------------------
+# --- faithful patched methods -----------------------------------------------------------------
 
 
 def test_patched_methods_are_faithful_and_uninstall_restores_identity(boot, servers):
@@ -401,7 +401,7 @@ def test_patched_methods_are_faithful_and_uninstall_restores_identity(boot, serv
     assert _outcome(ssl.create_default_context(), servers["fallback"].url) == "verify-failed"
 
 
-# --- item 10: libraries imported before the bootstrap -----------------------------------------
+# --- libraries imported before the bootstrap --------------------------------------------------
 
 LATE = r"""
 import os, sys
@@ -451,7 +451,7 @@ def test_late_import_is_covered_and_said(payloads, servers, with_bootstrap, clie
         assert proc.stdout.strip() == "verify-failed"
 
 
-# --- item 11: debug output without json -------------------------------------------------------
+# --- debug output without json ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -547,7 +547,7 @@ except requests.exceptions.SSLError:
 
 @pytest.mark.parametrize("with_dir", [True, False])
 def test_certifi_users_see_a_user_set_directory(payloads, servers, ca_dir, tmp_path, with_dir):
-    """Item 2 for requests: the roots of an SSL_CERT_DIR the user set reach certifi.where()
+    """Requests too: the roots of an SSL_CERT_DIR the user set reach certifi.where()
     too, next to the machine's file (here: the host's)."""
     extra = {"SSL_CERT_DIR": str(_hashed_dir(tmp_path / "dir", ca_dir / "rogue.pem"))}
     proc = _python(

@@ -20,7 +20,8 @@ SHARED_IMPORTS = ("import os", "import ssl", "import sys")
 
 def parts(target: str) -> list[str]:
     """The runtime modules a target's bootstrap is made of, in order."""
-    # The fast path (issue 14) serves the file-and-directory stores of Linux and the BSDs.
+    # Only the posix module's machine stores (Linux, the BSDs) are a PEM file and a directory,
+    # which the fast path serves as a hashed directory.
     fast = ["fastpath"] if OS_MODULE[target] == "posix" else []
     return ["stores", *fast, OS_MODULE[target], "core"]
 

@@ -1,9 +1,8 @@
 """Where operating systems keep their trust stores: the candidate tables baked into bootstraps.
 
-Sources (see ``shared/reference/trust-store-paths.json``): Go's crypto/x509 ``root_*.go``,
-rustls/openssl-probe 0.2.1, truststore 0.10.5 and python-build-standalone. Files: the first that
-exists wins. Directories: used only when they hold OpenSSL ``<hash>.<n>`` names (the RHEL trap:
-``/etc/ssl/certs`` exists there without any).
+Sources: Go's crypto/x509 ``root_*.go``, rustls/openssl-probe 0.2.1, truststore 0.10.5 and
+python-build-standalone. Files: the first that exists wins. Directories: used only when they hold
+OpenSSL ``<hash>.<n>`` names (the RHEL trap: ``/etc/ssl/certs`` exists there without any).
 """
 
 from __future__ import annotations
