@@ -10,9 +10,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from certembed.audit.binaries import Binary, read_binary
+
+# What a finding is about: --fail-on selects by it, text and JSON reports group by it.
+Category = Literal[
+    "eol", "mismatch", "expired", "expiring", "distrusted", "local", "x509-strict", "info"
+]
 
 SYSTEM_LIB_DIRS = (
     "/lib",
@@ -32,7 +37,7 @@ _MACHO_NAME = re.compile(r"^lib(?:ssl|crypto)\.(\d+)(?:\.(\d+))?\.dylib$")
 
 @dataclass
 class Finding:
-    category: str  # eol | mismatch | expired | expiring | distrusted | local | x509-strict | info
+    category: Category
     file: str
     message: str
     fix: str = ""

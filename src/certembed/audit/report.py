@@ -7,13 +7,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from certembed.audit.analyze import Finding, OpenSSLReport, analyze_openssl, eol_table
+from certembed.audit.analyze import (
+    Category,
+    Finding,
+    OpenSSLReport,
+    analyze_openssl,
+    eol_table,
+)
 from certembed.audit.collect import candidate_binaries, open_tree, python_minor
 from certembed.audit.trust import BundleReport, TrustAuditor
 
 SCHEMA = "certembed-audit"
 SCHEMA_VERSION = 2
-FAIL_ON = ("eol", "expired", "distrusted", "mismatch", "local", "x509-strict")
+FAIL_ON: tuple[Category, ...] = ("eol", "expired", "distrusted", "mismatch", "local", "x509-strict")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import certifi
 
@@ -27,7 +27,7 @@ _CERTIFI_VERSION = re.compile(r"certifi-(\d{4}\.\d{1,2}\.\d{1,2})\.dist-info$")
 
 @dataclass
 class BundleReport:
-    kind: str  # "certembed" | "certifi"
+    kind: Literal["certembed", "certifi"]
     location: str
     certificates: int = 0
     certembed_version: str | None = None

@@ -16,12 +16,12 @@ from certembed.bootstrap.assemble import assemble, parts
 from certembed.bootstrap.paths import TABLES, TARGET_TABLES
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import hashed_names, render_pem
-from certembed.config.model import Spec
+from certembed.config.model import TRUST_ROLES, Spec
 
 BOOTSTRAP_NAME = "_certembed_bootstrap.py"
 DATA_DIR_NAME = "_certembed_data"
 PAYLOAD_MANIFEST = "_certembed_manifest.json"
-ROLES = ("fallback", "always")
+ROLES = TRUST_ROLES  # one payload file and folder per role, in this order
 
 
 def _py(value: Any) -> str:

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from cryptography import x509
 
+from certembed.config.model import SourceKind, TrustRole
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -17,7 +19,7 @@ class Candidate:
     der: bytes
     source: str  # the source's label, e.g. "certifi" or "pem_file:/abs/corp.pem"
     origin: str  # where exactly: "corp.pem:12" or "app.star:3:9"
-    trust: str
+    trust: TrustRole
 
     @property
     def sha256(self) -> str:
@@ -46,7 +48,7 @@ class Anchor:
     not_after: datetime
     subject_hash: str
     sources: tuple[str, ...]
-    trust: str
+    trust: TrustRole
     pem_text: str
     strict: tuple[str, ...] = ()  # codes of certembed.bundle.strict.RULES it breaks
 
@@ -58,9 +60,9 @@ class Anchor:
 class SourceRecord:
     """Provenance of one configured source, for the manifest."""
 
-    kind: str
+    kind: SourceKind
     label: str
-    trust: str
+    trust: TrustRole
     location: str
     version: str | None = None
     files: tuple[tuple[str, str], ...] = ()  # (path, sha256:...)
@@ -75,5 +77,5 @@ class Bundle:
     excluded: list[tuple[str, str]] = field(default_factory=list)  # (sha256, why)
     warnings: list[str] = field(default_factory=list)
 
-    def by_role(self, trust: str) -> list[Anchor]:
+    def by_role(self, trust: TrustRole) -> list[Anchor]:
         return [a for a in self.anchors if a.trust == trust]

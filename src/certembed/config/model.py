@@ -15,16 +15,25 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
 from certembed.errors import ConfigError, Diagnostic, Location
 from certembed.suggest import missing_hint
 
-MODES = ("fill-gaps", "merge", "embedded-only")
-TARGETS = ("host", "linux", "macos", "windows")
-TRUST_ROLES = ("fallback", "always")
-SOURCE_KINDS = ("certifi", "system_store", "pem_file", "pem_dir", "pem")
-APP_KINDS = ("pyinstaller", "nuitka", "cx_freeze")
+# Each closed set of words is a Literal type (what the checked model holds, so that mypy catches a
+# misspelt "fill_gaps") and its tuple of values (what the checker and the docs list), one from the
+# other.
+Mode = Literal["fill-gaps", "merge", "embedded-only"]
+Target = Literal["host", "linux", "macos", "windows"]
+TrustRole = Literal["fallback", "always"]
+SourceKind = Literal["certifi", "system_store", "pem_file", "pem_dir", "pem"]
+AppKind = Literal["pyinstaller", "nuitka", "cx_freeze"]
+MODES: tuple[Mode, ...] = get_args(Mode)
+TARGETS: tuple[Target, ...] = get_args(Target)
+TRUST_ROLES: tuple[TrustRole, ...] = get_args(TrustRole)
+SOURCE_KINDS: tuple[SourceKind, ...] = get_args(SourceKind)
+APP_KINDS: tuple[AppKind, ...] = get_args(AppKind)
+W = TypeVar("W", bound=str)  # a word of one of the sets above
 # The Starlark builtin that declares an app of each kind, and the package that provides it.
 APP_BUILTINS = {
     "pyinstaller": "pyinstaller_app",
@@ -33,8 +42,8 @@ APP_BUILTINS = {
 }
 FREEZER_PACKAGES = {"pyinstaller": "pyinstaller", "nuitka": "nuitka", "cx_freeze": "cx_Freeze"}
 # Kinds that build only a directory (cx_Freeze has no self-extracting executable).
-ONEDIR_ONLY = ("cx_freeze",)
-DEFAULT_TRUST = {
+ONEDIR_ONLY: tuple[AppKind, ...] = ("cx_freeze",)
+DEFAULT_TRUST: dict[SourceKind, TrustRole] = {
     "certifi": "fallback",
     "system_store": "fallback",
     "pem_file": "always",
@@ -195,8 +204,8 @@ _APP_REQUIRED = {
 
 @dataclass(frozen=True)
 class Source:
-    kind: str
-    trust: str
+    kind: SourceKind
+    trust: TrustRole
     location: Location
     path: Path | None = None
     text: str | None = None
@@ -231,7 +240,7 @@ class AppSpec:
     script: Path
     onefile: bool = False
     args: tuple[str, ...] = ()
-    kind: str = "pyinstaller"
+    kind: AppKind = "pyinstaller"
     location: Location = DEFAULT_LOCATION
 
 
@@ -240,8 +249,8 @@ class Spec:
     """A validated configuration. Every value is checked; paths are absolute."""
 
     bundle: BundleSpec
-    mode: str = "fill-gaps"
-    targets: tuple[str, ...] = ("host",)
+    mode: Mode = "fill-gaps"
+    targets: tuple[Target, ...] = ("host",)
     respect_env: bool = True
     export_env: bool = False
     patch_certifi: bool = True
@@ -346,6 +355,13 @@ class Checker:
             return False
         return True
 
+    def one_of(self, value: object, choices: tuple[W, ...], loc: Location, key: str) -> W | None:
+        """``value`` as the member of ``choices`` it equals (typed as they are), else None with
+        the problem reported as by :meth:`choice`."""
+        if not self.choice(value, choices, loc, key):
+            return None
+        return choices[choices.index(value)]
+
     def str_list(self, value: object, loc: Location, key: str) -> list[str] | None:
         if not isinstance(value, (list, tuple)):
             self.error(self._at(loc, key), f"must be a list of strings, got {_describe(value)}")
@@ -379,14 +395,14 @@ class Checker:
     # -- model objects --------------------------------------------------------------------
     def source(self, raw: Mapping[str, Any], loc: Location) -> Source | None:
         self.unknown_keys(raw, SOURCE_OPTIONS, loc, "source")
-        kind = raw.get("kind")
-        if kind is None:
+        if raw.get("kind") is None:
             self.error(self._at(loc, "kind"), f"is required (one of {', '.join(SOURCE_KINDS)})")
             return None
-        if not self.choice(kind, SOURCE_KINDS, loc, "kind"):
+        kind = self.one_of(raw["kind"], SOURCE_KINDS, loc, "kind")
+        if kind is None:
             return None
-        trust = raw.get("trust", DEFAULT_TRUST[kind])
-        ok = self.choice(trust, TRUST_ROLES, loc, "trust")
+        trust = self.one_of(raw.get("trust", DEFAULT_TRUST[kind]), TRUST_ROLES, loc, "trust")
+        ok = trust is not None
         path: Path | None = None
         text: str | None = None
         if kind in ("pem_file", "pem_dir"):
@@ -413,7 +429,7 @@ class Checker:
         elif "text" in raw:
             self.error(self._at(loc, "text"), f"does not apply to a {kind} source")
             ok = False
-        if not ok:
+        if not ok or trust is None:
             return None
         display = self.display(str(raw["path"])) if path is not None else ""
         return Source(kind=kind, trust=trust, location=loc, path=path, text=text, display=display)
@@ -456,8 +472,8 @@ class Checker:
 
     def app(self, raw: Mapping[str, Any], loc: Location) -> AppSpec | None:
         self.unknown_keys(raw, APP_OPTIONS, loc, "app")
-        kind = raw.get("kind", "pyinstaller")
-        ok = self.choice(kind, APP_KINDS, loc, "kind")
+        kind = self.one_of(raw.get("kind", "pyinstaller"), APP_KINDS, loc, "kind")
+        ok = kind is not None
         name = raw.get("name")
         script = raw.get("script")
         for key, value in (("name", name), ("script", script)):
@@ -481,7 +497,7 @@ class Checker:
             )
             ok = False
         args = self.str_list(raw.get("args", []), loc, "args")
-        if args is None or not ok:
+        if args is None or not ok or kind is None:
             return None
         script_path = self.path(str(script))
         if not script_path.is_file():
@@ -494,7 +510,7 @@ class Checker:
             script=script_path,
             onefile=bool(onefile),
             args=tuple(args),
-            kind=str(kind),
+            kind=kind,
             location=loc,
         )
 
@@ -508,16 +524,22 @@ class Checker:
         config_path: Path | None,
         config_digest: str,
     ) -> Spec | None:
-        ok = self.choice(raw.get("mode", "fill-gaps"), MODES, loc, "mode")
-        targets = self.str_list(raw.get("targets", ["host"]), loc, "targets")
-        if targets is None:
+        mode = self.one_of(raw.get("mode", "fill-gaps"), MODES, loc, "mode")
+        ok = mode is not None
+        names = self.str_list(raw.get("targets", ["host"]), loc, "targets")
+        targets: list[Target] = []
+        if names is None:
             ok = False
         else:
-            if not targets:
+            if not names:
                 self.error(self._at(loc, "targets"), "must name at least one target")
                 ok = False
-            for index, target in enumerate(targets):
-                ok = self.choice(target, TARGETS, loc, f"targets[{index}]") and ok
+            for index, name in enumerate(names):
+                target = self.one_of(name, TARGETS, loc, f"targets[{index}]")
+                if target is None:
+                    ok = False
+                else:
+                    targets.append(target)
         flags = {}
         for name, default in (
             ("respect_env", True),
@@ -531,12 +553,12 @@ class Checker:
             value = raw.get(name, default)
             ok = self.expect(value, bool, loc, name) and ok
             flags[name] = bool(value)
-        if not ok or bundle is None or not app_ok:
+        if not ok or mode is None or bundle is None or not app_ok:
             return None
         return Spec(
             bundle=bundle,
-            mode=str(raw.get("mode", "fill-gaps")),
-            targets=tuple(targets or ()),
+            mode=mode,
+            targets=tuple(targets),
             app=app,
             config_path=config_path,
             config_digest=config_digest,
