@@ -17,13 +17,21 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certembed.errors import MissingSymbol
 from certembed.openssl.symbols import damage
-from tests.support.damage import SEEDS, audit_holds, damaged, damaged_copy, upgrade_holds
+from tests.support.damage import (
+    ONEFILE,
+    SEEDS,
+    audit_holds,
+    damaged,
+    damaged_copy,
+    upgrade_holds,
+)
 from tests.support.fixtures import extract
+from tests.support.pythons import require_module
 from tests.support.wine import install_embed
 
 
@@ -35,7 +43,6 @@ from tests.support.wine import install_embed
     database=None,
 )
 @given(damaged())
-@example(("onefile-app", SEEDS["onefile-app"][:-200] + b"MEI\x0c\x0b\x0a\x0b\x0e" * 12))
 def test_damaged_binary_alone(tmp_path_factory, sample):
     name, data = sample
     path = tmp_path_factory.mktemp("fuzz") / name
@@ -44,6 +51,17 @@ def test_damaged_binary_alone(tmp_path_factory, sample):
     if data == SEEDS[name]:  # undamaged: every seed is or imports OpenSSL, and is found so
         openssl = report["openssl"]
         assert openssl["libraries"] or openssl["importers"]  # type: ignore[index]
+
+
+def test_onefile_cut_short_with_cookies_at_its_end(tmp_path):
+    """The PyInstaller onefile seed is fuzzed with the others (it needs PyInstaller's archive
+    writer), and a onefile cut short whose tail repeats the archive cookie's magic is audited
+    or refused, never a traceback."""
+    require_module("PyInstaller", "pip install -e '.[test]'")
+    assert ONEFILE in SEEDS
+    path = tmp_path / ONEFILE
+    path.write_bytes(SEEDS[ONEFILE][:-200] + b"MEI\x0c\x0b\x0a\x0b\x0e" * 12)
+    audit_holds(path)
 
 
 @settings(

@@ -1,10 +1,15 @@
 """Damaged binaries for fuzzing `certembed audit`: well-formed minimal PE/ELF/Mach-O files and a
 PyInstaller onefile (seeds), a Hypothesis strategy that damages them, and the property every
 run must hold. Shared by tests/test_audit_fuzz.py (bounded, in CI) and bench/fuzz_audit.py
-(long run)."""
+(long run).
+
+The onefile seed is written by PyInstaller's own archive writer, so it exists only where
+PyInstaller is installed; importing this module never needs it (the tests that need the seed
+call :func:`tests.support.pythons.require_module` first)."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import struct
@@ -19,6 +24,7 @@ from certembed.cli import main
 from tests.support.binaries import VERSION_WITH_CONTEXT, write_elf, write_macho, write_pe
 
 EXITS = {0: "audited", 5: "input cannot be read", 6: "findings in --fail-on"}
+ONEFILE = "onefile-app"
 
 ARCHIVE_START: dict[str, int] = {}
 
@@ -40,21 +46,22 @@ def _seeds() -> dict[str, bytes]:
         out["libssl.so.3"] = write_elf(
             folder / "d.so", "x86", ["libcrypto.so.3"], "libssl.so.3"
         ).read_bytes()
-        # a PyInstaller onefile: an executable with a CArchive (TOC, zlib members) appended
-        from PyInstaller.archive.writers import CArchiveWriter
+        if importlib.util.find_spec("PyInstaller") is not None:
+            # a PyInstaller onefile: an executable with a CArchive (TOC, zlib members) appended
+            from PyInstaller.archive.writers import CArchiveWriter
 
-        CArchiveWriter(
-            str(folder / "pkg"),
-            [
-                ("libssl.so.3", str(folder / "d.so"), True, "b"),
-                ("_ssl.so", str(folder / "c.so"), False, "b"),
-                ("certifi/cacert.pem", certifi.where(), True, "x"),
-            ],
-            "libpython3.so",
-        )
-        app = write_elf(folder / "app", "x64", ["libc.so.6"]).read_bytes()
-        out["onefile-app"] = app + (folder / "pkg").read_bytes()
-        ARCHIVE_START["onefile-app"] = len(app)
+            CArchiveWriter(
+                str(folder / "pkg"),
+                [
+                    ("libssl.so.3", str(folder / "d.so"), True, "b"),
+                    ("_ssl.so", str(folder / "c.so"), False, "b"),
+                    ("certifi/cacert.pem", certifi.where(), True, "x"),
+                ],
+                "libpython3.so",
+            )
+            app = write_elf(folder / "app", "x64", ["libc.so.6"]).read_bytes()
+            out[ONEFILE] = app + (folder / "pkg").read_bytes()
+            ARCHIVE_START[ONEFILE] = len(app)
         out["libssl.3.dylib"] = write_macho(
             folder / "e.dylib", "arm64", ["@loader_path/libcrypto.3.dylib"], "@rpath/libssl.3.dylib"
         ).read_bytes()

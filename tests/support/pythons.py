@@ -1,7 +1,8 @@
-"""CPython interpreters that pyenv provides on this machine."""
+"""CPython interpreters that pyenv provides on this machine, and modules this one lacks."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -39,6 +40,16 @@ def require_python(minor: int) -> str:
             pytest.fail("CI=true but " + message)
         pytest.skip(message)
     return exe
+
+
+def require_module(module: str, install: str) -> None:
+    """Skip, naming ``install`` (what provides ``module``), when this Python cannot import
+    ``module`` — but fail under CI=true, where the [test] extra provides it."""
+    if importlib.util.find_spec(module) is None:
+        message = f"{module} is not installed here ({install})"
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but " + message)
+        pytest.skip(message)
 
 
 # What a minimal copy of a CPython prefix leaves out: tests, IDLE, Tk, the static library and
