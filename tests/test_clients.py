@@ -23,6 +23,7 @@ import pytest
 
 from tests.support.env import scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
+from tests.support.pythons import require_module
 from tests.support.tls import Server, grpc_server
 
 pytestmark = [pytest.mark.freeze, pytest.mark.namespace]
@@ -57,6 +58,7 @@ coll = COLLECT(exe, a.binaries, a.datas, name="clients")
 
 
 def _freeze(folder: Path, ca_dir: Path, enabled: bool) -> Path:
+    require_module("PyInstaller", "pip install -e '.[test]'")
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(APP, folder / "clients_app.py")
     (folder / "certembed.toml").write_text(

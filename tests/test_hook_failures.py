@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.env import machine_env, scrubbed_env
+from tests.support.pythons import require_module
 
 pytestmark = pytest.mark.freeze
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +122,7 @@ def test_cli_without_engine_exit_7_and_toml_still_builds(no_engine, tmp_path):
 def test_broken_config_stops_the_freeze_with_one_message(tmp_path):
     """In the test venv (engines installed): a config error is one message, not a traceback."""
     folder = _project(tmp_path / "toml", certembed_toml='mdoe = "merge"\n')
+    require_module("PyInstaller", "pip install -e '.[test]'")
     pyinstaller = Path(sys.executable).with_name("pyinstaller")
     proc = _freeze(pyinstaller.parent, folder)
     assert proc.returncode != 0

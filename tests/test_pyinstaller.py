@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.env import scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
+from tests.support.pythons import require_module
 from tests.test_runtime_layouts import outcome
 
 pytestmark = [pytest.mark.freeze, pytest.mark.namespace]
@@ -48,6 +49,8 @@ def _run(cmd: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[s
 def _pyinstaller(
     folder: Path, *args: str, python: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
+    if python is None:  # this environment's PyInstaller (a given ``python`` brings its own)
+        require_module("PyInstaller", "pip install -e '.[test]'")
     exe = [python, "-m", "PyInstaller"] if python else [_bin("pyinstaller")]
     return _run([*exe, "--noconfirm", "--log-level", "WARN", *args], folder, **env)
 

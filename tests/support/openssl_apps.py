@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.env import scrubbed_env
 from tests.support.fixtures import file_lock
+from tests.support.pythons import require_module
 
 PROBE = Path(__file__).resolve().parents[1] / "apps" / "openssl_probe.py"
 SPEC = """
@@ -28,6 +29,7 @@ EXE(pyz, a.scripts, a.binaries, a.datas, [], name="probe-onefile")
 
 def frozen_probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``dist`` holding both apps, frozen on first use in this session."""
+    require_module("PyInstaller", "pip install -e '.[test]'")
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent
