@@ -77,8 +77,11 @@ def test_text_output_ends_with_a_summary(tmp_path, ca_dir, monkeypatch, capsys):
 
 
 def test_help_names_every_input_it_reads(capsys):
-    from certembed.inspect import KINDS
+    from typing import get_args
 
+    from certembed.inspect import KINDS, InputKind
+
+    assert list(KINDS) == list(get_args(InputKind))  # every kind inspect returns has its text
     try:
         main(["inspect", "--help"])
     except SystemExit as exc:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from certembed.bootstrap.render import DATA_DIR_NAME, PAYLOAD_MANIFEST
 from certembed.bundle.load import parse_blob
@@ -96,7 +96,18 @@ def _from_role_pems(files: list[tuple[str, bytes]], source: str) -> list[dict[st
 
 
 # What ``certembed inspect`` reads, in the words its --help and summary use.
-KINDS: dict[str, tuple[str, str]] = {  # kind: (summary label, --help text)
+# What `inspect` was given: the summary and --json name it, --help lists them from KINDS.
+InputKind = Literal[
+    "pem",
+    "build",
+    "manifest",
+    "payload",
+    "pyinstaller-onefile",
+    "pyoxidizer-rule",
+    "pyoxidizer-files",
+    "injected-python",
+]
+KINDS: dict[InputKind, tuple[str, str]] = {  # kind: (summary label, --help text)
     "pem": ("certificate file", "a PEM or DER certificate file (any name: cacert.pem, corp.crt)"),
     "build": ("`certembed build` output", "a `certembed build` output dir (its manifest.json)"),
     "manifest": (
@@ -127,7 +138,7 @@ KINDS: dict[str, tuple[str, str]] = {  # kind: (summary label, --help text)
 }
 
 
-def _in_directory(path: Path) -> tuple[str, Path, list[dict[str, Any]]]:
+def _in_directory(path: Path) -> tuple[InputKind, Path, list[dict[str, Any]]]:
     """A build dir (``manifest.json``), a PyInstaller onedir (``_certembed_manifest.json``
     under ``_internal/certembed``) or a file-layout PyOxidizer install (``_certembed_data/``)."""
     manifest = path / "manifest.json"
@@ -196,7 +207,7 @@ def _in_executable(path: Path) -> list[dict[str, Any]] | None:
     )
 
 
-def inspect_input(path: Path) -> tuple[str, Path, list[dict[str, Any]]]:
+def inspect_input(path: Path) -> tuple[InputKind, Path, list[dict[str, Any]]]:
     """(kind of input (a key of :data:`KINDS`), the file read, its certificates)."""
     if not path.exists():
         raise PathNotFoundError(missing_hint(path))
@@ -226,7 +237,7 @@ def inspect_path(path: Path) -> list[dict[str, Any]]:
     return inspect_input(path)[2]
 
 
-def summary(kind: str, read: Path, rows: list[dict[str, Any]], today: str) -> dict[str, Any]:
+def summary(kind: InputKind, read: Path, rows: list[dict[str, Any]], today: str) -> dict[str, Any]:
     """What ``inspect`` read and what the certificates add up to (``today``: YYYY-MM-DD)."""
     roles: dict[str, int] = {}
     sources: dict[str, int] = {}
