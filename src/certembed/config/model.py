@@ -25,6 +25,7 @@ from certembed.suggest import missing_hint
 # other.
 Mode = Literal["fill-gaps", "merge", "embedded-only"]
 Target = Literal["host", "linux", "macos", "windows"]
+TargetOS = Literal["linux", "macos", "windows"]  # a target with ``host`` resolved
 TrustRole = Literal["fallback", "always"]
 SourceKind = Literal["certifi", "system_store", "pem_file", "pem_dir", "pem"]
 AppKind = Literal["pyinstaller", "nuitka", "cx_freeze"]
@@ -263,9 +264,9 @@ class Spec:
     config_digest: str = "default"
     base_dir: Path = field(default_factory=Path.cwd)
 
-    def resolved_targets(self) -> tuple[str, ...]:
+    def resolved_targets(self) -> tuple[TargetOS, ...]:
         """``host`` resolved to the build machine's OS; duplicates dropped, order kept."""
-        out: list[str] = []
+        out: list[TargetOS] = []
         for target in self.targets:
             name = host_target() if target == "host" else target
             if name not in out:
@@ -273,7 +274,7 @@ class Spec:
         return tuple(out)
 
 
-def host_target() -> str:
+def host_target() -> TargetOS:
     if sys.platform == "win32":
         return "windows"
     if sys.platform == "darwin":
