@@ -177,3 +177,13 @@ def test_the_checks_see_what_they_check() -> None:
         ["a", "b", "c"]
     ]
     assert cycles({"a": {"b": []}, "b": {}}) == []
+
+
+def test_the_installation_model_is_below_its_readers() -> None:
+    """audit, openssl and inject read installations through certembed.installation, which
+    depends on none of them (nor on anything above the leaf errors module)."""
+    edges = graph()
+    assert set(edges.get("installation", {})) <= {"errors"}
+    for reader in ("audit", "openssl", "inject"):
+        assert "installation" in edges[reader], reader
+    assert "openssl" not in edges["audit"] and "audit" not in edges["inject"]
