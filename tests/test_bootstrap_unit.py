@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from certembed.bootstrap import load_side_effect_free
-from certembed.bootstrap.paths import TABLES
+from certembed.store_paths import TABLES
 from tests.support.env import scrubbed_env
 from tests.support.project import build
 from tests.support.pythons import pyenv_pythons

@@ -26,9 +26,10 @@ import pytest
 
 from certembed.cli import main
 from certembed.errors import OpenSSLError, SourceEndOfLife, TargetBusy
+from certembed.installation.files import WORK_PREFIX
 from certembed.openssl import ops
 from certembed.openssl.swap import MANIFEST
-from certembed.openssl.target import BACKUP_DIR, WORK_PREFIX
+from certembed.openssl.target import BACKUP_DIR
 from tests.support.env import scrubbed_env
 from tests.support.fixtures import extract
 from tests.support.openssl_apps import frozen_probe

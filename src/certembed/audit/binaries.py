@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from certembed.installation.files import kind_of
+
 PE_MACHINES = {0x14C: "x86", 0x8664: "x64", 0xAA64: "arm64", 0x1C4: "arm"}
 ELF_MACHINES = {
     "EM_386": "x86",
@@ -55,23 +57,6 @@ class Binary:
 
     def openssl_imports(self) -> list[str]:
         return [name for name in self.imports if _OPENSSL_LIB.match(Path(name).name)]
-
-
-def kind_of(head: bytes) -> str | None:
-    if head[:2] == b"MZ":
-        return "pe"
-    if head[:4] == b"\x7fELF":
-        return "elf"
-    if head[:4] in (
-        b"\xfe\xed\xfa\xce",
-        b"\xfe\xed\xfa\xcf",
-        b"\xce\xfa\xed\xfe",
-        b"\xcf\xfa\xed\xfe",
-    ):
-        return "macho"
-    if head[:4] == b"\xca\xfe\xba\xbe" and len(head) >= 8 and int.from_bytes(head[4:8], "big") < 32:
-        return "macho"  # fat binary (a Java class file has a large version number here)
-    return None
 
 
 # libcrypto's error-library names (ERR_str_libraries): compiled into libcrypto itself, never

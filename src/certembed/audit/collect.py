@@ -17,29 +17,18 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from certembed.audit.binaries import kind_of
 from certembed.errors import AuditError, PathNotFoundError
+from certembed.installation.files import is_interpreter_name, kind_of, read_head, walk
+from certembed.installation.layout import classify
+from certembed.installation.onefile import onefile_reader
+from certembed.installation.tree import Interpreter, Tree, TreeKind
+from certembed.installation.venv import Venv, is_venv, minor_of, read_venv, venv_of_interpreter
 from certembed.suggest import missing_hint
 
 BINARY_SUFFIXES = (".dll", ".pyd", ".so", ".dylib", ".exe")
 _EXTRACT_TYPES = ("b", "e", "x")  # binaries, extensions, data (PyInstaller TOC typecodes)
-
-
-@dataclass
-class Tree:
-    root: Path
-    kind: str
-    files: list[Path]
-    # a venv or an interpreter: which base interpreter the audit followed, and how
-    interpreter: dict[str, str | None] | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-_INTERPRETER = re.compile(r"^pythonw?(\d+(\.\d+)?)?(\.exe)?$", re.IGNORECASE)
-
 
 _PYTHON_MARKERS = (
     re.compile(r"^libpython3\.(\d+)"),  # libpython3.11.so.1.0, libpython3.12.dylib
@@ -56,8 +45,8 @@ def python_minor(tree: Tree) -> int | None:
     exactly one (libpython3.X, python3X.dll, *.cpython-3X-*, lib/python3.X, pyvenv.cfg); None
     when none or several do (a directory of mixed binaries)."""
     found: set[int] = set()
-    version = (tree.interpreter or {}).get("version")
-    minor = _minor(version)
+    version = tree.interpreter.version if tree.interpreter else None
+    minor = minor_of(version)
     if minor and minor.startswith("3."):
         found.add(int(minor.split(".")[1]))
     for path in tree.files:
@@ -73,25 +62,6 @@ def python_minor(tree: Tree) -> int | None:
     return found.pop() if len(found) == 1 else None
 
 
-def read_pyvenv_cfg(path: Path) -> dict[str, str]:
-    """``key = value`` lines of a pyvenv.cfg (as CPython's site.py reads them)."""
-    out: dict[str, str] = {}
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise AuditError(f"{path}: cannot read ({exc.strerror})") from exc
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip().lower()] = value.strip()
-    return out
-
-
-def _minor(version: str | None) -> str | None:
-    match = re.match(r"(\d+)\.(\d+)", version or "")
-    return f"{match.group(1)}.{match.group(2)}" if match else None
-
-
 def interpreter_files(executable: Path, minor: str | None = None) -> tuple[Path, list[Path]]:
     """(prefix, files) of the Python installation an executable belongs to: the executable,
     its extension modules (Unix ``lib/pythonX.Y/lib-dynload``, Windows ``DLLs``) and shared
@@ -100,11 +70,11 @@ def interpreter_files(executable: Path, minor: str | None = None) -> tuple[Path,
     home = exe.parent
     files = [exe]
     if (home / "DLLs").is_dir():  # Windows layout: python.exe next to DLLs/
-        files += [p for p in _walk(home / "DLLs") if p.is_file()]
+        files += [p for p in walk(home / "DLLs") if p.is_file()]
         files += sorted(p for p in home.glob("*.dll") if p.is_file())
         return home, files
     prefix = home.parent
-    name_minor = _minor(exe.name.replace("python", "")) or minor
+    name_minor = minor_of(exe.name.replace("python", "")) or minor
     stdlibs = (
         [prefix / "lib" / f"python{name_minor}"]
         if name_minor
@@ -113,98 +83,72 @@ def interpreter_files(executable: Path, minor: str | None = None) -> tuple[Path,
     for stdlib in stdlibs:
         dynload = stdlib / "lib-dynload"
         if dynload.is_dir():
-            files += [p for p in _walk(dynload) if p.is_file()]
+            files += [p for p in walk(dynload) if p.is_file()]
     files += sorted(p for p in (prefix / "lib").glob("libpython3*.so*") if p.is_file())
     return prefix, files
 
 
-def _venv_tree(venv: Path, via: str) -> Tree:
-    cfg = read_pyvenv_cfg(venv / "pyvenv.cfg")
-    home = cfg.get("home")
-    version = cfg.get("version") or cfg.get("version_info")
-    minor = _minor(version)
-    candidates = []
-    if cfg.get("executable"):
-        candidates.append(Path(cfg["executable"]))
-    if home:
-        names = [f"python{minor}", "python3", "python"] if minor else ["python3", "python"]
-        candidates += [Path(home) / n for n in [*names, "python.exe"]]
-    base = next((c for c in candidates if c.is_file()), None)
-    files = _walk(venv)
-    info: dict[str, str | None] = {
-        "via": via,
-        "pyvenv_cfg": str(venv / "pyvenv.cfg"),
-        "home": home,
-        "version": version,
-        "base_executable": str(base) if base else None,
-        "base_prefix": None,
-    }
+def _read_venv(root: Path) -> Venv:
+    try:
+        return read_venv(root)
+    except OSError as exc:
+        raise AuditError(f"{root / 'pyvenv.cfg'}: cannot read ({exc.strerror})") from exc
+
+
+def _venv_tree(root: Path, via: str) -> Tree:
+    venv = _read_venv(root)
+    home, version = venv.home, venv.version
+    base = venv.base_executable()
+    files = walk(root)
     notes = []
+    base_prefix = None
     if base is None:
         notes.append(
             f"pyvenv.cfg names the base interpreter's home '{home}', which is not on this "
             "machine: the OpenSSL this venv uses (the base interpreter's) is not audited"
         )
     else:
-        prefix, base_files = interpreter_files(base, minor)
-        info["base_prefix"] = str(prefix)
+        prefix, base_files = interpreter_files(base, venv.minor)
+        base_prefix = str(prefix)
         files += base_files
         notes.append(
             f"virtual environment: pyvenv.cfg home = {home} -> base interpreter {base.resolve()}"
             f"{f' (Python {version})' if version else ''}; the venv uses its _ssl and OpenSSL, "
             "audited from there"
         )
-    return Tree(venv, "venv", files, info, notes)
+    interpreter = Interpreter(
+        via=via,
+        pyvenv_cfg=str(venv.config),
+        home=home,
+        version=version,
+        base_executable=str(base) if base else None,
+        base_prefix=base_prefix,
+    )
+    return Tree(root, "venv", tuple(files), interpreter, tuple(notes))
 
 
 def _interpreter_tree(executable: Path) -> Tree:
-    for venv in (executable.parent.parent, executable.parent):  # bin/python, Scripts\python.exe
-        if (venv / "pyvenv.cfg").is_file():
-            return _venv_tree(venv, f"interpreter {executable}")
+    venv = venv_of_interpreter(executable)
+    if venv is not None:
+        return _venv_tree(venv, f"interpreter {executable}")
     prefix, files = interpreter_files(executable)
-    info: dict[str, str | None] = {
-        "via": f"interpreter {executable}",
-        "pyvenv_cfg": None,
-        "home": str(executable.resolve().parent),
-        "version": None,
-        "base_executable": str(executable.resolve()),
-        "base_prefix": str(prefix),
-    }
+    interpreter = Interpreter(
+        via=f"interpreter {executable}",
+        pyvenv_cfg=None,
+        home=str(executable.resolve().parent),
+        version=None,
+        base_executable=str(executable.resolve()),
+        base_prefix=str(prefix),
+    )
     note = f"interpreter {executable.resolve()}: audited with its extension modules under {prefix}"
-    return Tree(prefix, "python-interpreter", files, info, [note])
+    return Tree(prefix, "python-interpreter", tuple(files), interpreter, (note,))
 
 
-def _walk(root: Path) -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            out.append(Path(dirpath) / name)
-    return out
-
-
-def _kind_of_dir(root: Path, files: list[Path]) -> str:
-    names = {p.name.lower() for p in root.iterdir()}
-    if (root / "DLLs").is_dir() and any(
-        n.startswith("python") and n.endswith(".exe") for n in names
-    ):
-        return "python-windows"
-    if (root / "bin").is_dir() and any((root / "lib").glob("python3*/lib-dynload")):
-        return "python-unix"
-    if (root / "_internal").is_dir() or (root / "base_library.zip").is_file():
-        return "pyinstaller-onedir"
-    return "directory"
-
-
-def _onefile_reader(path: Path):  # type: ignore[no-untyped-def]
-    try:
-        from PyInstaller.archive.readers import CArchiveReader
-    except ImportError:
-        return None
-    try:
-        return CArchiveReader(str(path))
-    except Exception:
-        return None
+def _kind_of_dir(root: Path) -> TreeKind:
+    layout = classify(root)
+    # The audit report's kinds (schema 2) have no embeddable Python: it is reported as the
+    # directory of binaries it was always audited as.
+    return "directory" if layout == "python-windows-embeddable" else layout
 
 
 def _safe(name: str) -> PurePosixPath:
@@ -219,13 +163,12 @@ def open_tree(path: Path) -> Iterator[Tree]:
     if not path.exists():  # like every command's missing path: exit 8, near names suggested
         raise PathNotFoundError(missing_hint(path))
     if path.is_dir():
-        if (path / "pyvenv.cfg").is_file():
+        if is_venv(path):
             yield _venv_tree(path, f"directory {path}")
             return
-        files = _walk(path)
-        yield Tree(path, _kind_of_dir(path, files), files)
+        yield Tree(path, _kind_of_dir(path), tuple(walk(path)))
         return
-    if _INTERPRETER.match(path.name) and kind_of(_head(path)) is not None:
+    if is_interpreter_name(path.name) and kind_of(_head(path)) is not None:
         yield _interpreter_tree(path)
         return
     with tempfile.TemporaryDirectory(prefix="certembed-audit-") as tmp:
@@ -243,14 +186,14 @@ def open_tree(path: Path) -> Iterator[Tree]:
                 raise AuditError(
                     f"{path}: not a readable wheel/zip{where}: {exc or type(exc).__name__}"
                 ) from exc
-            yield Tree(out, "wheel", _walk(out))
+            yield Tree(out, "wheel", tuple(walk(out)))
             return
         if kind_of(_head(path)) is None:
             raise AuditError(f"{path}: not a directory, wheel or executable")
-        reader = _onefile_reader(path)
+        reader = onefile_reader(path)
         if reader is None:
             (out / path.name).write_bytes(path.read_bytes())
-            yield Tree(out, "binary", [out / path.name])
+            yield Tree(out, "binary", (out / path.name,))
             return
         (out / path.name).write_bytes(path.read_bytes())
         name = ""
@@ -263,7 +206,7 @@ def open_tree(path: Path) -> Iterator[Tree]:
                 f"{path}: damaged PyInstaller archive: member {name!r} cannot be extracted "
                 f"({exc or type(exc).__name__})"
             ) from exc
-        yield Tree(out, "pyinstaller-onefile", _walk(out))
+        yield Tree(out, "pyinstaller-onefile", tuple(walk(out)))
 
 
 # What a damaged archive raises while it is read: bad headers, CRCs, compressed streams,
@@ -282,8 +225,7 @@ def _extract_to(out: Path, name: str, data: bytes) -> None:
 
 def _head(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            return handle.read(8)
+        return read_head(path)
     except OSError as exc:
         raise AuditError(f"{path}: cannot read ({exc.strerror})") from exc
 

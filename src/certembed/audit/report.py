@@ -16,6 +16,7 @@ from certembed.audit.analyze import (
 )
 from certembed.audit.collect import candidate_binaries, open_tree, python_minor
 from certembed.audit.trust import BundleReport, TrustAuditor
+from certembed.installation.files import is_work_path
 
 SCHEMA = "certembed-audit"
 SCHEMA_VERSION = 2
@@ -75,10 +76,10 @@ def upgrade_finding(state: dict[str, Any], where: str) -> Finding:
     return Finding("info", where, message, f"undo with: certembed openssl rollback {where}")
 
 
-def audit(path: Path, as_of: date) -> AuditReport:
+def audit(path: Path, as_of: date, upgraded: dict[str, Any] | None = None) -> AuditReport:
+    """``upgraded``: the state of a ``certembed openssl upgrade`` of ``path`` (a directory),
+    which the caller reads with the openssl package (audit sits below it)."""
     from certembed.inject.state import describe, summary_line
-    from certembed.openssl.swap import state
-    from certembed.openssl.target import is_work_path
 
     with open_tree(path) as tree:
         # The originals an upgrade kept (and its trash) are not what the app loads: report them
@@ -88,13 +89,12 @@ def audit(path: Path, as_of: date) -> AuditReport:
             for f in tree.files
             if not (f.is_relative_to(tree.root) and is_work_path(f.relative_to(tree.root).parts))
         ]
-        upgraded = state(tree.root) if tree.root == path else None
         openssl = analyze_openssl(tree.root, candidate_binaries(files), as_of)
         trust = TrustAuditor(tree.root, files, as_of, python_minor(tree))
         bundles = trust.run()
         findings = openssl.findings + trust.findings
         notes = list(tree.notes)
-        if tree.interpreter and tree.interpreter.get("base_executable") is None:
+        if tree.interpreter and tree.interpreter.base_executable is None:
             findings.insert(0, Finding("info", str(path), notes[0]))
         if upgraded is not None:
             findings.append(upgrade_finding(upgraded, str(path)))
@@ -115,7 +115,7 @@ def audit(path: Path, as_of: date) -> AuditReport:
             openssl,
             bundles,
             findings,
-            tree.interpreter,
+            tree.interpreter.to_json() if tree.interpreter else None,
             notes,
             openssl_upgrade=upgraded,
             injection=injection,

@@ -13,10 +13,10 @@ import jinja2
 
 from certembed import __version__
 from certembed.bootstrap.assemble import assemble, parts
-from certembed.bootstrap.paths import TABLES, TARGET_TABLES
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import hashed_names, render_pem
 from certembed.config.model import TRUST_ROLES, Spec
+from certembed.store_paths import TABLES, TARGET_TABLES
 
 BOOTSTRAP_NAME = "_certembed_bootstrap.py"
 DATA_DIR_NAME = "_certembed_data"

@@ -74,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
         as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
     except ValueError:
         raise AuditError(f"--as-of: {args.as_of!r} is not a YYYY-MM-DD date") from None
-    report = audit(Path(args.path), as_of)
+    from certembed.openssl.ops import upgrade_state
+
+    report = audit(Path(args.path), as_of, upgrade_state(Path(args.path)))
     failing = report.failing(fail_on, args.include_tooling)
     if args.json:
         data = report.to_json()

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     result = build_bundle_output(spec, Path(args.output), targets, progress=report)
     _print_warnings(result.warnings, freezing, args.quiet)
     if freezing:
-        from certembed.build import freeze_app
+        from certembed.integrations.dispatch import freeze_app
 
         result.executable = freeze_app(spec, result, Path(args.dist), progress=report)
     if args.json:

@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from certembed.audit.binaries import kind_of
-from certembed.audit.collect import _INTERPRETER, read_pyvenv_cfg
-from certembed.errors import AuditError, ForeignTarget, NotAPython, PythonTooOld
+from certembed.errors import ForeignTarget, NotAPython, PythonTooOld
+from certembed.installation.files import is_interpreter_name, kind_of, read_head
+from certembed.installation.layout import stdlib_versions, windows_version
+from certembed.installation.venv import is_venv, read_venv, venv_of_interpreter
 
 Kind = Literal["unix-prefix", "venv", "windows", "windows-embeddable"]
 TargetOS = Literal["linux", "macos", "windows"]
 MIN_VERSION = (3, 8)  # the oldest Python the runtime bootstrap supports (docs/runtime.md)
-
-_STDLIB = re.compile(r"^python(\d+)\.(\d+)$")
-_DLL = re.compile(r"^python(\d)(\d+)\.dll$", re.IGNORECASE)
-_PTH = re.compile(r"^python(\d)(\d+)\._pth$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,7 @@ class Installation:
 
 def _head(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            return handle.read(8)
+        return read_head(path)
     except OSError:
         return b""
 
@@ -69,24 +65,6 @@ def _head(path: Path) -> bytes:
 def _os_of(executable: Path) -> TargetOS | None:
     kind = kind_of(_head(executable))
     return {"elf": "linux", "macho": "macos", "pe": "windows"}.get(kind or "")  # type: ignore[return-value]
-
-
-def _stdlib_versions(lib: Path) -> list[tuple[int, int]]:
-    out = []
-    if lib.is_dir():
-        for child in sorted(lib.iterdir()):
-            match = _STDLIB.match(child.name)
-            if match and child.is_dir():
-                out.append((int(match.group(1)), int(match.group(2))))
-    return sorted(out)
-
-
-def _windows_version(root: Path) -> tuple[int, int] | None:
-    for child in sorted(root.iterdir()):
-        match = _DLL.match(child.name) or _PTH.match(child.name)
-        if match:
-            return int(match.group(1)), int(match.group(2))
-    return None
 
 
 def _check_version(path: Path, version: tuple[int, int]) -> None:
@@ -109,19 +87,19 @@ def _check_os(path: Path, target_os: TargetOS) -> None:
 
 def _venv(root: Path, via: str) -> Installation:
     try:
-        cfg = read_pyvenv_cfg(root / "pyvenv.cfg")
-    except AuditError as exc:
-        raise NotAPython(str(exc)) from None
+        venv = read_venv(root)
+    except OSError as exc:
+        raise NotAPython(f"{root / 'pyvenv.cfg'}: cannot read ({exc.strerror})") from None
     windows = (root / "Scripts").is_dir() and (root / "Lib" / "site-packages").is_dir()
     if windows:
-        match = re.match(r"(\d+)\.(\d+)", cfg.get("version") or cfg.get("version_info") or "")
+        match = re.match(r"(\d+)\.(\d+)", venv.version or "")
         if not match:
             raise NotAPython(f"{root / 'pyvenv.cfg'}: no version key, cannot tell its Python")
         version = (int(match.group(1)), int(match.group(2)))
         site = root / "Lib" / "site-packages"
         target_os: TargetOS = "windows"
     else:
-        versions = _stdlib_versions(root / "lib")
+        versions = stdlib_versions(root / "lib")
         if (
             len(versions) != 1
             or not (
@@ -145,7 +123,7 @@ def _venv(root: Path, via: str) -> Installation:
 
 
 def _unix_prefix(root: Path, via: str) -> Installation | None:
-    versions = _stdlib_versions(root / "lib")
+    versions = stdlib_versions(root / "lib")
     real = [v for v in versions if (root / "lib" / f"python{v[0]}.{v[1]}" / "os.py").is_file()]
     if not real or not (root / "bin").is_dir():
         return None
@@ -169,7 +147,7 @@ def _unix_prefix(root: Path, via: str) -> Installation | None:
 def _windows(root: Path, via: str) -> Installation | None:
     if not (root / "python.exe").is_file():
         return None
-    version = _windows_version(root)
+    version = windows_version(root)
     if version is None:
         return None
     _check_version(root, version)
@@ -188,15 +166,15 @@ def detect(path: Path) -> Installation:
     if not path.exists() and not path.is_symlink():
         raise NotAPython(f"{path}: does not exist")
     if path.is_file():
-        if not _INTERPRETER.match(path.name) or kind_of(_head(path)) is None:
+        if not is_interpreter_name(path.name) or kind_of(_head(path)) is None:
             raise NotAPython(
                 f"{path}: a file, but not a python executable (TARGET is a Python installation "
                 "prefix, a venv, a python executable or an archive)"
             )
         via = f"interpreter {path}"
-        for venv in (path.parent.parent, path.parent):  # bin/python, Scripts\python.exe
-            if (venv / "pyvenv.cfg").is_file():
-                return _venv(venv, via)
+        venv = venv_of_interpreter(path)  # bin/python, Scripts\python.exe
+        if venv is not None:
+            return _venv(venv, via)
         home = path.parent
         found = _windows(home, via) if path.suffix.lower() == ".exe" else None
         found = found or _unix_prefix(home.parent, via)
@@ -204,12 +182,12 @@ def detect(path: Path) -> Installation:
             raise NotAPython(f"{path}: no standard library found around this executable")
         return found
     via = f"directory {path}"
-    if (path / "pyvenv.cfg").is_file():
+    if is_venv(path):
         return _venv(path, via)
     found = _windows(path, via) or _unix_prefix(path, via)
     if found is not None:
         return found
-    python2 = [v for v in _stdlib_versions(path / "lib") if v < MIN_VERSION]
+    python2 = [v for v in stdlib_versions(path / "lib") if v < MIN_VERSION]
     if python2:
         _check_version(path, python2[-1])
     raise NotAPython(
@@ -224,13 +202,13 @@ def find_installations(root: Path) -> list[Path]:
     found: list[Path] = []
 
     def looks(folder: Path) -> bool:
-        if (folder / "pyvenv.cfg").is_file():
+        if is_venv(folder):
             return True
-        if (folder / "python.exe").is_file() and _windows_version(folder) is not None:
+        if (folder / "python.exe").is_file() and windows_version(folder) is not None:
             return True
         return (folder / "bin").is_dir() and any(
             (folder / "lib" / f"python{v[0]}.{v[1]}" / "os.py").is_file()
-            for v in _stdlib_versions(folder / "lib")
+            for v in stdlib_versions(folder / "lib")
         )
 
     def walk(folder: Path) -> None:

@@ -12,7 +12,13 @@ from certembed.openssl import postcheck, swap
 from certembed.openssl.plan import make_plan
 from certembed.openssl.rewrite import pe_signed, prepare
 from certembed.openssl.source import find_pairs, source_tree
-from certembed.openssl.target import BACKUP_DIR, TRASH_DIR, find_openssl, open_target
+from certembed.openssl.target import (
+    BACKUP_DIR,
+    TRASH_DIR,
+    find_openssl,
+    open_target,
+    venv_base,
+)
 
 SIGNATURE_NOTE = (
     "rewritten Windows DLLs lose any Authenticode signature they had; Windows loads unsigned "
@@ -22,10 +28,8 @@ SIGNATURE_NOTE = (
 
 def _source_root(path: Path) -> tuple[Path, list[str]]:
     """A Python installation given as SOURCE may be a venv: use its base."""
-    from certembed.openssl.target import _venv_base
-
     if path.is_dir():
-        base = _venv_base(path, role="source")
+        base = venv_base(path, role="source")
         if base is not None:
             return base[0], [base[1]]
     return path, []
@@ -89,6 +93,12 @@ def upgrade(
                 "(every original byte restored):\n  " + "\n  ".join(problems)
             )
     return result
+
+
+def upgrade_state(path: Path) -> dict[str, Any] | None:
+    """What ``certembed audit PATH`` reports of an upgrade: the state of one made in place in
+    ``path`` when it is a folder (a file or interpreter given to audit is never upgraded)."""
+    return swap.state(path) if path.is_dir() else None
 
 
 def rollback(target_path: Path, fault: swap.Fault | None = None) -> dict[str, Any]:

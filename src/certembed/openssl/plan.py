@@ -21,7 +21,7 @@ from certembed.errors import (
 )
 from certembed.openssl.source import Pair
 from certembed.openssl.symbols import Symbols, damage, read_symbols, required_from
-from certembed.openssl.target import TargetOpenSSL, Tree
+from certembed.openssl.target import ScannedTree, TargetOpenSSL
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -75,7 +75,7 @@ class Plan:
 
 
 def _pick_pair(
-    target: TargetOpenSSL, pairs: list[Pair], libs: list[Binary], source: Tree, label: str
+    target: TargetOpenSSL, pairs: list[Pair], libs: list[Binary], source: ScannedTree, label: str
 ) -> Pair:
     source.refuse_damaged_openssl("source", f"--from {label}: ")
     if not pairs:
@@ -178,7 +178,7 @@ def _end_of_life(
     return line, []
 
 
-def _refuse_damaged(target: TargetOpenSSL, pair: Pair, source: Tree, label: str) -> None:
+def _refuse_damaged(target: TargetOpenSSL, pair: Pair, source: ScannedTree, label: str) -> None:
     """A truncated or garbled library is an unreadable input, named as such (read for its
     symbols, it would look like a build lacking most of them)."""
     fmt = target.libcrypto.format
@@ -201,7 +201,7 @@ def _refuse_damaged(target: TargetOpenSSL, pair: Pair, source: Tree, label: str)
 
 
 def _check_symbols(
-    target: TargetOpenSSL, pair: Pair, source: Tree, fmt: str
+    target: TargetOpenSSL, pair: Pair, source: ScannedTree, fmt: str
 ) -> tuple[list[dict[str, Any]], list[str]]:
     new_ssl = read_symbols(pair.libssl.path, fmt)
     new_exports = {
@@ -281,7 +281,7 @@ def make_plan(
     target: TargetOpenSSL,
     pairs: list[Pair],
     libs: list[Binary],
-    source: Tree,
+    source: ScannedTree,
     source_label: str,
     allow_downgrade: bool,
     allow_eol: bool = False,

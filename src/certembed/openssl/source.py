@@ -8,7 +8,8 @@ from pathlib import Path
 
 from certembed.audit.analyze import Analyzer
 from certembed.audit.binaries import Binary
-from certembed.openssl.target import Tree, scan
+from certembed.installation.tree import TreeKind
+from certembed.openssl.target import ScannedTree, scan
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Pair:
         return self.libcrypto.arch
 
 
-def find_pairs(tree: Tree) -> tuple[list[Pair], list[Binary]]:
+def find_pairs(tree: ScannedTree) -> tuple[list[Pair], list[Binary]]:
     """Pairs where a libssl imports a libcrypto found in the same tree, and every OpenSSL
     library found (for error messages)."""
     analyzer = Analyzer(tree.root, tree.binaries, date.today())
@@ -43,7 +44,7 @@ def find_pairs(tree: Tree) -> tuple[list[Pair], list[Binary]]:
     return pairs, libs
 
 
-def source_tree(root: Path, kind: str) -> Tree:
+def source_tree(root: Path, kind: TreeKind) -> ScannedTree:
     unreadable: list[tuple[Path, str]] = []
     binaries = scan(root.resolve(), unreadable=unreadable)
-    return Tree(root.resolve(), kind, binaries, unreadable=unreadable)
+    return ScannedTree(root.resolve(), kind, binaries, unreadable=unreadable)

@@ -30,8 +30,9 @@ from typing import Any
 
 from certembed import __version__
 from certembed.errors import AlreadyUpgraded, OpenSSLError, RollbackRefused, TargetBusy
+from certembed.installation.files import WORK_PREFIX
 from certembed.openssl.plan import Plan
-from certembed.openssl.target import BACKUP_DIR, TRASH_DIR, WORK_PREFIX
+from certembed.openssl.target import BACKUP_DIR, TRASH_DIR
 
 MANIFEST = "manifest.json"
 SCHEMA = "certembed-openssl-upgrade"

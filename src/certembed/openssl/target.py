@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from certembed.audit.analyze import Analyzer
-from certembed.audit.binaries import Binary, kind_of, read_binary
+from certembed.audit.binaries import Binary, read_binary
 from certembed.audit.collect import candidate_binaries
 from certembed.errors import (
     MacOSTarget,
@@ -18,12 +18,16 @@ from certembed.errors import (
     StaticTarget,
     SystemOpenSSL,
 )
+from certembed.installation.files import WORK_PREFIX, is_work_path, kind_of, read_head
+from certembed.installation.layout import classify
+from certembed.installation.onefile import is_onefile
+from certembed.installation.tree import TreeKind
+from certembed.installation.venv import is_venv, read_venv
 
-# Every folder certembed makes inside TARGET starts with WORK_PREFIX; none of them is part of
-# what the app loads. BACKUP_DIR holds the originals and the manifest of an upgrade in place;
-# TRASH_DIR holds only what may be deleted at any time (an unfinished backup folder, a finished
-# one being removed, replaced files Windows would not let us delete while loaded).
-WORK_PREFIX = ".certembed-openssl-"
+# Every folder certembed makes inside TARGET starts with WORK_PREFIX (audit skips them too).
+# BACKUP_DIR holds the originals and the manifest of an upgrade in place; TRASH_DIR holds only
+# what may be deleted at any time (an unfinished backup folder, a finished one being removed,
+# replaced files Windows would not let us delete while loaded).
 BACKUP_DIR = WORK_PREFIX + "backup"
 TRASH_DIR = WORK_PREFIX + "trash"
 _SSL_MODULE = re.compile(r"^_ssl(\.[\w.-]+)?\.(pyd|so)$", re.IGNORECASE)
@@ -39,9 +43,11 @@ class Edge:
 
 
 @dataclass
-class Tree:
+class ScannedTree:
+    """An installation's (or a source's) root and kind, with every binary in it read."""
+
     root: Path
-    kind: str
+    kind: TreeKind
     binaries: list[Binary]
     notes: list[str] = field(default_factory=list)
     # Files with a binary's magic that cannot be parsed: (path, why).
@@ -69,7 +75,7 @@ class Tree:
 
 @dataclass
 class TargetOpenSSL:
-    tree: Tree
+    tree: ScannedTree
     ssl_module: Binary
     libssl: Binary
     libcrypto: Binary
@@ -87,11 +93,6 @@ class TargetOpenSSL:
         return self.libcrypto.path.name
 
 
-def is_work_path(parts: tuple[str, ...]) -> bool:
-    """``parts`` (of a path relative to TARGET) lie in a folder certembed made there."""
-    return any(part.startswith(WORK_PREFIX) for part in parts)
-
-
 def _files(folder: Path, root: Path, skip_work: bool, recursive: bool) -> list[Path]:
     out = []
     for path in sorted(folder.rglob("*") if recursive else folder.glob("*")):
@@ -104,7 +105,7 @@ def _files(folder: Path, root: Path, skip_work: bool, recursive: bool) -> list[P
 
 def scan(
     root: Path,
-    kind: str = "directory",
+    kind: TreeKind = "directory",
     skip_work: bool = True,
     unreadable: list[tuple[Path, str]] | None = None,
 ) -> list[Binary]:
@@ -131,81 +132,65 @@ def scan(
     return out
 
 
-def _kind(root: Path) -> str:
-    names = {p.name.lower() for p in root.iterdir()}
-    if "python.exe" in names and (root / "DLLs").is_dir():
-        return "python-windows"
-    if "python.exe" in names and any(re.fullmatch(r"python3\d+\._pth", n) for n in names):
-        return "python-windows-embeddable"
-    if (root / "bin").is_dir() and any((root / "lib").glob("python3*/lib-dynload")):
-        return "python-unix"
-    if (root / "_internal").is_dir() or (root / "base_library.zip").is_file():
-        return "pyinstaller-onedir"
-    return "directory"
-
-
-def _venv_base(root: Path, role: str = "target") -> tuple[Path, str] | None:
-    cfg = root / "pyvenv.cfg"
-    if not cfg.is_file():
+def venv_base(root: Path, role: str = "target") -> tuple[Path, str] | None:
+    """The base installation of the venv at ``root`` (it is what the venv runs, so what an
+    upgrade changes) and a note saying so; None when ``root`` is not a venv."""
+    if not is_venv(root):
         return None
-    for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
-        key, _, value = line.partition("=")
-        if key.strip().lower() == "home" and value.strip():
-            home = Path(value.strip())
-            base = home.parent if home.name.lower() in ("bin", "scripts") else home
-            note = (
-                f"{root} is a virtual environment: its Python is {base} "
-                f"(pyvenv.cfg home = {value.strip()}), so that base installation is the {role}"
-            )
-            return base, note
-    raise OpenSSLError(f"{cfg}: no 'home' key, cannot find the base Python of this venv")
+    venv = read_venv(root)
+    base = venv.base_prefix()
+    if base is None:
+        raise OpenSSLError(
+            f"{venv.config}: no 'home' key, cannot find the base Python of this venv"
+        )
+    note = (
+        f"{root} is a virtual environment: its Python is {base} "
+        f"(pyvenv.cfg home = {venv.home}), so that base installation is the {role}"
+    )
+    return base, note
 
 
 def _refuse_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        kind = kind_of(handle.read(8))
+    kind = kind_of(read_head(path))
     if kind == "macho":
         raise MacOSTarget(
             f"{path}: a Mach-O executable. macOS targets are not supported: their libraries "
             "are code-signed and loaded by @rpath; rebuild the app with a newer Python instead"
         )
-    if kind is not None:
-        from certembed.audit.collect import _onefile_reader
-
-        if _onefile_reader(path) is not None:
-            raise OnefileTarget(
-                f"{path}: a PyInstaller onefile executable. Its libraries are packed inside "
-                "and unpacked at every start, so they cannot be replaced in place: build it "
-                "as onedir (pyinstaller --onedir), upgrade that, or re-freeze with a Python "
-                "that carries a newer OpenSSL"
-            )
+    if kind is not None and is_onefile(path):
+        raise OnefileTarget(
+            f"{path}: a PyInstaller onefile executable. Its libraries are packed inside "
+            "and unpacked at every start, so they cannot be replaced in place: build it "
+            "as onedir (pyinstaller --onedir), upgrade that, or re-freeze with a Python "
+            "that carries a newer OpenSSL"
+        )
     raise OpenSSLError(
         f"{path}: not a directory. TARGET is a Python installation, a venv or a PyInstaller "
         "onedir app"
     )
 
 
-def open_target(path: Path, read_binaries: bool = True) -> Tree:
+def open_target(path: Path, read_binaries: bool = True) -> ScannedTree:
     """TARGET resolved (a venv to its base) and, if asked, every binary in it read."""
     if not path.exists():
         raise OpenSSLError(f"{path}: does not exist")
     if not path.is_dir():
         _refuse_file(path)
     notes = []
-    base = _venv_base(path)
+    base = venv_base(path)
     if base is not None:
         path, note = base
         notes.append(note)
         if not path.is_dir():
             raise OpenSSLError(f"{path}: the venv's base Python does not exist")
     root = path.resolve()
-    kind = _kind(root)
+    kind = classify(root)
     unreadable: list[tuple[Path, str]] = []
     binaries = scan(root, kind, unreadable=unreadable) if read_binaries else []
-    return Tree(root, kind, binaries, notes, unreadable)
+    return ScannedTree(root, kind, binaries, notes, unreadable)
 
 
-def find_openssl(tree: Tree) -> TargetOpenSSL:
+def find_openssl(tree: ScannedTree) -> TargetOpenSSL:
     """The libraries ``_ssl`` loads and every binary in the tree that binds to them."""
     modules = [b for b in tree.binaries if _SSL_MODULE.match(b.path.name)]
     if not modules:
