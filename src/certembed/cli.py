@@ -10,8 +10,7 @@ import traceback
 from collections.abc import Sequence
 
 from certembed import __version__
-from certembed.commands import COMMANDS
-from certembed.commands._base import EPILOG_EXIT
+from certembed.commands import COMMANDS, EPILOG_EXIT
 from certembed.errors import CertembedError, ConfigError
 
 MAIN_HELP = """\

@@ -20,6 +20,7 @@ from certembed.commands import (
     openssl,
     pyoxidizer,
 )
+from certembed.commands._base import EPILOG_EXIT
 
 if TYPE_CHECKING:
     from certembed.commands._base import Subparsers
@@ -35,3 +36,5 @@ COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     inject.register,
     eject.register,
 )
+
+__all__ = ["COMMANDS", "EPILOG_EXIT"]
