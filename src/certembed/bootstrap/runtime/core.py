@@ -34,6 +34,7 @@ from certembed.bootstrap.runtime.baked import (
 )
 from certembed.bootstrap.runtime.posix import (
     cache_base,
+    file_capath,
     filter_embedded,
     find_machine_store,
     load_machine_files,
@@ -50,6 +51,7 @@ from certembed.bootstrap.runtime.stores import (
     _pem_blocks,
     _private_subdir,
     _say,
+    _signature,
     _usable_file,
     probe,
 )
@@ -308,6 +310,8 @@ class _State:
         self.finder: "Optional[_CertifiFinder]" = None
         self.tempdirs: "List[str]" = []
         self.where_paths: "Dict[Any, str]" = {}
+        # where() file -> (environment it answers for, machine file version, file version)
+        self.own_files: "Dict[str, Tuple[Any, Any, Any]]" = {}
         self.exported: "set[str]" = set()
         import _thread
 
@@ -428,6 +432,9 @@ class _State:
             if path is not None:
                 return path
             parts = self.pem_parts()
+            plan = self.plan
+            machine = plan["cafile"] if not plan["env"] else None
+            before = _signature(machine) if machine else None
             if len(parts) == 1 and parts[0][0] is not None:
                 path = parts[0][0]
             else:
@@ -447,7 +454,46 @@ class _State:
                     )
                     return on_disk[0]
             self.where_paths[key] = path
+            if before == (_signature(machine) if machine else None):
+                self.own_files[path] = (key, before, _signature(path))
             return path
+
+    def serve_own_file(self, context: "ssl.SSLContext", path: "str") -> "bool":
+        """Load the anchors of ``path``, a file :meth:`where` returned, through the hashed
+        directories certembed decided for exactly those anchors (no PEM parsing); False, having
+        loaded nothing, unless that is exact: ``path`` and the machine file are the versions
+        the file was made from, the environment is the one it answers for, and every part has
+        such a directory (the machine file's from the fast path, the embedded roles' own)."""
+        key, machine_version, version = self.own_files[path]
+        if self.env() != key or _signature(path) != version:
+            return False
+        plan = self.plan
+        if plan["env"] or plan["windows_store"] or (plan["capath"] and not plan["cafile"]):
+            return False
+        capaths = []
+        if plan["cafile"]:
+            alone = file_capath(plan["cafile"], plan["capath"])
+            if alone is None or alone[1] != machine_version:
+                return False
+            if _signature(plan["cafile"]) != machine_version:
+                return False
+            capaths.append(alone[0])
+        for role in self.embedded_roles(plan):
+            folder = self.data.capath(role)
+            if folder is None or _anchors_must_be_listed():
+                return False
+            if filter_embedded(self.data.pem[role], folder) is not None:
+                return False
+            capaths.append(folder)
+        for folder in capaths:
+            _load_verify_locations(context, None, folder)
+        if self.debug and path not in self.said:
+            self.said.add(path)
+            _say(
+                "certifi-file "
+                + _json({"cafile": path, "served_by": capaths, "served": "hashed directories"})
+            )
+        return True
 
     def materialize(self, name: "str", blob: "bytes") -> "str":
         """Write ``blob`` into a private place: a 0700 per-user cache dir when it must outlive
@@ -538,9 +584,19 @@ def _load_verify_locations_joined(
     capath: "Any" = None,
     cadata: "Any" = None,
 ) -> "None":
-    _load_verify_locations(self, cafile, capath, cadata)
     state = _STATE
-    if state is not None:
+    own = (
+        state is not None
+        and capath is None
+        and cadata is None
+        and isinstance(cafile, str)
+        and cafile in state.own_files
+    )
+    # certifi.where()'s own file (requests, httpx, urllib3 ca_certs=...): the same anchors
+    # through the decided hashed directories, else (anything not exact) the file as it is.
+    if not (own and state is not None and state.serve_own_file(self, cafile)):
+        _load_verify_locations(self, cafile, capath, cadata)
+    if state is not None and ALWAYS_IN_CUSTOM_BUNDLES:
         if isinstance(cafile, str) and (
             cafile in state.where_paths.values() or cafile in state.exported
         ):
@@ -834,7 +890,7 @@ def install(
     state.saved["set_default_verify_paths"] = cls.set_default_verify_paths
     _patch(state, cls, "set_default_verify_paths", _set_default_verify_paths)
     _patch(state, cls, "load_default_certs", _load_default_certs)
-    if ALWAYS_IN_CUSTOM_BUNDLES:
+    if ALWAYS_IN_CUSTOM_BUNDLES or PATCH_CERTIFI:
         _patch(state, cls, "load_verify_locations", _load_verify_locations_joined)
     patchers = _patchers()
     for name, patch in patchers.items():

@@ -29,7 +29,7 @@ import os
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional
 
-from certembed.bootstrap.runtime.stores import _der_tlv
+from certembed.bootstrap.runtime.stores import _der_tlv, _hashed_name, _stat_signature
 
 FpInfo = Dict[str, Any]
 # certembed: dev-only end
@@ -174,10 +174,12 @@ def fp_group_by_hash(ders: "List[bytes]") -> "Dict[str, List[bytes]]":
     return groups
 
 
-def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
+def fp_dir_covers(
+    folder: "str", groups: "Dict[str, List[bytes]]", read: "Optional[List[str]]" = None
+) -> "bool":
     """True if, for every subject hash in ``groups``, ``folder`` holds exactly those
     certificates under ``<hash>.0``, ``<hash>.1``, ... up to the first missing name (as
-    OpenSSL's directory lookup reads them)."""
+    OpenSSL's directory lookup reads them). ``read`` collects the names read."""
     for digest, members in groups.items():
         found = []  # type: List[bytes]
         index = 0
@@ -194,10 +196,22 @@ def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
                 found.extend(fp_pem_certificates(blob))
             except _FpUnusable:
                 return False
+            if read is not None:
+                read.append(f"{digest}.{index}")
             index += 1
         if sorted(set(found)) != members:
             return False
     return True
+
+
+def fp_dir_holds_only(folder: "str", read: "List[str]") -> "bool":
+    """True if the certificate names (``<hash>.<n>``) in ``folder`` are exactly ``read``: the
+    directory then trusts nothing beyond what was read from it."""
+    try:
+        names = {n for n in os.listdir(folder) if _hashed_name(n) and n[9:10] != "r"}
+    except OSError:
+        return False
+    return names == set(read)
 
 
 def fp_hashed_entries(groups: "Dict[str, List[bytes]]") -> "Dict[str, bytes]":
@@ -368,11 +382,17 @@ def _fp_prune(root: "str", keep: "str") -> "None":
 
 
 def fp_capath(
-    cafile: "Optional[str]", capath: "Optional[str]", cache: "Optional[str]", info: "FpInfo"
+    cafile: "Optional[str]",
+    capath: "Optional[str]",
+    cache: "Optional[str]",
+    info: "FpInfo",
+    alone: "Optional[FpInfo]" = None,
 ) -> "Optional[str]":
     """A ``capath`` trusting exactly what ``cafile`` + ``capath`` trust, or None (then load
     them as they are). ``cache``: a private per-user directory (checked by the caller) or None.
-    ``info`` collects what was decided, for the debug line."""
+    ``info`` collects what was decided, for the debug line. ``alone`` (if given) gets
+    ``"capath"``: a directory trusting exactly ``cafile``'s certificates, without what only
+    ``capath`` adds (or None), and ``"signature"``: the identity of the file version read."""
     if cafile is None:
         info["fastpath"] = "directory only"
         return None
@@ -382,6 +402,7 @@ def fp_capath(
     try:
         with open(cafile, "rb") as handle:
             data = handle.read()
+            signature = _stat_signature(os.fstat(handle.fileno()))
         ders = fp_pem_certificates(data)
         if not ders:
             raise _FpUnusable("no certificate in the file")
@@ -393,8 +414,16 @@ def fp_capath(
         info["fastpath"] = f"off: {exc}"
         return None
     info["certificates"] = len(ders)
-    if capath is not None and fp_dir_covers(capath, groups):
+    if alone is None:
+        alone = {}
+    alone["signature"] = signature
+    alone["capath"] = None
+    read: "List[str]" = []
+    if capath is not None and fp_dir_covers(capath, groups, read):
         info["fastpath"] = "machine directory covers the file"
+        if fp_dir_holds_only(capath, read):
+            alone["capath"] = capath
+        info["file_alone"] = alone["capath"]
         return capath
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
@@ -407,4 +436,5 @@ def fp_capath(
         info["fastpath"] = "off: private hashed directory unusable"
         return None
     info["fastpath"] = "private hashed directory"
+    alone["capath"] = info["file_alone"] = folder
     return folder if capath is None else folder + os.pathsep + capath

@@ -146,6 +146,20 @@ def _usable_file(path: "str") -> "bool":
     return (st.st_mode & 0o170000) == 0o100000 and st.st_size > 0
 
 
+def _signature(path: "str") -> "Optional[Tuple[int, int, int, int, int]]":
+    """What identifies one version of a file (device, inode, size, mtime and ctime in ns), or
+    None when it cannot be read: a rewrite, a replacement or a ``touch`` changes it."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return _stat_signature(st)
+
+
+def _stat_signature(st: "os.stat_result") -> "Tuple[int, int, int, int, int]":
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _hashed_name(name: "str") -> "bool":
     """``<8 hex>.<digits>`` (certificates) or ``<8 hex>.r<digits>`` (CRLs), as rehash writes."""
     if len(name) < 10 or name[8] != ".":
