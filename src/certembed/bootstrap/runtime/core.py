@@ -19,6 +19,7 @@ from certembed.bootstrap.runtime.baked import (
     ALWAYS_IN_CUSTOM_BUNDLES,
     BUNDLE_SHA256,
     DATA,
+    DATA_DIGESTS,
     DATA_DIR_NAME,
     EXPORT_ENV,
     MODE,
@@ -51,6 +52,7 @@ from certembed.bootstrap.runtime.stores import (
     _pem_blocks,
     _private_subdir,
     _say,
+    _sha256_hex,
     _signature,
     _usable_file,
     probe,
@@ -182,6 +184,26 @@ class _Data:
         self.checked: "Dict[str, bool]" = {}
         self.pem: "Dict[str, bytes]" = {}
         self.problems: "List[str]" = []
+        self.digests: "Optional[Dict[str, str]]" = None
+        self.digests_ok = True
+
+    def _digests(self) -> "Dict[str, str]":
+        """Every embedded data file's SHA-256: the role PEMs (and the digest file) from the
+        baked ``DATA``, the rest from the digest file once it matches its baked SHA-256 (read
+        once per process; a missing or altered digest file vouches for nothing)."""
+        if self.digests is not None:
+            return self.digests
+        digests = dict(DATA)
+        listed = DATA.get(DATA_DIGESTS)
+        blob = self._read(DATA_DIGESTS) if listed and self.directory is not None else None
+        self.digests_ok = not listed or (blob is not None and _sha256_hex(blob) == listed)
+        if blob is not None and self.digests_ok:
+            for line in blob.decode("ascii", "replace").splitlines():
+                digest, _, name = line.partition("  ")
+                if name and name not in DATA:
+                    digests[name] = digest
+        self.digests = digests
+        return digests
 
     def _read(self, name: "str") -> "Optional[bytes]":
         if self.blobs is not None:
@@ -198,16 +220,21 @@ class _Data:
         """Check every file of ``role`` against the baked-in SHA-256 (once per process)."""
         if role in self.checked:
             return self.checked[role]
-        import hashlib
-
         prefix = role + "/"
         if self.directory is None:  # in memory: only the PEM is used (through cadata)
             expected = [n for n in DATA if n == role + ".pem"]
+            digests = DATA
         else:
-            expected = sorted(n for n in DATA if n == role + ".pem" or n.startswith(prefix))
+            digests = self._digests()
+            expected = sorted(n for n in digests if n == role + ".pem" or n.startswith(prefix))
         problem = None
         if not expected:
             problem = "no embedded data for role " + role
+        elif not self.digests_ok:
+            problem = (
+                "embedded file " + DATA_DIGESTS + " is missing or does not match its SHA-256"
+                " (tampered?)"
+            )
         elif self.directory is not None:
             try:
                 listed: "Optional[List[str]]" = sorted(
@@ -224,7 +251,7 @@ class _Data:
             blob = self._read(name)
             if blob is None:
                 problem = "embedded file " + name + " is missing"
-            elif hashlib.sha256(blob).hexdigest() != DATA[name]:
+            elif _sha256_hex(blob) != digests[name]:
                 problem = "embedded file " + name + " does not match its SHA-256 (tampered?)"
             elif name == role + ".pem":
                 self.pem[role] = blob
@@ -504,9 +531,7 @@ class _State:
         if EXPORT_ENV:
             folder = _private_cache_dir()
             if folder is not None:
-                import hashlib
-
-                target = os.path.join(folder, hashlib.sha256(blob).hexdigest()[:32] + "-" + name)
+                target = os.path.join(folder, _sha256_hex(blob)[:32] + "-" + name)
                 if not _usable_file(target):
                     fd, tmp = tempfile.mkstemp(dir=folder)
                     with os.fdopen(fd, "wb") as handle:

@@ -29,7 +29,13 @@ import os
 # certembed: dev-only begin
 from typing import Any, Dict, List, Optional
 
-from certembed.bootstrap.runtime.stores import _der_tlv, _hashed_name, _stat_signature
+from certembed.bootstrap.runtime.stores import (
+    _der_tlv,
+    _hashed_name,
+    _sha1_digest,
+    _sha256_hex,
+    _stat_signature,
+)
 
 FpInfo = Dict[str, Any]
 # certembed: dev-only end
@@ -108,8 +114,6 @@ def fp_subject_hash(der: "bytes") -> "str":
     """``openssl x509 -subject_hash`` of a DER certificate: the first four bytes, read
     little-endian, of the SHA-1 of the subject's canonical encoding (``x509_name_canon``:
     each RDN a SET OF its canonical attributes, sorted, SETs concatenated)."""
-    import hashlib
-
     try:
         tag, cert, cert_end = _der_tlv(der, 0)
         if tag != 0x30 or cert_end != len(der):
@@ -158,15 +162,19 @@ def fp_subject_hash(der: "bytes") -> "str":
         raise _FpUnusable("an undecodable subject") from None
     except ValueError as exc:  # from _der_tlv: truncated DER, bad DER length
         raise _FpUnusable(str(exc)) from None
-    digest = hashlib.sha1(b"".join(canon)).digest()
+    digest = _sha1_digest(b"".join(canon))
     return "{:08x}".format(int.from_bytes(digest[:4], "little"))
 
 
-def fp_group_by_hash(ders: "List[bytes]") -> "Dict[str, List[bytes]]":
-    """Subject hash -> the distinct certificates with that hash, sorted by their DER."""
+def fp_group_by_hash(
+    ders: "List[bytes]", hashes: "Optional[List[str]]" = None
+) -> "Dict[str, List[bytes]]":
+    """Subject hash -> the distinct certificates with that hash, sorted by their DER.
+    ``hashes``: each certificate's subject hash, when already known."""
     groups = {}  # type: Dict[str, List[bytes]]
-    for der in ders:
-        members = groups.setdefault(fp_subject_hash(der), [])
+    for index, der in enumerate(ders):
+        digest = fp_subject_hash(der) if hashes is None else hashes[index]
+        members = groups.setdefault(digest, [])
         if der not in members:
             members.append(der)
     for members in groups.values():
@@ -381,6 +389,88 @@ def _fp_prune(root: "str", keep: "str") -> "None":
         _fp_remove(old)
 
 
+FP_HASHES_SUFFIX = ".subject-hashes"
+_FP_HEX = frozenset("0123456789abcdef")
+
+
+def _fp_cache_root(cache: "str") -> "Optional[str]":
+    """``cache/hashed-v1``, made if missing, when it is a private directory of ours."""
+    root = os.path.join(cache, FP_CACHE_VERSION)
+    try:
+        os.mkdir(root, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        return root if _fp_private(os.lstat(root), 0o040000) else None
+    except OSError:
+        return None
+
+
+def fp_cached_hashes(root: "str", key: "str", count: "int") -> "Optional[List[str]]":
+    """The subject hashes of the ``count`` certificates of the bundle whose SHA-256 is ``key``,
+    as an earlier process stored them (``root/<key>.subject-hashes``: a private regular file,
+    one 8-hex-digit hash per line), or None.
+
+    Why trusting them is safe: a wrong hash can only misfile a certificate of the bundle. The
+    machine directory is used only where it holds, under those names, exactly the bundle's
+    certificates (and it names its files by their real hashes); the private directory holds
+    only the bundle's certificates, verified byte for byte. So anchors can go missing (until
+    the file is fixed), never be added."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(os.path.join(root, key + FP_HASHES_SUFFIX), flags)
+    except OSError:
+        return None
+    try:
+        if not _fp_private(os.fstat(fd), 0o100000):
+            return None
+        blob = os.read(fd, 9 * count + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    hashes = blob.decode("ascii", "replace").split("\n")
+    if hashes[-1] != "" or len(hashes) != count + 1:
+        return None
+    hashes.pop()
+    for digest in hashes:
+        if len(digest) != 8 or not _FP_HEX.issuperset(digest):
+            return None
+    return hashes
+
+
+def fp_store_hashes(root: "str", key: "str", hashes: "List[str]") -> "None":
+    """Store ``hashes`` for :func:`fp_cached_hashes` (written aside, renamed into place; the
+    ``FP_KEEP`` newest such files are kept). Failures only mean they are computed again."""
+    tmp = os.path.join(root, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview("".join(h + "\n" for h in hashes).encode("ascii"))
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(root, key + FP_HASHES_SUFFIX))
+    except OSError:
+        _fp_remove(tmp)
+        return
+    try:
+        stored = sorted(
+            (entry.stat(follow_symlinks=False).st_mtime, entry.path)
+            for entry in os.scandir(root)
+            if entry.name.endswith(FP_HASHES_SUFFIX)
+        )
+    except OSError:
+        return
+    for _, path in stored[:-FP_KEEP]:
+        _fp_remove(path)
+
+
 def fp_capath(
     cafile: "Optional[str]",
     capath: "Optional[str]",
@@ -406,7 +496,15 @@ def fp_capath(
         ders = fp_pem_certificates(data)
         if not ders:
             raise _FpUnusable("no certificate in the file")
-        groups = fp_group_by_hash(ders)
+        key = _sha256_hex(data)
+        root = _fp_cache_root(cache) if cache is not None else None
+        hashes = fp_cached_hashes(root, key, len(ders)) if root is not None else None
+        info["subject_hashes"] = "cached" if hashes is not None else "computed"
+        if hashes is None:
+            hashes = [fp_subject_hash(der) for der in ders]
+            if root is not None:
+                fp_store_hashes(root, key, hashes)
+        groups = fp_group_by_hash(ders, hashes)
     except OSError as exc:
         info["fastpath"] = f"off: file unreadable ({exc.strerror})"
         return None
@@ -428,9 +526,6 @@ def fp_capath(
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
         return None
-    import hashlib
-
-    key = hashlib.sha256(data).hexdigest()
     folder = fp_private_hashed_dir(cache, key, fp_hashed_entries(groups), info)
     if folder is None or os.pathsep in folder:
         info["fastpath"] = "off: private hashed directory unusable"

@@ -92,6 +92,28 @@ def _pem_blocks(blob: "bytes") -> "List[bytes]":
     return blocks
 
 
+def _sha256_hex(data: "bytes") -> "str":
+    """SHA-256 of ``data`` in hex. The interpreter's own ``_sha256`` (``_sha2`` from 3.12) loads
+    in a small fraction of what ``import hashlib`` costs (which sets up OpenSSL's digests)."""
+    try:
+        if sys.version_info >= (3, 12):
+            from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]
+        else:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+    except ImportError:  # pragma: no cover - an interpreter built without them
+        from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
+def _sha1_digest(data: "bytes") -> "bytes":
+    """SHA-1 of ``data`` (OpenSSL's subject hash), through ``_sha1`` like :func:`_sha256_hex`."""
+    try:
+        from _sha1 import sha1  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - an interpreter built without it
+        from hashlib import sha1
+    return bytes(sha1(data).digest())
+
+
 def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
     """(tag, content start, content end) of the DER element at ``pos``; ValueError if the
     element is truncated or its length is not a definite length of 1-4 bytes."""
