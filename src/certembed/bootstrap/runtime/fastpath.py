@@ -27,7 +27,7 @@ Standard library only, imported lazily: nothing here runs before the first defau
 import os
 
 # certembed: dev-only begin
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.stores import (
     _der_tlv,
@@ -442,20 +442,27 @@ def fp_cached_hashes(root: "str", key: "str", count: "int") -> "Optional[List[st
 
 
 def fp_store_hashes(root: "str", key: "str", hashes: "List[str]") -> "None":
-    """Store ``hashes`` for :func:`fp_cached_hashes` (written aside, renamed into place; the
-    ``FP_KEEP`` newest such files are kept). Failures only mean they are computed again."""
+    """Store ``hashes`` for :func:`fp_cached_hashes`. Failures only mean they are computed
+    again."""
+    blob = "".join(h + "\n" for h in hashes).encode("ascii")
+    _fp_store(root, key + FP_HASHES_SUFFIX, blob, FP_HASHES_SUFFIX)
+
+
+def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
+    """Write ``root/name`` (0600) aside and rename it into place; keep the ``FP_KEEP`` newest
+    files ending in ``suffix``."""
     tmp = os.path.join(root, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(tmp, flags, 0o600)
         try:
             os.fchmod(fd, 0o600)
-            view = memoryview("".join(h + "\n" for h in hashes).encode("ascii"))
+            view = memoryview(blob)
             while view:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        os.rename(tmp, os.path.join(root, key + FP_HASHES_SUFFIX))
+        os.rename(tmp, os.path.join(root, name))
     except OSError:
         _fp_remove(tmp)
         return
@@ -463,12 +470,70 @@ def fp_store_hashes(root: "str", key: "str", hashes: "List[str]") -> "None":
         stored = sorted(
             (entry.stat(follow_symlinks=False).st_mtime, entry.path)
             for entry in os.scandir(root)
-            if entry.name.endswith(FP_HASHES_SUFFIX)
+            if entry.name.endswith(suffix)
         )
     except OSError:
         return
     for _, path in stored[:-FP_KEEP]:
         _fp_remove(path)
+
+
+FP_COVER_SUFFIX = ".covered"
+
+
+def _fp_entries_state(capath: "str", names: "List[str]") -> "str":
+    """The identity of ``capath`` and of the file behind each of ``names`` in it (links
+    followed): adding, removing or renaming an entry changes the directory's own; rewriting,
+    replacing or re-linking a file changes the file's (ctime is set by the kernel)."""
+    lines = [capath, " ".join(map(str, _stat_signature(os.stat(capath))))]
+    for name in names:
+        found = _stat_signature(os.stat(os.path.join(capath, name)))
+        lines.append(name + " " + " ".join(map(str, found)))
+    return "\n".join(lines) + "\n"
+
+
+def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[int, bool]]":
+    """(certificates in the file, the directory holds nothing else) when an earlier process
+    found that ``capath`` covers the file whose SHA-256 is ``key`` and neither the directory
+    nor any file it read has changed since; else None (then it is read again).
+
+    A false record could only make the machine directory (which stock OpenSSL trusts as well)
+    stand in for the file: anchors can go missing, none can be added."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(os.path.join(root, key + FP_COVER_SUFFIX), flags)
+    except OSError:
+        return None
+    try:
+        if not _fp_private(os.fstat(fd), 0o100000):
+            return None
+        blob = os.read(fd, 1 << 22)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        head, _, state = blob.decode("utf-8").partition("\n")
+        count, only = head.split(" ")
+        lines = state.split("\n")
+        names = [line.split(" ", 1)[0] for line in lines[2:-1]]
+        if lines[0] != capath or _fp_entries_state(capath, names) != state:
+            return None
+        return int(count), only == "only"
+    except (OSError, ValueError, UnicodeError):
+        return None
+
+
+def fp_store_cover(
+    root: "str", key: "str", capath: "str", read: "List[str]", count: "int", only: "bool"
+) -> "None":
+    """Record for :func:`fp_cached_cover` that ``capath`` covers the file (``read``: the names
+    read to find out). Failures only mean the directory is read again next time."""
+    try:
+        text = f"{count} {'only' if only else 'more'}\n" + _fp_entries_state(capath, read)
+    except OSError:
+        return
+    _fp_store(root, key + FP_COVER_SUFFIX, text.encode("utf-8"), FP_COVER_SUFFIX)
 
 
 def fp_capath(
@@ -489,15 +554,26 @@ def fp_capath(
     if capath is not None and os.pathsep in capath:
         info["fastpath"] = "off: several machine directories"
         return None
+    if alone is None:
+        alone = {}
+    alone["capath"] = None
     try:
         with open(cafile, "rb") as handle:
             data = handle.read()
-            signature = _stat_signature(os.fstat(handle.fileno()))
+            alone["signature"] = _stat_signature(os.fstat(handle.fileno()))
+        key = _sha256_hex(data)
+        root = _fp_cache_root(cache) if cache is not None else None
+        if capath is not None and root is not None:
+            known = fp_cached_cover(root, key, capath)
+            if known is not None:  # the same file, the same directory entries as last time
+                info["certificates"], only = known
+                info["fastpath"] = "machine directory covers the file"
+                info["coverage"] = "cached"
+                alone["capath"] = info["file_alone"] = capath if only else None
+                return capath
         ders = fp_pem_certificates(data)
         if not ders:
             raise _FpUnusable("no certificate in the file")
-        key = _sha256_hex(data)
-        root = _fp_cache_root(cache) if cache is not None else None
         hashes = fp_cached_hashes(root, key, len(ders)) if root is not None else None
         info["subject_hashes"] = "cached" if hashes is not None else "computed"
         if hashes is None:
@@ -512,16 +588,16 @@ def fp_capath(
         info["fastpath"] = f"off: {exc}"
         return None
     info["certificates"] = len(ders)
-    if alone is None:
-        alone = {}
-    alone["signature"] = signature
-    alone["capath"] = None
     read: "List[str]" = []
     if capath is not None and fp_dir_covers(capath, groups, read):
         info["fastpath"] = "machine directory covers the file"
-        if fp_dir_holds_only(capath, read):
+        info["coverage"] = "read"
+        only = fp_dir_holds_only(capath, read)
+        if only:
             alone["capath"] = capath
         info["file_alone"] = alone["capath"]
+        if root is not None:
+            fp_store_cover(root, key, capath, read, len(ders), only)
         return capath
     if cache is None:
         info["fastpath"] = "off: no private cache directory"

@@ -95,6 +95,10 @@ def _pem_blocks(blob: "bytes") -> "List[bytes]":
 def _sha256_hex(data: "bytes") -> "str":
     """SHA-256 of ``data`` in hex. The interpreter's own ``_sha256`` (``_sha2`` from 3.12) loads
     in a small fraction of what ``import hashlib`` costs (which sets up OpenSSL's digests)."""
+    if len(data) > 1 << 20:  # OpenSSL's SHA-256 is faster, worth the import for big inputs
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
     try:
         if sys.version_info >= (3, 12):
             from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]
