@@ -305,6 +305,15 @@ def _unique_pem(blob: "bytes") -> "bytes":
     return b"".join(out)
 
 
+def _holds(path: "str", blob: "bytes") -> "bool":
+    """True if the file at ``path`` holds exactly ``blob``."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(blob) + 1) == blob
+    except OSError:
+        return False
+
+
 def _remove_if_owner(folder: "str", pid: "int") -> "None":
     """atexit: only the process that created ``folder`` removes it (forked children do not)."""
     if os.getpid() == pid:
@@ -462,11 +471,13 @@ class _State:
             plan = self.plan
             machine = plan["cafile"] if not plan["env"] else None
             before = _signature(machine) if machine else None
+            blob = None
             if len(parts) == 1 and parts[0][0] is not None:
                 path = parts[0][0]
             else:
                 try:
-                    path = self.materialize("cacert.pem", self.contents_bytes(parts))
+                    blob = self.contents_bytes(parts)
+                    path = self.materialize("cacert.pem", blob)
                 except OSError as exc:
                     on_disk = [p for p, _ in parts if p is not None]
                     if not on_disk:
@@ -481,8 +492,12 @@ class _State:
                     )
                     return on_disk[0]
             self.where_paths[key] = path
-            if before == (_signature(machine) if machine else None):
-                self.own_files[path] = (key, before, _signature(path))
+            # Served by directories later only as this version, holding what was decided (an
+            # export_env file found in the cache is reused by name: its bytes are compared).
+            version = _signature(path)
+            same = before == (_signature(machine) if machine else None)
+            if same and (blob is None or _holds(path, blob)) and version == _signature(path):
+                self.own_files[path] = (key, before, version)
             return path
 
     def serve_own_file(self, context: "ssl.SSLContext", path: "str") -> "bool":
