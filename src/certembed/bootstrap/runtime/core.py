@@ -527,8 +527,11 @@ class _State:
             if filter_embedded(self.data.pem[role], folder) is not None:
                 return False
             capaths.append(folder)
-        for folder in capaths:
-            _load_verify_locations(context, None, folder)
+        try:
+            for folder in capaths:
+                _load_verify_locations(context, None, folder)
+        except (OSError, ValueError, ssl.SSLError):
+            return False  # the file as it is, then (what was loaded is a part of it)
         if self.debug and path not in self.said:
             self.said.add(path)
             _say(
