@@ -481,15 +481,19 @@ def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
 FP_COVER_SUFFIX = ".covered"
 
 
-def _fp_entries_state(capath: "str", names: "List[str]") -> "str":
+def _fp_entries_state(capath: "str", names: "List[str]") -> "Tuple[str, int]":
     """The identity of ``capath`` and of the file behind each of ``names`` in it (links
-    followed): adding, removing or renaming an entry changes the directory's own; rewriting,
-    replacing or re-linking a file changes the file's (ctime is set by the kernel)."""
-    lines = [capath, " ".join(map(str, _stat_signature(os.stat(capath))))]
+    followed), and the newest change time among them: adding, removing or renaming an entry
+    changes the directory's own; rewriting, replacing or re-linking a file changes the file's
+    (ctime is set by the kernel)."""
+    found = _stat_signature(os.stat(capath))
+    newest = found[4]
+    lines = [capath, " ".join(map(str, found))]
     for name in names:
         found = _stat_signature(os.stat(os.path.join(capath, name)))
+        newest = max(newest, found[4])
         lines.append(name + " " + " ".join(map(str, found)))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", newest
 
 
 def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[int, bool]]":
@@ -517,7 +521,7 @@ def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[i
         count, only = head.split(" ")
         lines = state.split("\n")
         names = [line.split(" ", 1)[0] for line in lines[2:-1]]
-        if lines[0] != capath or _fp_entries_state(capath, names) != state:
+        if lines[0] != capath or _fp_entries_state(capath, names)[0] != state:
             return None
         return int(count), only == "only"
     except (OSError, ValueError, UnicodeError):
@@ -525,14 +529,25 @@ def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[i
 
 
 def fp_store_cover(
-    root: "str", key: "str", capath: "str", read: "List[str]", count: "int", only: "bool"
+    root: "str",
+    key: "str",
+    capath: "str",
+    read: "List[str]",
+    count: "int",
+    only: "bool",
+    started_ns: "int",
 ) -> "None":
     """Record for :func:`fp_cached_cover` that ``capath`` covers the file (``read``: the names
-    read to find out). Failures only mean the directory is read again next time."""
+    read to find out, from ``started_ns`` on). Not when anything read changed less than a
+    second before that (it may have changed while being read, within the clock's grain): the
+    next process reads again. Failures only mean the directory is read again next time."""
     try:
-        text = f"{count} {'only' if only else 'more'}\n" + _fp_entries_state(capath, read)
+        state, newest = _fp_entries_state(capath, read)
     except OSError:
         return
+    if newest >= started_ns - 1_000_000_000:
+        return
+    text = f"{count} {'only' if only else 'more'}\n" + state
     _fp_store(root, key + FP_COVER_SUFFIX, text.encode("utf-8"), FP_COVER_SUFFIX)
 
 
@@ -588,7 +603,10 @@ def fp_capath(
         info["fastpath"] = f"off: {exc}"
         return None
     info["certificates"] = len(ders)
+    import time
+
     read: "List[str]" = []
+    started_ns = time.time_ns()
     if capath is not None and fp_dir_covers(capath, groups, read):
         info["fastpath"] = "machine directory covers the file"
         info["coverage"] = "read"
@@ -597,7 +615,7 @@ def fp_capath(
             alone["capath"] = capath
         info["file_alone"] = alone["capath"]
         if root is not None:
-            fp_store_cover(root, key, capath, read, len(ders), only)
+            fp_store_cover(root, key, capath, read, len(ders), only, started_ns)
         return capath
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
