@@ -481,6 +481,12 @@ def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
 FP_COVER_SUFFIX = ".covered"
 
 
+def _fp_cover_name(key: "str", capath: "str") -> "str":
+    """One record per bundle and directory: machines (or containers sharing a home) with the
+    same bundle next to another directory keep theirs apart."""
+    return key + "-" + _sha256_hex(capath.encode("utf-8", "surrogateescape"))[:16] + FP_COVER_SUFFIX
+
+
 def _fp_entries_state(capath: "str", names: "List[str]") -> "Tuple[str, int]":
     """The identity of ``capath`` and of the file behind each of ``names`` in it (links
     followed), and the newest change time among them: adding, removing or renaming an entry
@@ -505,7 +511,7 @@ def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[i
     stand in for the file: anchors can go missing, none can be added."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(os.path.join(root, key + FP_COVER_SUFFIX), flags)
+        fd = os.open(os.path.join(root, _fp_cover_name(key, capath)), flags)
     except OSError:
         return None
     try:
@@ -548,7 +554,7 @@ def fp_store_cover(
     if newest >= started_ns - 1_000_000_000:
         return
     text = f"{count} {'only' if only else 'more'}\n" + state
-    _fp_store(root, key + FP_COVER_SUFFIX, text.encode("utf-8"), FP_COVER_SUFFIX)
+    _fp_store(root, _fp_cover_name(key, capath), text.encode("utf-8"), FP_COVER_SUFFIX)
 
 
 def fp_capath(
