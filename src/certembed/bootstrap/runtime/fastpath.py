@@ -482,9 +482,11 @@ FP_COVER_SUFFIX = ".covered"
 
 
 def _fp_cover_name(key: "str", capath: "str") -> "str":
-    """One record per bundle and directory: machines (or containers sharing a home) with the
-    same bundle next to another directory keep theirs apart."""
-    return key + "-" + _sha256_hex(capath.encode("utf-8", "surrogateescape"))[:16] + FP_COVER_SUFFIX
+    """One record per bundle and directory (its path and identity): machines or containers
+    that share a home and a bundle but not the directory keep theirs apart."""
+    st = os.stat(capath)
+    where = f"{capath}\0{st.st_dev}\0{st.st_ino}".encode("utf-8", "surrogateescape")
+    return key + "-" + _sha256_hex(where)[:16] + FP_COVER_SUFFIX
 
 
 def _fp_entries_state(capath: "str", names: "List[str]") -> "Tuple[str, int]":
@@ -512,7 +514,7 @@ def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[i
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(os.path.join(root, _fp_cover_name(key, capath)), flags)
-    except OSError:
+    except (OSError, ValueError):
         return None
     try:
         if not _fp_private(os.fstat(fd), 0o100000):
@@ -554,7 +556,11 @@ def fp_store_cover(
     if newest >= started_ns - 1_000_000_000:
         return
     text = f"{count} {'only' if only else 'more'}\n" + state
-    _fp_store(root, _fp_cover_name(key, capath), text.encode("utf-8"), FP_COVER_SUFFIX)
+    try:
+        name = _fp_cover_name(key, capath)
+    except (OSError, ValueError):
+        return
+    _fp_store(root, name, text.encode("utf-8"), FP_COVER_SUFFIX)
 
 
 def fp_capath(
