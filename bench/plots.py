@@ -127,12 +127,61 @@ def _runtime_layouts(fig, rows: list[list[str]]) -> str:  # type: ignore[no-unty
     return "ssl.create_default_context() per distro layout (median, min–max over runs)"
 
 
+def _clients(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    layouts = list(dict.fromkeys(r[2] for r in rows))
+    clients = [c for c in dict.fromkeys(r[0] for r in rows) if not c.startswith("floor")]
+    axes = fig.subplots(1, len(layouts), sharey=True)
+    for ax, lay in zip(axes if len(layouts) > 1 else [axes], layouts):
+        mine = {r[0]: r for r in rows if r[2] == lay}
+        ys = range(len(clients))
+        with_ms = [number(mine[c][3]) or 0.0 for c in clients]
+        without_ms = [number(mine[c][4]) or 0.0 for c in clients]
+        ax.barh([y - 0.2 for y in ys], without_ms, 0.4, label="without certembed", color="#b0b0b0")
+        ax.barh([y + 0.2 for y in ys], with_ms, 0.4, label="with certembed", color="#3f6fb5")
+        floor = [number(r[3]) or 0.0 for r in rows if r[2] == lay and r[0].startswith("floor")]
+        if floor:
+            ax.axvline(floor[0], color="#c04040", linestyle="--", linewidth=1, label="floor")
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels([_label(c) for c in clients], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(lay, fontsize=9)
+        ax.set_xlabel("ms per call")
+    (axes[0] if len(layouts) > 1 else axes).legend(fontsize=7, loc="lower right")
+    return "One HTTPS request per new client (median ms; dashed: http.client + default context)"
+
+
+def _runtime_scale(fig, rows: list[list[str]]) -> str:  # type: ignore[no-untyped-def]
+    header = [
+        "import + install",
+        "first context, embedded-only",
+        "first context, fill-gaps, RHEL",
+        "bundle file as cafile, RHEL",
+        "first context, fill-gaps, Debian",
+        "bundle file as cafile, Debian",
+    ]
+    sizes = [number(r[0]) or 0.0 for r in rows]
+    ax = fig.subplots()
+    for index, label in enumerate(header):
+        values = [number(r[2 + index]) for r in rows]
+        points = [(x, y) for x, y in zip(sizes, values) if y is not None]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("certificates in the bundle")
+    ax.set_ylabel("ms (log)")
+    ax.legend(fontsize=7)
+    return "Start-up and first default context by bundle size"
+
+
 PLOTS: dict[str, Callable[..., str]] = {
     "build_bundle": _build_bundle,
     "runtime": _runtime,
     "freeze": _freeze,
     "fuzz_audit": _fuzz_audit,
     "runtime-layouts": _runtime_layouts,
+    "clients": _clients,
+    "runtime-scale": _runtime_scale,
 }
 
 
@@ -149,8 +198,9 @@ def main() -> int:
         rows = table(found.get(name, ""))
         if not rows:
             continue
-        height = 6.5 if name == "runtime-layouts" else 1.2 + 0.5 * max(3, len(rows))
-        fig = plt.figure(figsize=(10 if name == "runtime-layouts" else 9, height), dpi=100)
+        height = 6.5 if name in ("runtime-layouts", "clients") else 1.2 + 0.5 * max(3, len(rows))
+        wide = name in ("runtime-layouts", "clients")
+        fig = plt.figure(figsize=(12 if name == "clients" else 10 if wide else 9, height), dpi=100)
         fig.suptitle(draw(fig, rows), fontsize=10)
         machine = found[name].splitlines()[0]
         fig.text(0.01, 0.01, machine[:140], fontsize=6, color="#666666")

@@ -9,7 +9,7 @@
   building the private hashed directory on a cold cache; end to end, one HTTPS request per new
   default context against verification off. Writes a plot next to the docs.
 
-Usage: python bench/runtime.py [--quick] [--layouts-only]   (the layout part needs root)
+Usage: python bench/runtime.py [--quick] [--layouts-only | --no-layouts]   (layouts need root)
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ IMPORT_PROBE = (
 )
 CONTEXT_PROBE = """
 import sys, json, ssl, timeit, certifi
+where = certifi.where()  # certifi's own bundle: taken before the bootstrap patches certifi
 sys.path.insert(0, sys.argv[1])
 import _certembed_bootstrap
 n = int(sys.argv[2])
 boot = min(timeit.repeat(ssl.create_default_context, number=n, repeat=5)) / n
-where = certifi.where()
 plain = min(timeit.repeat(lambda: ssl.create_default_context(cafile=where), number=n // 10 or 1,
                           repeat=5)) / (n // 10 or 1)
 print(json.dumps({"bootstrap": boot, "certifi": plain}))
@@ -53,6 +53,8 @@ def main() -> None:
     quick = "--quick" in sys.argv
     if "--layouts-only" not in sys.argv:
         embedded_section(quick)
+    if "--no-layouts" in sys.argv:
+        return
     from runtime_layouts import layouts_section
 
     layouts_section(quick)

@@ -253,3 +253,51 @@ def test_import_cost_stays_within_os_sys_ssl(result):
     new = set(proc.stdout.strip().split(","))
     assert "certifi" not in new and "hashlib" not in new and "json" not in new
     assert "_certembed_bootstrap" in new
+
+
+def test_the_bootstrap_does_not_grow_with_the_bundle(tmp_path, ca_dir):
+    """Per-certificate digests live in _certembed_data/SHA256SUMS, not in the module: a bundle
+    of one fallback root and one of forty give bootstraps of the same lines; the digest file
+    lists every hashed-directory file, and the bootstrap bakes in its SHA-256."""
+    import hashlib
+
+    import certifi
+
+    end = b"-----END CERTIFICATE-----\n"
+    blocks = Path(certifi.where()).read_bytes().split(end)
+    forty = [b[b.index(b"-----BEGIN") :] + end for b in blocks if b"-----BEGIN" in b][:40]
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "ca" / "one.pem").write_bytes((ca_dir / "fallback.pem").read_bytes())
+    (tmp_path / "ca" / "forty.pem").write_bytes(b"".join(forty))
+    (tmp_path / "ca" / "corp.pem").write_bytes((ca_dir / "corp.pem").read_bytes())
+    sources = {}
+    for name in ("one", "forty"):
+        out = build(tmp_path / name, tmp_path / "ca", fallback=f"{name}.pem").out_dir / "linux"
+        sources[name] = (out / "_certembed_bootstrap.py").read_text()
+        data = out / "_certembed_data"
+        sums = (data / "SHA256SUMS").read_text().splitlines()
+        hashed = sorted(p for p in data.rglob("*") if p.is_file() and p.parent != data)
+        assert sums == [
+            f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(data).as_posix()}"
+            for p in hashed
+        ]
+        digest = hashlib.sha256((data / "SHA256SUMS").read_bytes()).hexdigest()
+        assert f"'SHA256SUMS': '{digest}'" in sources[name]
+    assert len(sums) == 41  # forty fallback roots and the corp root, one file each
+    assert len(sources["one"].splitlines()) == len(sources["forty"].splitlines())
+    assert abs(len(sources["one"]) - len(sources["forty"])) < 8  # the role counts' digits
+
+
+def test_pem_origins_name_each_blocks_line_in_a_long_file(ca_dir):
+    """The parser counts lines block by block (linear in the file): every origin still names
+    the line of its BEGIN, after text, blank lines and CRLF line ends between the blocks."""
+    from certembed.bundle.load import parse_blob
+
+    pems = [(ca_dir / f"{name}.pem").read_bytes() for name in ("fallback", "corp", "rogue")]
+    blob = b"# header\n\n" + pems[0] + b"text\r\nmore\r\n\r\n" + pems[1] + b"\n\n\n" + pems[2]
+    problems: list[str] = []
+    origins = [origin for _, _, origin in parse_blob(blob, "bundle.pem", problems)]
+    lines = blob.split(b"\n")
+    want = [i + 1 for i, line in enumerate(lines) if line.startswith(b"-----BEGIN")]
+    assert origins == [f"bundle.pem:{n}" for n in want] and not problems
+    assert len(want) == 3 and want[0] == 3

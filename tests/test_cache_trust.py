@@ -533,10 +533,12 @@ def test_decision_has_every_documented_key_without_debug(area, servers):
     assert out["applied"]["embedded_roles"] == json.loads(debug.stdout)["applied"]["embedded_roles"]
 
 
-@pytest.mark.parametrize(("layout", "made"), [("debian", False), ("rhel", True)])
-def test_no_cache_folder_is_made_where_none_is_used(area, servers, tmp_path, layout, made):
-    """Debian's directory covers its file: no private directory, no cache folder (not even an
-    empty one). Twin: RHEL's file alone needs the private directory, made in the cache."""
+@pytest.mark.parametrize("layout", ["debian", "rhel"])
+def test_no_empty_cache_folder_is_made(area, servers, tmp_path, layout):
+    """The cache folder is made only to write into it, never left empty: on Debian (whose
+    directory covers its file) it holds the fast path's records about the file (its subject
+    hashes, the directory's coverage), on RHEL (a file alone) also the private hashed
+    directory. The records are private files of this user, as the folders are."""
     cache = tmp_path / "xdg"
     cache.mkdir(mode=0o700)
     env = scrubbed_env(
@@ -552,9 +554,40 @@ def test_no_cache_folder_is_made_where_none_is_used(area, servers, tmp_path, lay
     }
     _, fast = _debug_lines(proc.stderr)
     assert fast is not None
-    assert (cache / "certembed").exists() is made, fast
-    if made:
-        assert (cache / "certembed" / fastpath.FP_CACHE_VERSION).is_dir()
+    root = cache / "certembed" / fastpath.FP_CACHE_VERSION
+    entries = sorted(p.name for p in root.iterdir())
+    assert any(name.endswith(fastpath.FP_HASHES_SUFFIX) for name in entries), entries
+    private_dirs = [name for name in entries if len(name) == 64 and (root / name).is_dir()]
+    if layout == "debian":
+        assert fast["fastpath"] == "machine directory covers the file", fast
+        assert private_dirs == [], entries
+        assert any(name.endswith(fastpath.FP_COVER_SUFFIX) for name in entries), entries
+    else:
+        assert fast["fastpath"] == "private hashed directory", fast
+        assert len(private_dirs) == 1, entries
+    for path in [cache / "certembed", root, *root.iterdir()]:
+        st = path.lstat()
+        assert st.st_uid == os.getuid() and st.st_mode & 0o077 == 0, (path, oct(st.st_mode))
+
+
+def test_no_cache_folder_where_the_fast_path_has_nothing_to_do(area, servers, tmp_path):
+    """No machine file to serve (an SSL_CERT_DIR of the user's only): nothing is written, so
+    no cache folder appears."""
+    cache = tmp_path / "xdg"
+    cache.mkdir(mode=0o700)
+    env = scrubbed_env(
+        BOOTSTRAP=str(area / "plain"),
+        XDG_CACHE_HOME=str(cache),
+        CERTEMBED_DEBUG="1",
+        SSL_CERT_DIR="/etc/ssl/certs",
+        SSL_CERT_FILE="/nonexistent/certembed-none.pem",
+    )
+    client = Path(__file__).parent / "support" / "client.py"
+    proc = run_in_layout(
+        area / "debian", [sys.executable, str(client), "urllib", servers["distro"].url], env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not (cache / "certembed").exists(), proc.stderr
 
 
 def test_both_docs_give_embedded_only_the_same_rule_for_both_variables():

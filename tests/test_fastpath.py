@@ -14,6 +14,7 @@ import os
 import shutil
 import ssl
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -392,7 +393,8 @@ def test_processes_racing_on_a_cold_cache_agree_on_one_directory(
         used.add(fast["capath_used"])
     assert len(used) == 1
     root = cache / "certembed" / fastpath.FP_CACHE_VERSION
-    assert [p.name for p in root.iterdir()] == [Path(used.pop()).name]  # no temporary leftovers
+    left = [p.name for p in root.iterdir() if not p.name.endswith(fastpath.FP_HASHES_SUFFIX)]
+    assert left == [Path(used.pop()).name]  # no temporary leftovers
 
 
 def _damage(der: bytes, how: str) -> bytes:
@@ -442,9 +444,188 @@ def test_the_cache_keeps_the_most_recently_used_directories(tmp_path):
     cafile = _write(tmp_path / "bundle.pem", b"".join(ROOTS[:3]))
     built = fastpath.fp_capath(cafile, None, str(cache), info)
     assert built is not None and info["cache"] == "built"
-    kept = sorted(p.name for p in root.iterdir())
+    kept = sorted(p.name for p in root.iterdir() if p.is_dir())
     want = sorted([Path(built).name, *old[-(fastpath.FP_KEEP - 1) :]])
     assert kept == want
     info = {}
     assert fastpath.fp_capath(cafile, None, str(cache), info) == built
     assert info["cache"] == "hit"
+
+
+# certifi users (requests, httpx, urllib3 with ca_certs=certifi.where()): load_verify_locations
+# of certembed's own certifi.where() file is served by the same decided hashed directories.
+
+CERTIFI_CLIENTS = "requests,httpx,urllib3-certifi"
+
+
+def run_clients(
+    root: Path, clients: str, urls: list[str], payload: Path | None, cache: Path, **env: str
+) -> tuple[dict, list[dict], str]:
+    """``clients`` against ``urls`` in the layout: (results, the certifi-file debug lines,
+    stderr)."""
+    environ = scrubbed_env(XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1", **env)
+    if payload is not None:
+        environ["BOOTSTRAP"] = str(payload)
+    proc = run_in_layout(root, [sys.executable, str(CLIENT), clients, *urls], env=environ)
+    assert proc.returncode == 0, proc.stderr
+    served = [
+        json.loads(line[len("certembed: certifi-file ") :])
+        for line in proc.stderr.splitlines()
+        if line.startswith("certembed: certifi-file ")
+    ]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), served, proc.stderr
+
+
+def each(results: dict, url: str, clients: str = CERTIFI_CLIENTS) -> str:
+    got = {results[f"{client} {url}"] for client in clients.split(",")}
+    assert len(got) == 1, results
+    return got.pop()
+
+
+@pytest.mark.namespace
+@pytest.mark.parametrize("layout", ["debian", "rhel", "none"])
+def test_certifi_clients_are_served_the_same_anchors_by_hashed_directories(
+    layouts, payload, servers, tmp_path, layout
+):
+    """requests (a new Session per call), httpx (a new Client) and urllib3 with
+    ``ca_certs=certifi.where()`` load certembed's file: the debug line shows it was served by
+    the decided directories, and each client trusts what a default context trusts."""
+    urls = {name: servers[name].url for name in ("distro", "fallback", "corp", "rogue")}
+    results, served, _ = run_clients(
+        layouts[layout], CERTIFI_CLIENTS, list(urls.values()), payload, _cache(tmp_path)
+    )
+    has_store = layout != "none"
+    assert each(results, urls["distro"]) == ("ok" if has_store else "verify-failed")
+    assert each(results, urls["fallback"]) == ("verify-failed" if has_store else "ok")
+    assert each(results, urls["corp"]) == "ok"
+    assert each(results, urls["rogue"]) == "verify-failed"
+    assert len(served) == 1, served  # one file, said once
+    data = payload / "_certembed_data"
+    if layout == "debian":
+        want = ["/usr/lib/ssl/certs", str(data / "always")]
+    elif layout == "rhel":
+        private = tmp_path / "xdg-cache" / "certembed" / fastpath.FP_CACHE_VERSION
+        assert Path(served[0]["served_by"][0]).parent == private
+        want = [served[0]["served_by"][0], str(data / "always")]
+    else:
+        want = [str(data / "fallback"), str(data / "always")]
+    assert served[0]["served_by"] == want
+    # Twin: stock Python in the same layout (certifi's own bundle) does not know the
+    # distro or the embedded roots.
+    stock, served, _ = run_clients(
+        layouts[layout], CERTIFI_CLIENTS, list(urls.values()), None, _cache(tmp_path / "stock")
+    )
+    assert not served
+    for name in ("distro", "fallback", "corp", "rogue"):
+        assert each(stock, urls[name]) == "verify-failed", name
+
+
+@pytest.mark.namespace
+def test_a_bundle_the_user_names_is_loaded_as_it_is(layouts, payload, servers, ca_dir, tmp_path):
+    """REQUESTS_CA_BUNDLE (requests) and SSL_CERT_FILE (httpx) name another file: it is
+    loaded as it is (plus the always roots), never served from certembed's directories."""
+    urls = [servers[n].url for n in ("distro", "rogue", "corp")]
+    rogue = str(ca_dir / "rogue.pem")
+    for variable, client in (("REQUESTS_CA_BUNDLE", "requests"), ("SSL_CERT_FILE", "httpx")):
+        results, served, _ = run_clients(
+            layouts["debian"],
+            client,
+            urls,
+            payload,
+            _cache(tmp_path / variable),
+            **{variable: rogue},
+        )
+        assert not served, (variable, served)
+        assert results[f"{client} {servers['rogue'].url}"] == "ok"
+        assert results[f"{client} {servers['distro'].url}"] == "verify-failed"
+        assert results[f"{client} {servers['corp'].url}"] == "ok"  # always joins it
+
+
+CHANGED_WHERE = r"""
+import os, sys
+sys.path.insert(0, os.environ["BOOTSTRAP"])
+import _certembed_bootstrap
+import certifi, requests
+path = certifi.where()
+with open(path, "ab") as handle:  # the file changes after certembed wrote it
+    handle.write(open(sys.argv[2], "rb").read())
+try:
+    print(requests.get(sys.argv[1], timeout=10).status_code)
+except requests.exceptions.SSLError:
+    print("verify-failed")
+"""
+
+
+@pytest.mark.namespace
+def test_a_changed_where_file_is_loaded_as_it_is(layouts, payload, servers, ca_dir, tmp_path):
+    """Served only while it is the version certembed wrote: a changed file is loaded as it is,
+    as without the fast path (here it gained the rogue root, which then verifies)."""
+    env = scrubbed_env(
+        XDG_CACHE_HOME=str(_cache(tmp_path)), CERTEMBED_DEBUG="1", BOOTSTRAP=str(payload)
+    )
+    argv = [sys.executable, "-c", CHANGED_WHERE, servers["rogue"].url, str(ca_dir / "rogue.pem")]
+    proc = run_in_layout(layouts["rhel"], argv, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "200"
+    assert "certembed: certifi-file " not in proc.stderr
+    # Twin: unchanged, the rogue root is not in it and the file is served.
+    results, served, _ = run_clients(
+        layouts["rhel"], "requests", [servers["rogue"].url], payload, _cache(tmp_path / "twin")
+    )
+    assert results[f"requests {servers['rogue'].url}"] == "verify-failed"
+    assert len(served) == 1
+
+
+@pytest.mark.namespace
+def test_a_directory_with_more_than_the_file_is_not_served_for_the_file(
+    tmp_path, ca_dir, payload, extra_server, extra_ca
+):
+    """The machine directory holds a root its bundle file lacks: default contexts trust it
+    (stock OpenSSL loads the directory too), certifi users do not (the file lacks it), as
+    without the fast path."""
+    root = build_layout(tmp_path / "layout", "debian", ca_dir / "distro.pem", ROOTS)
+    certs = root / "etc" / "ssl" / "certs"
+    (certs / "added.pem").write_bytes(extra_ca.cert_pem.bytes())
+    der = ssl.PEM_cert_to_DER_cert(extra_ca.cert_pem.bytes().decode())
+    (certs / f"{fastpath.fp_subject_hash(der)}.0").symlink_to("added.pem")
+    clients = "urllib,requests"
+    results, served, stderr = run_clients(
+        root, clients, [extra_server.url], payload, _cache(tmp_path)
+    )
+    assert results[f"urllib {extra_server.url}"] == "ok"
+    assert results[f"requests {extra_server.url}"] == "verify-failed"
+    assert not served, stderr
+    assert '"file_alone": null' in stderr
+
+
+@pytest.mark.namespace
+def test_a_cached_coverage_verdict_notices_a_rewritten_entry(
+    tmp_path, ca_dir, payload, servers, extra_server, extra_ca
+):
+    """The next process reuses the finding that the machine directory covers the file (the
+    directory and every file it read are unchanged); rewriting one of those files in place
+    makes it read the directory again, and the anchors follow the files."""
+    root = build_layout(tmp_path / "layout", "debian", ca_dir / "distro.pem", ROOTS)
+    cache = _cache(tmp_path)
+    urls = [servers["distro"].url, extra_server.url, servers["rogue"].url]
+    # A finding is recorded only about files changed more than a second before they were read
+    # (they might have changed while being read, within the clock's grain): let them age.
+    time.sleep(1.1)
+    seen = []
+    for _ in range(2):
+        results, fast = run(root, urls, payload, cache)
+        assert outcome(results, servers["distro"].url) == "ok"
+        assert outcome(results, servers["rogue"].url) == "verify-failed"
+        assert fast is not None and fast["fastpath"] == "machine directory covers the file"
+        seen.append(fast["coverage"])
+    assert seen == ["read", "cached"]
+    # The file behind the distro root's hash link now holds another root.
+    (root / "etc" / "ssl" / "certs" / "distro-root.pem").write_bytes(extra_ca.cert_pem.bytes())
+    results, fast = run(root, urls, payload, cache)
+    assert fast is not None and fast["fastpath"] == "private hashed directory", fast
+    assert outcome(results, servers["distro"].url) == "ok"  # still in the bundle file
+    assert outcome(results, extra_server.url) == "verify-failed"  # as stock: misfiled
+    assert outcome(results, servers["rogue"].url) == "verify-failed"
+    stock, _ = run(root, urls, None, _cache(tmp_path / "stock"))
+    assert outcome(stock, extra_server.url) == "verify-failed"
+    assert outcome(stock, servers["distro"].url) == "ok"

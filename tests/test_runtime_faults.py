@@ -3,6 +3,7 @@ child processes, and every CPython from 3.8 that pyenv lists. Verification alway
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -56,10 +57,29 @@ def _damage(payload: Path, how: str, ca_dir: Path) -> None:
         pem.write_bytes(pem.read_bytes() + (ca_dir / "rogue.pem").read_bytes())
     elif how == "no-data-dir":
         shutil.rmtree(data)
+    elif how == "digests-forged":  # the attacker's root in, and the digest file made to match
+        rogue = (ca_dir / "rogue.pem").read_bytes()
+        sums = data / "SHA256SUMS"
+        name = f"fallback/{first.name}"
+        old = hashlib.sha256(first.read_bytes()).hexdigest()
+        first.write_bytes(rogue)
+        new = hashlib.sha256(rogue).hexdigest()
+        text = sums.read_text()
+        assert f"{old}  {name}\n" in text
+        sums.write_text(text.replace(f"{old}  {name}\n", f"{new}  {name}\n"))
 
 
 @pytest.mark.parametrize(
-    "how", ["missing", "truncated", "tampered", "extra-file", "pem-edited", "no-data-dir"]
+    "how",
+    [
+        "missing",
+        "truncated",
+        "tampered",
+        "extra-file",
+        "pem-edited",
+        "no-data-dir",
+        "digests-forged",
+    ],
 )
 @pytest.mark.parametrize("layout", ["none", "debian"])
 def test_damaged_data_is_never_trusted(layouts, servers, payload, ca_dir, how, layout):
@@ -71,7 +91,8 @@ def test_damaged_data_is_never_trusted(layouts, servers, payload, ca_dir, how, l
     )
     assert proc.returncode == 0, proc.stderr
     # fill-gaps reads the fallback data only where the machine has no store (lazy check)
-    if layout == "none" or how == "no-data-dir":
+    every_role = how in ("no-data-dir", "digests-forged")  # the always role goes too
+    if layout == "none" or every_role:
         assert "certembed: warning:" in proc.stderr and "not trusting" in proc.stderr
     else:
         assert "warning" not in proc.stderr
@@ -82,8 +103,9 @@ def test_damaged_data_is_never_trusted(layouts, servers, payload, ca_dir, how, l
         # with the fallback unusable, the machine store is used where there is one
         want = "ok" if layout == "debian" else "verify-failed"
         assert outcome(results, servers, client, "distro") == want, (client, results)
-    corp_ok = how == "no-data-dir"
-    assert outcome(results, servers, "urllib", "corp") == ("verify-failed" if corp_ok else "ok")
+    assert outcome(results, servers, "urllib", "corp") == ("verify-failed" if every_role else "ok")
+    if how == "digests-forged":
+        assert "SHA256SUMS is missing or does not match its SHA-256" in proc.stderr
 
 
 def test_undamaged_twin_trusts_fallback(layouts, servers, payload):

@@ -34,6 +34,14 @@ def _urllib3(url):
     return urllib3.PoolManager().request("GET", url, timeout=10, retries=False).data
 
 
+def _urllib3_certifi(url):
+    import certifi
+    import urllib3
+
+    pool = urllib3.PoolManager(ca_certs=certifi.where())
+    return pool.request("GET", url, timeout=10, retries=False).data
+
+
 def _requests(url):
     import requests
 
@@ -62,6 +70,7 @@ CLIENTS = {
     "urllib": _urllib,
     "http.client": _http_client,
     "urllib3": _urllib3,
+    "urllib3-certifi": _urllib3_certifi,
     "requests": _requests,
     "httpx": _httpx,
     "aiohttp": _aiohttp,

@@ -20,6 +20,9 @@ from certembed.store_paths import TABLES, TARGET_TABLES
 
 BOOTSTRAP_NAME = "_certembed_bootstrap.py"
 DATA_DIR_NAME = "_certembed_data"
+# Per-certificate digests live in this data file (verified by one baked SHA-256), not in the
+# bootstrap: its size, and so its import time, does not grow with the bundle.
+DATA_DIGESTS = "SHA256SUMS"
 PAYLOAD_MANIFEST = "_certembed_manifest.json"
 ROLES = TRUST_ROLES  # one payload file and folder per role, in this order
 
@@ -58,6 +61,13 @@ def payload_files(bundle: Bundle) -> dict[str, bytes]:
         files[f"{role}.pem"] = render_pem(anchors, with_headers=False).encode("ascii")
         for name, anchor in hashed_names(anchors).items():
             files[f"{role}/{name}"] = anchor.pem().encode("ascii")
+    sums = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+        for name, data in sorted(files.items())
+        if "/" in name
+    )
+    if sums:
+        files[DATA_DIGESTS] = sums.encode("ascii")
     return dict(sorted(files.items()))
 
 
@@ -117,7 +127,12 @@ def render_bootstrap(
         always_in_custom_bundles=spec.always_in_custom_bundles,
         bundle_sha256=bundle_digest,
         roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
-        data_files=[(name, hashlib.sha256(data).hexdigest()) for name, data in files.items()],
+        data_files=[
+            (name, hashlib.sha256(data).hexdigest())
+            for name, data in files.items()
+            if "/" not in name  # the rest: in DATA_DIGESTS
+        ],
+        data_digests=DATA_DIGESTS,
         tables=[(key, TABLES[key]) for key in TARGET_TABLES[target]],
         parts=[f"{name}.py" for name in parts(target)],
     )

@@ -66,8 +66,10 @@ def parse_blob(
         )
         return
     found = 0
+    line, counted = 1, 0  # line number at offset ``counted``: counting stays linear in the file
     for match in _BLOCK.finditer(data):
-        line = data.count(b"\n", 0, match.start()) + 1
+        line += data.count(b"\n", counted, match.start())
+        counted = match.start()
         origin = f"{name}:{line}"
         label = match.group("label").decode("ascii", "replace")
         if not match.group(0).rstrip().endswith(b"-----") or b"-----END" not in match.group(0):

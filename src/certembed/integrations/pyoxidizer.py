@@ -18,7 +18,12 @@ from pathlib import Path
 import jinja2
 
 from certembed import __version__
-from certembed.bootstrap.render import BOOTSTRAP_NAME, DATA_DIR_NAME, render_payload
+from certembed.bootstrap.render import (
+    BOOTSTRAP_NAME,
+    DATA_DIGESTS,
+    DATA_DIR_NAME,
+    render_payload,
+)
 from certembed.bundle.assemble import assemble
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import bundle_pem
@@ -77,8 +82,8 @@ def inline_module(payload_files: dict[str, bytes]) -> str:
         "FILES = {",
     ]
     for name, data in payload_files.items():
-        if "/" in name:
-            continue  # hashed directories are for files on disk only
+        if "/" in name or name == DATA_DIGESTS:
+            continue  # hashed directories (and their digests) are for files on disk only
         parts.append(f'    "{name}": """{data.decode("ascii")}""",')
     parts += [
         "}",

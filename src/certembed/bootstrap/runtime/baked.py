@@ -25,6 +25,7 @@ ALWAYS_IN_CUSTOM_BUNDLES: "bool" = True
 BUNDLE_SHA256: "str" = ""
 DATA_DIR_NAME: "str" = "_certembed_data"
 ROLES: "Dict[str, int]" = {}
+DATA_DIGESTS: "str" = "SHA256SUMS"
 DATA: "Dict[str, str]" = {}
 TABLES: "Dict[str, Dict[str, Any]]" = {key: dict(_TABLES[key]) for key in _TARGET_TABLES[TARGET]}
 ENV_VARS: "List[str]" = ["SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"]

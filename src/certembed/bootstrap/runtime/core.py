@@ -19,6 +19,7 @@ from certembed.bootstrap.runtime.baked import (
     ALWAYS_IN_CUSTOM_BUNDLES,
     BUNDLE_SHA256,
     DATA,
+    DATA_DIGESTS,
     DATA_DIR_NAME,
     EXPORT_ENV,
     MODE,
@@ -34,6 +35,7 @@ from certembed.bootstrap.runtime.baked import (
 )
 from certembed.bootstrap.runtime.posix import (
     cache_base,
+    file_capath,
     filter_embedded,
     find_machine_store,
     load_machine_files,
@@ -51,11 +53,12 @@ from certembed.bootstrap.runtime.stores import (
     _one_dir,
     _pem_blocks,
     _private_dir_problem,
-    _private_subdir,
     _read_regular,
     _regular_problem,
     _same_location,
     _say,
+    _sha256_hex,
+    _signature,
     probe,
 )
 
@@ -207,6 +210,26 @@ class _Data:
         self.checked: "Dict[str, bool]" = {}
         self.pem: "Dict[str, bytes]" = {}
         self.problems: "List[str]" = []
+        self.digests: "Optional[Dict[str, str]]" = None
+        self.digests_ok = True
+
+    def _digests(self) -> "Dict[str, str]":
+        """Every embedded data file's SHA-256: the role PEMs (and the digest file) from the
+        baked ``DATA``, the rest from the digest file once it matches its baked SHA-256 (read
+        once per process; a missing or altered digest file vouches for nothing)."""
+        if self.digests is not None:
+            return self.digests
+        digests = dict(DATA)
+        listed = DATA.get(DATA_DIGESTS)
+        blob = self._read(DATA_DIGESTS) if listed and self.directory is not None else None
+        self.digests_ok = not listed or (blob is not None and _sha256_hex(blob) == listed)
+        if blob is not None and self.digests_ok:
+            for line in blob.decode("ascii", "replace").splitlines():
+                digest, _, name = line.partition("  ")
+                if name and name not in DATA:
+                    digests[name] = digest
+        self.digests = digests
+        return digests
 
     def _read(self, name: "str") -> "Optional[bytes]":
         if self.blobs is not None:
@@ -222,16 +245,21 @@ class _Data:
         """Check every file of ``role`` against the baked-in SHA-256 (once per process)."""
         if role in self.checked:
             return self.checked[role]
-        import hashlib
-
         prefix = role + "/"
         if self.directory is None:  # in memory: only the PEM is used (through cadata)
             expected = [n for n in DATA if n == role + ".pem"]
+            digests = DATA
         else:
-            expected = sorted(n for n in DATA if n == role + ".pem" or n.startswith(prefix))
+            digests = self._digests()
+            expected = sorted(n for n in digests if n == role + ".pem" or n.startswith(prefix))
         problem = None
         if not expected:
             problem = "no embedded data for role " + role
+        elif not self.digests_ok:
+            problem = (
+                "embedded file " + DATA_DIGESTS + " is missing or does not match its SHA-256"
+                " (tampered?)"
+            )
         elif self.directory is not None:
             try:
                 listed: "Optional[List[str]]" = sorted(
@@ -248,7 +276,7 @@ class _Data:
             blob = self._read(name)
             if blob is None:
                 problem = "embedded file " + name + " is missing or not a regular file"
-            elif hashlib.sha256(blob).hexdigest() != DATA[name]:
+            elif _sha256_hex(blob) != digests[name]:
                 problem = "embedded file " + name + " does not match its SHA-256 (tampered?)"
             elif name == role + ".pem":
                 self.pem[role] = blob
@@ -259,9 +287,15 @@ class _Data:
         return problem is None
 
     def capath(self, role: "str") -> "Optional[str]":
+        """The role's hashed directory as a capath, or None: no data directory, or a path
+        OpenSSL would split into a list (an app under "/opt/my:app": the anchors would be lost
+        and a relative piece would name a folder under the cwd). Every use of the directory
+        goes through here, so no caller can hand OpenSSL such a path; without it the role
+        loads its verified PEM."""
         if self.directory is None:
             return None
-        return os.path.join(self.directory, role)
+        folder = os.path.join(self.directory, role)
+        return folder if _one_dir(folder) else None
 
     def pem_path(self, role: "str") -> "Optional[str]":
         if self.directory is None:
@@ -273,15 +307,16 @@ class _Data:
         what the OS module says instead (Windows: minus the Disallowed store; all of the PEM
         when the directory's path is not ASCII)."""
         capath = self.capath(role)
-        kept = filter_embedded(self.pem[role], capath)
-        if capath is not None and not _one_dir(capath):
-            # OpenSSL would split this path into a list (an app under "/opt/my:app"): the
-            # anchors would be lost, and a relative piece would name a folder under the cwd.
+        if capath is None and self.directory is not None:
             _debug(
-                "the embedded " + role + " directory " + capath + " is not one path for "
-                "OpenSSL (list separator or relative); its verified PEM is loaded instead"
+                "the embedded "
+                + role
+                + " directory "
+                + os.path.join(self.directory, role)
+                + " is not one path for OpenSSL (list separator or relative); its verified PEM"
+                " is loaded instead"
             )
-            capath = None
+        kept = filter_embedded(self.pem[role], capath)
         if kept is not None:
             if kept:
                 _load_verify_locations(context, None, None, kept.decode("ascii"))
@@ -308,6 +343,14 @@ def _unique_pem(blob: "bytes") -> "bytes":
             seen.add(key)
             out.append(block)
     return b"".join(out)
+
+
+def _holds(path: "str", blob: "bytes") -> "bool":
+    """True if the file at ``path`` holds exactly ``blob`` (read as every run-time read is)."""
+    try:
+        return _read_regular(path) == blob
+    except (OSError, ValueError):
+        return False
 
 
 def _remove_if_owner(folder: "str", pid: "int") -> "None":
@@ -342,6 +385,8 @@ class _State:
         self.finder: "Optional[_CertifiFinder]" = None
         self.tempdirs: "List[str]" = []
         self.where_paths: "Dict[Any, str]" = {}
+        # where() file -> (environment it answers for, machine file version, file version)
+        self.own_files: "Dict[str, Tuple[Any, Any, Any]]" = {}
         self.exported: "set[str]" = set()
         import _thread
 
@@ -464,12 +509,17 @@ class _State:
             if path is not None:
                 return path
             parts = self.pem_parts()
+            plan = self.plan
+            machine = plan["cafile"] if not plan["env"] else None
+            before = _signature(machine) if machine else None
+            blob = None
             single = parts[0][0] if len(parts) == 1 else None
             if single is not None and _regular_problem(single) is None:
                 path = single
             else:
                 try:
-                    path = self.materialize("cacert.pem", self.contents_bytes(parts))
+                    blob = self.contents_bytes(parts)
+                    path = self.materialize("cacert.pem", blob)
                 except OSError as exc:
                     on_disk = [p for p, _ in parts if p is not None and not _regular_problem(p)]
                     if not on_disk:
@@ -484,7 +534,53 @@ class _State:
                     )
                     return on_disk[0]
             self.where_paths[key] = path
+            # Served by directories later only as this version, holding what was decided (an
+            # export_env file found in the cache is reused by name: its bytes are compared).
+            version = _signature(path)
+            same = before == (_signature(machine) if machine else None)
+            if same and (blob is None or _holds(path, blob)) and version == _signature(path):
+                self.own_files[path] = (key, before, version)
             return path
+
+    def serve_own_file(self, context: "ssl.SSLContext", path: "str") -> "bool":
+        """Load the anchors of ``path``, a file :meth:`where` returned, through the hashed
+        directories certembed decided for exactly those anchors (no PEM parsing); False, having
+        loaded nothing, unless that is exact: ``path`` and the machine file are the versions
+        the file was made from, the environment is the one it answers for, and every part has
+        such a directory (the machine file's from the fast path, the embedded roles' own)."""
+        key, machine_version, version = self.own_files[path]
+        if self.env() != key or _signature(path) != version:
+            return False
+        plan = self.plan
+        if plan["env"] or plan["windows_store"] or (plan["capath"] and not plan["cafile"]):
+            return False
+        capaths = []
+        if plan["cafile"]:
+            alone = file_capath(plan["cafile"], plan["capath"])
+            if alone is None or alone[1] != machine_version:
+                return False
+            if _signature(plan["cafile"]) != machine_version:
+                return False
+            capaths.append(alone[0])
+        for role in self.embedded_roles(plan):
+            folder = self.data.capath(role)
+            if folder is None or _anchors_must_be_listed():
+                return False
+            if filter_embedded(self.data.pem[role], folder) is not None:
+                return False
+            capaths.append(folder)
+        try:
+            for folder in capaths:
+                _load_verify_locations(context, None, folder)
+        except (OSError, ValueError, ssl.SSLError):
+            return False  # the file as it is, then (what was loaded is a part of it)
+        if self.debug and path not in self.said:
+            self.said.add(path)
+            _say(
+                "certifi-file "
+                + _json({"cafile": path, "served_by": capaths, "served": "hashed directories"})
+            )
+        return True
 
     def materialize(self, name: "str", blob: "bytes") -> "str":
         """Write ``blob`` into a private place: with export_env, a 0700 per-user folder that
@@ -555,9 +651,7 @@ def _publish(folder: "str", name: "str", blob: "bytes") -> "str":
     files appear there only by rename, whole), else written into a temporary sibling and
     renamed into place, so a process killed at any point never leaves a partial file under a
     name another process would use."""
-    import hashlib
-
-    target = os.path.join(folder, hashlib.sha256(blob).hexdigest()[:32] + "-" + name)
+    target = os.path.join(folder, _sha256_hex(blob)[:32] + "-" + name)
     if _export_file_ok(target, len(blob)):
         try:
             os.utime(target)  # most recently used: kept by _prune
@@ -635,11 +729,6 @@ def _prune(folder: "str", name: "str", keep: "str") -> "None":
         pass
 
 
-def _private_cache_dir() -> "Optional[str]":
-    """A per-user, 0700 cache dir we own, or None (never a shared or world-writable place)."""
-    return _private_subdir(cache_base(), private_dir_ok)
-
-
 def _state() -> "_State":
     if _STATE is None:  # pragma: no cover - the patches are removed with the state
         raise RuntimeError("certembed bootstrap is not installed")
@@ -667,9 +756,19 @@ def _load_verify_locations_joined(
     capath: "Any" = None,
     cadata: "Any" = None,
 ) -> "None":
-    _load_verify_locations(self, cafile, capath, cadata)
     state = _STATE
-    if state is not None:
+    own = (
+        state is not None
+        and capath is None
+        and cadata is None
+        and isinstance(cafile, str)
+        and cafile in state.own_files
+    )
+    # certifi.where()'s own file (requests, httpx, urllib3 ca_certs=...): the same anchors
+    # through the decided hashed directories, else (anything not exact) the file as it is.
+    if not (own and state is not None and state.serve_own_file(self, cafile)):
+        _load_verify_locations(self, cafile, capath, cadata)
+    if state is not None and ALWAYS_IN_CUSTOM_BUNDLES:
         if isinstance(cafile, str) and (
             cafile in state.where_paths.values() or cafile in state.exported
         ):
@@ -994,7 +1093,7 @@ def install(
     state.saved["set_default_verify_paths"] = cls.set_default_verify_paths
     _patch(state, cls, "set_default_verify_paths", _set_default_verify_paths)
     _patch(state, cls, "load_default_certs", _load_default_certs)
-    if ALWAYS_IN_CUSTOM_BUNDLES:
+    if ALWAYS_IN_CUSTOM_BUNDLES or PATCH_CERTIFI:
         _patch(state, cls, "load_verify_locations", _load_verify_locations_joined)
     patchers = _patchers()
     for name, patch in patchers.items():

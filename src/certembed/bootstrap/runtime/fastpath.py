@@ -28,14 +28,19 @@ Standard library only, imported lazily: nothing here runs before the first defau
 import os
 
 # certembed: dev-only begin
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from certembed.bootstrap.runtime.stores import (
     _capath_of,
     _der_tlv,
+    _hashed_name,
     _one_dir,
     _open_regular,
     _read_regular,
+    _read_regular_stat,
+    _sha1_digest,
+    _sha256_hex,
+    _stat_signature,
 )
 
 FpInfo = Dict[str, Any]
@@ -115,8 +120,6 @@ def fp_subject_hash(der: "bytes") -> "str":
     """``openssl x509 -subject_hash`` of a DER certificate: the first four bytes, read
     little-endian, of the SHA-1 of the subject's canonical encoding (``x509_name_canon``:
     each RDN a SET OF its canonical attributes, sorted, SETs concatenated)."""
-    import hashlib
-
     try:
         tag, cert, cert_end = _der_tlv(der, 0)
         if tag != 0x30 or cert_end != len(der):
@@ -165,15 +168,19 @@ def fp_subject_hash(der: "bytes") -> "str":
         raise _FpUnusable("an undecodable subject") from None
     except ValueError as exc:  # from _der_tlv: truncated DER, bad DER length
         raise _FpUnusable(str(exc)) from None
-    digest = hashlib.sha1(b"".join(canon)).digest()
+    digest = _sha1_digest(b"".join(canon))
     return "{:08x}".format(int.from_bytes(digest[:4], "little"))
 
 
-def fp_group_by_hash(ders: "List[bytes]") -> "Dict[str, List[bytes]]":
-    """Subject hash -> the distinct certificates with that hash, sorted by their DER."""
+def fp_group_by_hash(
+    ders: "List[bytes]", hashes: "Optional[List[str]]" = None
+) -> "Dict[str, List[bytes]]":
+    """Subject hash -> the distinct certificates with that hash, sorted by their DER.
+    ``hashes``: each certificate's subject hash, when already known."""
     groups = {}  # type: Dict[str, List[bytes]]
-    for der in ders:
-        members = groups.setdefault(fp_subject_hash(der), [])
+    for index, der in enumerate(ders):
+        digest = fp_subject_hash(der) if hashes is None else hashes[index]
+        members = groups.setdefault(digest, [])
         if der not in members:
             members.append(der)
     for members in groups.values():
@@ -181,10 +188,12 @@ def fp_group_by_hash(ders: "List[bytes]") -> "Dict[str, List[bytes]]":
     return groups
 
 
-def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
+def fp_dir_covers(
+    folder: "str", groups: "Dict[str, List[bytes]]", read: "Optional[List[str]]" = None
+) -> "bool":
     """True if, for every subject hash in ``groups``, ``folder`` holds exactly those
     certificates under ``<hash>.0``, ``<hash>.1``, ... up to the first missing name (as
-    OpenSSL's directory lookup reads them)."""
+    OpenSSL's directory lookup reads them). ``read`` collects the names read."""
     for digest, members in groups.items():
         found = []  # type: List[bytes]
         index = 0
@@ -200,10 +209,22 @@ def fp_dir_covers(folder: "str", groups: "Dict[str, List[bytes]]") -> "bool":
                 found.extend(fp_pem_certificates(blob))
             except _FpUnusable:
                 return False
+            if read is not None:
+                read.append(f"{digest}.{index}")
             index += 1
         if sorted(set(found)) != members:
             return False
     return True
+
+
+def fp_dir_holds_only(folder: "str", read: "List[str]") -> "bool":
+    """True if the certificate names (``<hash>.<n>``) in ``folder`` are exactly ``read``: the
+    directory then trusts nothing beyond what was read from it."""
+    try:
+        names = {n for n in os.listdir(folder) if _hashed_name(n) and n[9:10] != "r"}
+    except OSError:
+        return False
+    return names == set(read)
 
 
 def fp_hashed_entries(groups: "Dict[str, List[bytes]]") -> "Dict[str, bytes]":
@@ -374,28 +395,228 @@ def _fp_prune(root: "str", keep: "str") -> "None":
         _fp_remove(old)
 
 
+FP_HASHES_SUFFIX = ".subject-hashes"
+_FP_HEX = frozenset("0123456789abcdef")
+
+
+def _fp_cache_root(cache: "str") -> "Optional[str]":
+    """``cache/hashed-v1``, made if missing, when it is a private directory of ours."""
+    root = os.path.join(cache, FP_CACHE_VERSION)
+    try:
+        os.mkdir(root, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        return root if _fp_private(os.lstat(root), 0o040000) else None
+    except OSError:
+        return None
+
+
+def fp_cached_hashes(root: "str", key: "str", count: "int") -> "Optional[List[str]]":
+    """The subject hashes of the ``count`` certificates of the bundle whose SHA-256 is ``key``,
+    as an earlier process stored them (``root/<key>.subject-hashes``: a private regular file,
+    one 8-hex-digit hash per line), or None.
+
+    Why trusting them is safe: a wrong hash can only misfile a certificate of the bundle. The
+    machine directory is used only where it holds, under those names, exactly the bundle's
+    certificates (and it names its files by their real hashes); the private directory holds
+    only the bundle's certificates, verified byte for byte. So anchors can go missing (until
+    the file is fixed), never be added."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(os.path.join(root, key + FP_HASHES_SUFFIX), flags)
+    except OSError:
+        return None
+    try:
+        if not _fp_private(os.fstat(fd), 0o100000):
+            return None
+        blob = os.read(fd, 9 * count + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    hashes = blob.decode("ascii", "replace").split("\n")
+    if hashes[-1] != "" or len(hashes) != count + 1:
+        return None
+    hashes.pop()
+    for digest in hashes:
+        if len(digest) != 8 or not _FP_HEX.issuperset(digest):
+            return None
+    return hashes
+
+
+def fp_store_hashes(root: "str", key: "str", hashes: "List[str]") -> "None":
+    """Store ``hashes`` for :func:`fp_cached_hashes`. Failures only mean they are computed
+    again."""
+    blob = "".join(h + "\n" for h in hashes).encode("ascii")
+    _fp_store(root, key + FP_HASHES_SUFFIX, blob, FP_HASHES_SUFFIX)
+
+
+def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
+    """Write ``root/name`` (0600) aside and rename it into place; keep the ``FP_KEEP`` newest
+    files ending in ``suffix``."""
+    tmp = os.path.join(root, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(root, name))
+    except OSError:
+        _fp_remove(tmp)
+        return
+    try:
+        stored = sorted(
+            (entry.stat(follow_symlinks=False).st_mtime, entry.path)
+            for entry in os.scandir(root)
+            if entry.name.endswith(suffix)
+        )
+    except OSError:
+        return
+    for _, path in stored[:-FP_KEEP]:
+        _fp_remove(path)
+
+
+FP_COVER_SUFFIX = ".covered"
+
+
+def _fp_cover_name(key: "str", capath: "str") -> "str":
+    """One record per bundle and directory (its path and identity): machines or containers
+    that share a home and a bundle but not the directory keep theirs apart."""
+    st = os.stat(capath)
+    where = f"{capath}\0{st.st_dev}\0{st.st_ino}".encode("utf-8", "surrogateescape")
+    return key + "-" + _sha256_hex(where)[:16] + FP_COVER_SUFFIX
+
+
+def _fp_entries_state(capath: "str", names: "List[str]") -> "Tuple[str, int]":
+    """The identity of ``capath`` and of the file behind each of ``names`` in it (links
+    followed), and the newest change time among them: adding, removing or renaming an entry
+    changes the directory's own; rewriting, replacing or re-linking a file changes the file's
+    (ctime is set by the kernel)."""
+    found = _stat_signature(os.stat(capath))
+    newest = found[4]
+    lines = [capath, " ".join(map(str, found))]
+    for name in names:
+        found = _stat_signature(os.stat(os.path.join(capath, name)))
+        newest = max(newest, found[4])
+        lines.append(name + " " + " ".join(map(str, found)))
+    return "\n".join(lines) + "\n", newest
+
+
+def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[int, bool]]":
+    """(certificates in the file, the directory holds nothing else) when an earlier process
+    found that ``capath`` covers the file whose SHA-256 is ``key`` and neither the directory
+    nor any file it read has changed since; else None (then it is read again).
+
+    A false record could only make the machine directory (which stock OpenSSL trusts as well)
+    stand in for the file: anchors can go missing, none can be added."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(os.path.join(root, _fp_cover_name(key, capath)), flags)
+    except (OSError, ValueError):
+        return None
+    try:
+        if not _fp_private(os.fstat(fd), 0o100000):
+            return None
+        blob = os.read(fd, 1 << 22)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        head, _, state = blob.decode("utf-8").partition("\n")
+        count, only = head.split(" ")
+        lines = state.split("\n")
+        names = [line.split(" ", 1)[0] for line in lines[2:-1]]
+        if lines[0] != capath or _fp_entries_state(capath, names)[0] != state:
+            return None
+        return int(count), only == "only"
+    except (OSError, ValueError, UnicodeError):
+        return None
+
+
+def fp_store_cover(
+    root: "str",
+    key: "str",
+    capath: "str",
+    read: "List[str]",
+    count: "int",
+    only: "bool",
+    started_ns: "int",
+) -> "None":
+    """Record for :func:`fp_cached_cover` that ``capath`` covers the file (``read``: the names
+    read to find out, from ``started_ns`` on). Not when anything read changed less than a
+    second before that (it may have changed while being read, within the clock's grain): the
+    next process reads again. Failures only mean the directory is read again next time."""
+    try:
+        state, newest = _fp_entries_state(capath, read)
+    except OSError:
+        return
+    if newest >= started_ns - 1_000_000_000:
+        return
+    text = f"{count} {'only' if only else 'more'}\n" + state
+    try:
+        name = _fp_cover_name(key, capath)
+    except (OSError, ValueError):
+        return
+    _fp_store(root, name, text.encode("utf-8"), FP_COVER_SUFFIX)
+
+
 def fp_capath(
     cafile: "Optional[str]",
     capath: "Optional[str]",
     cache: "Union[str, Callable[[], Optional[str]], None]",
     info: "FpInfo",
+    alone: "Optional[FpInfo]" = None,
 ) -> "Optional[str]":
     """A ``capath`` trusting exactly what ``cafile`` + ``capath`` trust, or None (then load
     them as they are). ``cache``: a private per-user directory (checked by the caller) or None,
-    or a function giving it, called only when a private directory is needed (so that no cache
-    folder is made where none is used). ``info`` collects what was decided, for the debug line."""
+    or a function giving it, called only once a file is to be served (so that no cache folder
+    is made where the fast path has nothing to do). ``info`` collects what was decided, for the
+    debug line. ``alone`` (if given) gets ``"capath"``: a directory trusting exactly
+    ``cafile``'s certificates, without what only ``capath`` adds (or None), and
+    ``"signature"``: the identity of the file version read."""
     if cafile is None:
         info["fastpath"] = "directory only"
         return None
     if capath is not None and not _one_dir(capath):
         info["fastpath"] = "off: the machine directory is not one path for OpenSSL"
         return None
+    if alone is None:
+        alone = {}
+    alone["capath"] = None
     try:
-        data = _read_regular(cafile)
+        data, st = _read_regular_stat(cafile)
+        alone["signature"] = _stat_signature(st)
+        key = _sha256_hex(data)
+        if callable(cache):
+            cache = cache()
+        root = _fp_cache_root(cache) if cache is not None else None
+        if capath is not None and root is not None:
+            known = fp_cached_cover(root, key, capath)
+            if known is not None:  # the same file, the same directory entries as last time
+                info["certificates"], only = known
+                info["fastpath"] = "machine directory covers the file"
+                info["coverage"] = "cached"
+                alone["capath"] = info["file_alone"] = capath if only else None
+                return capath
         ders = fp_pem_certificates(data)
         if not ders:
             raise _FpUnusable("no certificate in the file")
-        groups = fp_group_by_hash(ders)
+        hashes = fp_cached_hashes(root, key, len(ders)) if root is not None else None
+        info["subject_hashes"] = "cached" if hashes is not None else "computed"
+        if hashes is None:
+            hashes = [fp_subject_hash(der) for der in ders]
+            if root is not None:
+                fp_store_hashes(root, key, hashes)
+        groups = fp_group_by_hash(ders, hashes)
     except (OSError, ValueError) as exc:
         info["fastpath"] = f"off: file unreadable ({getattr(exc, 'strerror', None) or exc})"
         return None
@@ -403,21 +624,28 @@ def fp_capath(
         info["fastpath"] = f"off: {exc}"
         return None
     info["certificates"] = len(ders)
-    if capath is not None and fp_dir_covers(capath, groups):
+    import time
+
+    read: "List[str]" = []
+    started_ns = time.time_ns()
+    if capath is not None and fp_dir_covers(capath, groups, read):
         info["fastpath"] = "machine directory covers the file"
+        info["coverage"] = "read"
+        only = fp_dir_holds_only(capath, read)
+        if only:
+            alone["capath"] = capath
+        info["file_alone"] = alone["capath"]
+        if root is not None:
+            fp_store_cover(root, key, capath, read, len(ders), only, started_ns)
         return capath
-    if callable(cache):
-        cache = cache()
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
         return None
-    import hashlib
-
-    key = hashlib.sha256(data).hexdigest()
     folder = fp_private_hashed_dir(cache, key, fp_hashed_entries(groups), info)
     joined = _capath_of(folder, capath) if folder is not None else None
     if joined is None:
         info["fastpath"] = "off: private hashed directory unusable"
         return None
     info["fastpath"] = "private hashed directory"
+    alone["capath"] = info["file_alone"] = folder
     return joined

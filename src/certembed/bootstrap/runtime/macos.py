@@ -39,6 +39,11 @@ def load_machine_files(
     return _load_slots(context, cafile, capath)
 
 
+def file_capath(cafile: "str", capath: "Optional[str]") -> "Optional[Tuple[str, Any]]":
+    """No fast path here: a client's ``load_verify_locations`` of the machine file loads it."""
+    return None
+
+
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
     """The keychain is not read (see the runtime contract)."""
 

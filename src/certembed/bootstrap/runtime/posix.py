@@ -36,6 +36,8 @@ OS_FAMILY = "posix"
 # The machine store the probe found, and the fast path decided for it (once per process).
 _FP_MACHINE: "List[Optional[Pair]]" = [None]
 _FP_DECIDED: "Dict[Pair, Optional[str]]" = {}
+# Per machine store: a capath trusting exactly its file's certificates, and that file's version.
+_FP_ALONE: "Dict[Pair, FpInfo]" = {}
 
 
 def find_machine_store(
@@ -46,6 +48,7 @@ def find_machine_store(
     machine = found if (found[0] or found[1]) else None
     _FP_MACHINE[0] = machine
     _FP_DECIDED.clear()
+    _FP_ALONE.clear()
     return False, machine
 
 
@@ -86,17 +89,33 @@ def _fp_decided(cafile: "str", capath: "Optional[str]") -> "Optional[str]":
 
         started = time.perf_counter()
     info: "FpInfo" = {"cafile": cafile, "capath": capath}
+    alone: "FpInfo" = {}
     try:
-        fast = fp_capath(cafile, capath, lambda: _fp_cache_dir(info), info)
+        fast = fp_capath(cafile, capath, lambda: _fp_cache_dir(info), info, alone)
     except Exception as exc:  # never break a default context: load the files as they are
         info["fastpath"] = f"off: unexpected {type(exc).__name__}: {exc}"
         fast = None
     _FP_DECIDED[pair] = fast
+    _FP_ALONE[pair] = alone
     if debug:
         info["capath_used"] = fast
         info["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 3)
         _say("fastpath " + _json(info))
     return fast
+
+
+def file_capath(cafile: "str", capath: "Optional[str]") -> "Optional[Tuple[str, Any]]":
+    """For the machine store (``cafile``, ``capath``) as probed: (a directory the fast path
+    decided that trusts exactly ``cafile``'s certificates, the identity of the file version it
+    was decided from; see :func:`.stores._signature`), or None."""
+    pair = (cafile, capath)
+    if pair != _FP_MACHINE[0]:
+        return None
+    _fp_decided(cafile, capath)
+    alone = _FP_ALONE.get(pair) or {}
+    if alone.get("capath") is None:
+        return None
+    return alone["capath"], alone["signature"]
 
 
 def _fp_cache_dir(info: "Optional[FpInfo]" = None) -> "Optional[str]":

@@ -30,6 +30,11 @@ class OSModule(Protocol):
         """Load the machine store's file and/or directory into a default context; never raise
         for what cannot be loaded: skip it and return a description (``stores._load_slots``)."""
 
+    def file_capath(self, cafile: str, capath: str | None) -> tuple[str, Any] | None:
+        """For the probed machine store: (a directory certembed decided that trusts exactly
+        ``cafile``'s certificates, the identity of the file version it was decided from), or
+        None. Lets ``load_verify_locations`` serve certembed's own ``certifi.where()`` file."""
+
     def load_os_store(self, context: ssl.SSLContext, purpose: Any) -> None:
         """Load the OS certificate store (only called when the plan uses one)."""
 

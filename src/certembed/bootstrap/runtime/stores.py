@@ -101,6 +101,32 @@ def _pem_blocks(blob: "bytes") -> "List[bytes]":
     return blocks
 
 
+def _sha256_hex(data: "bytes") -> "str":
+    """SHA-256 of ``data`` in hex. The interpreter's own ``_sha256`` (``_sha2`` from 3.12) loads
+    in a small fraction of what ``import hashlib`` costs (which sets up OpenSSL's digests)."""
+    if len(data) > 1 << 20:  # OpenSSL's SHA-256 is faster, worth the import for big inputs
+        import hashlib
+
+        return hashlib.sha256(data).hexdigest()
+    try:
+        if sys.version_info >= (3, 12):
+            from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]
+        else:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+    except ImportError:  # pragma: no cover - an interpreter built without them
+        from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
+def _sha1_digest(data: "bytes") -> "bytes":
+    """SHA-1 of ``data`` (OpenSSL's subject hash), through ``_sha1`` like :func:`_sha256_hex`."""
+    try:
+        from _sha1 import sha1  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # pragma: no cover - an interpreter built without it
+        from hashlib import sha1
+    return bytes(sha1(data).digest())
+
+
 def _der_tlv(der: "bytes", pos: "int") -> "Tuple[int, int, int]":
     """(tag, content start, content end) of the DER element at ``pos``; ValueError if the
     element is truncated or its length is not a definite length of 1-4 bytes."""
@@ -280,6 +306,13 @@ def _read_regular(path: "str", cap: "int" = _READ_CAP, follow: "bool" = True) ->
     """The bytes of ``path``: the one way certembed reads a file at run time. A regular file
     only (checked on the open fd), at most ``cap`` bytes (also if it grows while read), opened
     without blocking; else OSError (:class:`_Refused` for a file of the wrong kind or size)."""
+    return _read_regular_stat(path, cap, follow)[0]
+
+
+def _read_regular_stat(
+    path: "str", cap: "int" = _READ_CAP, follow: "bool" = True
+) -> "Tuple[bytes, os.stat_result]":
+    """:func:`_read_regular` and the fstat of the file it read (which version was read)."""
     fd, st = _open_regular(path, cap, follow)
     try:
         chunks = []
@@ -292,7 +325,7 @@ def _read_regular(path: "str", cap: "int" = _READ_CAP, follow: "bool" = True) ->
             total += len(chunk)
             if total > cap:
                 raise _Refused(0, "larger than " + str(cap) + " bytes", path)
-        return b"".join(chunks)
+        return b"".join(chunks), st
     finally:
         os.close(fd)
 
@@ -356,6 +389,20 @@ def _same_location(value: "Optional[str]", found: "Optional[str]", kind: "str") 
     except (OSError, ValueError):
         return False
     return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino) and bool(mine.st_ino)
+
+
+def _signature(path: "str") -> "Optional[Tuple[int, int, int, int, int]]":
+    """What identifies one version of a file (device, inode, size, mtime and ctime in ns), or
+    None when it cannot be read: a rewrite, a replacement or a ``touch`` changes it."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return _stat_signature(st)
+
+
+def _stat_signature(st: "os.stat_result") -> "Tuple[int, int, int, int, int]":
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _hashed_name(name: "str") -> "bool":

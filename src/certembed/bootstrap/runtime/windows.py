@@ -75,6 +75,11 @@ def load_machine_files(
     return _load_slots(context, cafile, capath)
 
 
+def file_capath(cafile: "str", capath: "Optional[str]") -> "Optional[Tuple[str, Any]]":
+    """No fast path here: a client's ``load_verify_locations`` of the machine file loads it."""
+    return None
+
+
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
     """The ROOT store's anchors for ``purpose``, minus Disallowed and malformed entries."""
     ders = _win_store_ders(getattr(purpose, "oid", _WIN_SERVER_AUTH))
