@@ -50,12 +50,8 @@ RHEL_BUNDLE = "etc/pki/tls/certs/ca-bundle.crt"
 # A victim process: a default context, then (after the test lets another user act) the same
 # context and a new one against the distro and rogue servers, and a plain child (no bootstrap)
 # started with the exported variables.
-VICTIM = r"""
-import json, os, socket, ssl, subprocess, sys
-from urllib.parse import urlsplit
-sys.path.insert(0, os.environ["BOOTSTRAP"])
-import _certembed_bootstrap
-
+# One handshake, classified: what every script below reports per server.
+SHAKE = r"""
 def shake(ctx, url):
     parts = urlsplit(url)
     try:
@@ -64,7 +60,18 @@ def shake(ctx, url):
                 return "ok"
     except ssl.SSLCertVerificationError:
         return "verify-failed"
+"""
 
+VICTIM = (
+    r"""
+import json, os, socket, ssl, subprocess, sys
+from urllib.parse import urlsplit
+sys.path.insert(0, os.environ["BOOTSTRAP"])
+import _certembed_bootstrap
+
+"""
+    + SHAKE
+    + r"""
 CHILD = '''
 import json, socket, ssl, sys
 from urllib.parse import urlsplit
@@ -94,6 +101,7 @@ child = subprocess.run([sys.executable, "-c", CHILD, distro, rogue], capture_out
 out["child"] = json.loads(child.stdout) if child.returncode == 0 else child.stderr
 print("DONE " + json.dumps(out), flush=True)
 """
+)
 
 # The attacker: moves the victim's cache folder away (possible only with write access to its
 # parent) and puts one of their own in its place, with their root where the victim's fast
@@ -686,7 +694,8 @@ def test_ownership_chains_are_served_exactly_as_the_rules_say(users, area):
 
 # --- kill points: a process killed between any two writes of the cache and export files ---------
 
-KILLED = r"""
+KILLED = (
+    r"""
 import json, os, signal, socket, ssl, sys
 from urllib.parse import urlsplit
 kill_at = int(sys.argv[1])
@@ -711,21 +720,16 @@ for name in ("open", "write", "mkdir", "rename", "replace", "chmod", "fchmod", "
 sys.path.insert(0, os.environ["BOOTSTRAP"])
 import _certembed_bootstrap
 
-def shake(ctx, url):
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-            with ctx.wrap_socket(sock, server_hostname=parts.hostname):
-                return "ok"
-    except ssl.SSLCertVerificationError:
-        return "verify-failed"
-
+"""
+    + SHAKE
+    + r"""
 context = ssl.create_default_context()
 out = {"ops": count[0], "exported": os.environ.get("SSL_CERT_FILE")}
 for url in sys.argv[2:]:
     out[url] = shake(context, url)
 print(json.dumps(out))
 """
+)
 
 
 def _seed(cache: Path, how: str, key: str, rogue: bytes, rogue_name: str, export: str) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from certembed.config.model import Spec, host_target
 from certembed.errors import FreezeError, FreezerFailedError, FreezerMissingError
+from certembed.integrations.freezing import major_minor, program, shown
 from certembed.integrations.resolve import DISABLE_ENV, PAYLOAD_ENV
 
 if TYPE_CHECKING:
@@ -35,27 +36,12 @@ def cx_freeze_version() -> tuple[int, ...]:
             f"the app is a cx_freeze app but cx_Freeze is not installed here: {INSTALL}"
         )
     text = importlib.metadata.version("cx_Freeze")
-    parts = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    version = tuple(parts)
+    version = major_minor(text)
     if not SUPPORTED[0] <= version < SUPPORTED[1]:
         raise FreezerMissingError(
             f"cx_Freeze {text} is installed; certembed needs cx_Freeze >= 7.0, < 9: {INSTALL}"
         )
     return version
-
-
-def executable_path(folder: Path, name: str) -> Path:
-    return folder / (f"{name}.exe" if sys.platform == "win32" else name)
-
-
-def _shown(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str], None]) -> Path:
@@ -93,12 +79,12 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
         proc = subprocess.run(
             argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )
-    exe = executable_path(stage, app.name)
+    exe = program(stage, app.name)
     if proc.returncode != 0 or not exe.is_file():
         shutil.rmtree(stage, ignore_errors=True)
         why = f"it exited with status {proc.returncode}" if proc.returncode else "no executable"
         raise FreezerFailedError(
-            f"cx_Freeze could not freeze {app.name} from {_shown(app.script, spec.base_dir)} "
+            f"cx_Freeze could not freeze {app.name} from {shown(app.script, spec.base_dir)} "
             f"({why}); its full output is in {log}."
         )
     if not (stage / "lib" / "certembed").is_dir():
@@ -107,6 +93,6 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
     if final.exists():
         shutil.rmtree(final)
     stage.replace(final)
-    exe = executable_path(final, app.name)
+    exe = program(final, app.name)
     progress(f"froze {exe}")
     return exe

@@ -23,6 +23,7 @@ from certembed.errors import (
     NuitkaPluginError,
     NuitkaPluginMoved,
 )
+from certembed.integrations.freezing import executable_path, major_minor, shown
 from certembed.integrations.nuitka import PLUGIN_PATH
 from certembed.integrations.resolve import PAYLOAD_ENV
 
@@ -48,23 +49,7 @@ def nuitka_version() -> tuple[int, ...]:
         raise FreezerMissingError(
             "Nuitka is importable but has no package metadata: pip install 'certembed[nuitka]'"
         ) from None
-    parts = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def executable_path(dist: Path, name: str, onefile: bool) -> Path:
-    suffix = ".exe" if sys.platform == "win32" else ""
-    return dist / f"{name}{suffix}" if onefile else dist / name / f"{name}{suffix}"
-
-
-def _shown(path: Path, spec: Spec) -> str:
-    try:
-        return path.relative_to(spec.base_dir).as_posix()
-    except ValueError:
-        return str(path)
+    return major_minor(text)
 
 
 # Set by certembed build itself: the app's args must not move the output or change the mode.
@@ -172,7 +157,7 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
     if proc.returncode != 0:
         why = _last_fatal(text)
         raise FreezerFailedError(
-            f"Nuitka could not compile {app.name} from {_shown(app.script, spec)} "
+            f"Nuitka could not compile {app.name} from {shown(app.script, spec.base_dir)} "
             f"(exit status {proc.returncode}{': ' + why if why else ''}); its log is {log_path}"
         )
     suffix = ".exe" if sys.platform == "win32" else ""

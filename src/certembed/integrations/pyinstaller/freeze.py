@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certembed.config.model import Spec, host_target
 from certembed.errors import FreezeError, FreezerMissingError
+from certembed.integrations.freezing import executable_path, major_minor, shown
 from certembed.integrations.resolve import PAYLOAD_ENV
 
 if TYPE_CHECKING:
@@ -26,16 +26,7 @@ def pyinstaller_version() -> tuple[int, ...]:
             "the app is a pyinstaller app but PyInstaller is not installed here: "
             "pip install 'certembed[pyinstaller]'"
         ) from None
-    parts = []
-    for piece in str(PyInstaller.__version__).split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
-
-
-def executable_path(dist: Path, name: str, onefile: bool) -> Path:
-    suffix = ".exe" if sys.platform == "win32" else ""
-    return dist / f"{name}{suffix}" if onefile else dist / name / f"{name}{suffix}"
+    return major_minor(str(PyInstaller.__version__))
 
 
 _PATH_PAIR_FLAGS = ("--add-data", "--add-binary")
@@ -66,13 +57,6 @@ def absolutize_args(args: tuple[str, ...], base: Path) -> list[str]:
         else:
             out.append(arg)
     return out
-
-
-def _shown(path: Path, spec: Spec) -> str:
-    try:
-        return path.relative_to(spec.base_dir).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str], None]) -> Path:
@@ -113,12 +97,12 @@ def freeze(spec: Spec, result: BuildResult, dist: Path, progress: Callable[[str]
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise FreezeError(
-                f"PyInstaller could not freeze {app.name} from {_shown(app.script, spec)} "
+                f"PyInstaller could not freeze {app.name} from {shown(app.script, spec.base_dir)} "
                 f"(it exited with status {exc.code}), and its log above says why."
             ) from exc
     except Exception as exc:
         raise FreezeError(
-            f"PyInstaller could not freeze {app.name} from {_shown(app.script, spec)} "
+            f"PyInstaller could not freeze {app.name} from {shown(app.script, spec.base_dir)} "
             f"because it raised {type(exc).__name__}: {exc}."
         ) from exc
     finally:
