@@ -15,7 +15,7 @@ from certembed import __version__
 from certembed.bootstrap.assemble import assemble, parts
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import hashed_names, render_pem
-from certembed.config.model import TRUST_ROLES, Spec
+from certembed.config.model import POLICY_OPTIONS, TRUST_ROLES, Spec
 from certembed.store_paths import TABLES, TARGET_TABLES
 
 BOOTSTRAP_NAME = "_certembed_bootstrap.py"
@@ -109,6 +109,13 @@ def write_pyc(source: Path) -> Path:
     return target
 
 
+def _policy_summary(spec: Spec) -> str:
+    """The docstring's policy line: the mode, then the flags two to a line."""
+    items = [f"{policy.name}={getattr(spec, policy.name)}" for policy in POLICY_OPTIONS]
+    pairs = [", ".join(items[i : i + 2]) for i in range(0, len(items), 2)]
+    return f"Policy: mode={spec.mode}, " + ",\n".join(pairs)
+
+
 def render_bootstrap(
     spec: Spec, bundle: Bundle, target: str, files: dict[str, bytes], bundle_digest: str
 ) -> str:
@@ -118,13 +125,8 @@ def render_bootstrap(
         version=__version__,
         target=target,
         mode=spec.mode,
-        respect_env=spec.respect_env,
-        export_env=spec.export_env,
-        patch_certifi=spec.patch_certifi,
-        patch_grpc=spec.patch_grpc,
-        patch_pycurl=spec.patch_pycurl,
-        relax_x509_strict=spec.relax_x509_strict,
-        always_in_custom_bundles=spec.always_in_custom_bundles,
+        policy=_policy_summary(spec),
+        flags=[(policy.constant, getattr(spec, policy.name)) for policy in POLICY_OPTIONS],
         bundle_sha256=bundle_digest,
         roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
         data_files=[

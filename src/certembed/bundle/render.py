@@ -94,13 +94,7 @@ def manifest(
         },
         "policy": {
             "mode": spec.mode,
-            "respect_env": spec.respect_env,
-            "export_env": spec.export_env,
-            "patch_certifi": spec.patch_certifi,
-            "patch_grpc": spec.patch_grpc,
-            "patch_pycurl": spec.patch_pycurl,
-            "relax_x509_strict": spec.relax_x509_strict,
-            "always_in_custom_bundles": spec.always_in_custom_bundles,
+            **spec.policy_flags(),
         },
         "targets": list(spec.resolved_targets()),
         "sources": [
