@@ -16,14 +16,16 @@ from certembed.bootstrap.assemble import assemble, parts
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import hashed_names, render_pem
 from certembed.config.model import POLICY_OPTIONS, TRUST_ROLES, Spec
-from certembed.store_paths import TABLES, TARGET_TABLES
+from certembed.payload import (
+    BOOTSTRAP_NAME,
+    DATA_DIGESTS,
+    DATA_DIR_NAME,
+    PAYLOAD_MANIFEST,
+    TARGET_TABLES,
+    role_file,
+)
+from certembed.store_paths import TABLES
 
-BOOTSTRAP_NAME = "_certembed_bootstrap.py"
-DATA_DIR_NAME = "_certembed_data"
-# Per-certificate digests live in this data file (verified by one baked SHA-256), not in the
-# bootstrap: its size, and so its import time, does not grow with the bundle.
-DATA_DIGESTS = "SHA256SUMS"
-PAYLOAD_MANIFEST = "_certembed_manifest.json"
 ROLES = TRUST_ROLES  # one payload file and folder per role, in this order
 
 
@@ -58,7 +60,7 @@ def payload_files(bundle: Bundle) -> dict[str, bytes]:
             continue
         everything.extend(anchors)
         # No comment headers here: subjects may be non-ASCII, and cadata/PEM users need ASCII.
-        files[f"{role}.pem"] = render_pem(anchors, with_headers=False).encode("ascii")
+        files[role_file(role)] = render_pem(anchors, with_headers=False).encode("ascii")
         for name, anchor in hashed_names(anchors).items():
             files[f"{role}/{name}"] = anchor.pem().encode("ascii")
     sums = "".join(
@@ -135,6 +137,7 @@ def render_bootstrap(
             if "/" not in name  # the rest: in DATA_DIGESTS
         ],
         data_digests=DATA_DIGESTS,
+        data_dir_name=DATA_DIR_NAME,
         tables=[(key, TABLES[key]) for key in TARGET_TABLES[target]],
         parts=[f"{name}.py" for name in parts(target)],
     )
@@ -152,3 +155,18 @@ def render_payload(
     are the same for every target)."""
     files = payload_files(bundle) if files is None else files
     return Payload(target, render_bootstrap(spec, bundle, target, files, bundle_digest), files)
+
+
+# The payload's names are decided in certembed.payload; they stay importable from here.
+__all__ = [
+    "BOOTSTRAP_NAME",
+    "DATA_DIGESTS",
+    "DATA_DIR_NAME",
+    "PAYLOAD_MANIFEST",
+    "ROLES",
+    "Payload",
+    "payload_files",
+    "render_bootstrap",
+    "render_payload",
+    "write_pyc",
+]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import posixpath
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, Literal, TypeVar, get_args
 
+from certembed import payload
 from certembed.errors import ConfigError, Diagnostic, Location
 from certembed.suggest import missing_hint
 
@@ -25,7 +25,9 @@ from certembed.suggest import missing_hint
 # other.
 Mode = Literal["fill-gaps", "merge", "embedded-only"]
 Target = Literal["host", "linux", "macos", "windows"]
-TargetOS = Literal["linux", "macos", "windows"]  # a target with ``host`` resolved
+# The target OS names and the build machine's: the payload format owns the platform mapping.
+TargetOS = payload.TargetOS
+host_target = payload.host_target
 TrustRole = Literal["fallback", "always"]
 SourceKind = Literal["certifi", "system_store", "pem_file", "pem_dir", "pem"]
 AppKind = Literal["pyinstaller", "nuitka", "cx_freeze"]
@@ -296,14 +298,6 @@ class Spec:
             if name not in out:
                 out.append(name)
         return tuple(out)
-
-
-def host_target() -> TargetOS:
-    if sys.platform == "win32":
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    return "linux"
 
 
 def default_spec(base_dir: Path) -> Spec:

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certembed.config.model import Spec, host_target
+from certembed.config.model import Spec
 from certembed.errors import FreezeError, FreezerMissingError
 from certembed.integrations.resolve import PAYLOAD_ENV
+from certembed.payload import host_target
 
 if TYPE_CHECKING:
     from certembed.build import BuildResult
