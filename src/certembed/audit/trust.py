@@ -18,6 +18,7 @@ from certembed.audit.analyze import Finding, _rel
 from certembed.audit.history import History, shipped
 from certembed.bundle.load import parse_blob
 from certembed.bundle.strict import explain, strict_problems
+from certembed.config.model import TRUST_ROLES
 from certembed.payload import (
     BOOTSTRAP_NAME,
     DATA_DIR_NAME,
@@ -287,7 +288,7 @@ class TrustAuditor:
                 for c in manifest.certificates
                 if isinstance(c, dict) and "sha256" in c
             }
-        certs = _certs([data_dir / role_file(role) for role in ("fallback", "always")])
+        certs = _certs([data_dir / role_file(role) for role in TRUST_ROLES])
         self._check_certs(report, certs, sources)
         self.bundles.append(report)
 
