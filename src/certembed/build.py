@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from certembed.bootstrap.render import PAYLOAD_MANIFEST, payload_files, render_payload
+from certembed.bootstrap.render import payload_files, render_payload
 from certembed.bundle.assemble import assemble
 from certembed.bundle.model import Bundle
-from certembed.bundle.render import bundle_pem, dumps, manifest, write_hashed_dir
+from certembed.bundle.render import bundle_pem, manifest, write_hashed_dir
 from certembed.config.model import Spec
 from certembed.output import source_date_epoch, staged
+from certembed.payload import BUILD_MANIFEST, BUNDLE_FILE, HASHED_DIR, PAYLOAD_MANIFEST
 
 Progress = Callable[[str], None]
 
@@ -69,19 +70,18 @@ def build_bundle_output(
     digest = hashlib.sha256(pem.encode("utf-8")).hexdigest()
     with staged(out_dir) as stage:
         progress(f"writing {len(bundle.anchors)} certificates")
-        (stage / "cacert.pem").write_text(pem, encoding="utf-8")
+        (stage / BUNDLE_FILE).write_text(pem, encoding="utf-8")
         if hashed_dir:
-            write_hashed_dir(stage / "certs", bundle.anchors)
+            write_hashed_dir(stage / HASHED_DIR, bundle.anchors)
         payloads = {}
         files = payload_files(bundle)
         for target in targets:
             progress(f"rendering bootstrap for {target}")
             payload = render_payload(spec, bundle, target, digest, files)
             payloads[target] = payload.write(stage / target)
-        data = manifest(spec, bundle, digest, payloads, source_date_epoch())
-        data["targets"] = list(targets)
-        text = dumps(data)
-        (stage / "manifest.json").write_text(text, encoding="utf-8")
+        built = manifest(spec, bundle, digest, payloads, source_date_epoch())
+        text = replace(built, targets=tuple(targets)).dumps()
+        (stage / BUILD_MANIFEST).write_text(text, encoding="utf-8")
         for target in targets:  # provenance travels with the payload (for `certembed audit`)
             (stage / target / PAYLOAD_MANIFEST).write_text(text, encoding="utf-8")
     return BuildResult(

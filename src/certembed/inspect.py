@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from certembed.bootstrap.render import DATA_DIR_NAME, PAYLOAD_MANIFEST
 from certembed.bundle.load import parse_blob
 from certembed.bundle.strict import strict_problems
+from certembed.config.model import TRUST_ROLES
 from certembed.errors import BundleError, ConfigError, Location, PathNotFoundError
+from certembed.payload import (
+    BUILD_MANIFEST,
+    DATA_DIR_NAME,
+    PAYLOAD_MANIFEST,
+    Manifest,
+    ManifestError,
+    role_file,
+)
 from certembed.suggest import missing_hint
 
 _HEADER = re.compile(r"^# (Source|Trust): (.*)$")
@@ -19,11 +26,9 @@ _HEADER = re.compile(r"^# (Source|Trust): (.*)$")
 
 def _from_manifest(path: Path) -> list[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError.single(Location(str(path)), f"not a readable manifest: {exc}") from exc
-    if not isinstance(data, dict) or data.get("schema") != "certembed-manifest":
-        raise ConfigError.single(Location(str(path)), "not a certembed manifest (no schema key)")
+        manifest = Manifest.read(path)
+    except ManifestError as exc:
+        raise ConfigError.single(Location(str(path)), str(exc)) from exc
     return [
         {
             "subject": c["subject"],
@@ -34,7 +39,7 @@ def _from_manifest(path: Path) -> list[dict[str, Any]]:
             # manifests before the strict check carry no key: unknown, not "passes"
             "x509_strict": c.get("x509_strict"),
         }
-        for c in data.get("certificates", [])
+        for c in manifest.certificates
     ]
 
 
@@ -70,7 +75,7 @@ def _from_pem(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-_ROLE_FILES = {"fallback.pem": "fallback", "always.pem": "always"}
+_ROLE_FILES = {role_file(role): role for role in TRUST_ROLES}
 
 
 def _from_role_pems(files: list[tuple[str, bytes]], source: str) -> list[dict[str, Any]]:
@@ -141,7 +146,7 @@ KINDS: dict[InputKind, tuple[str, str]] = {  # kind: (summary label, --help text
 def _in_directory(path: Path) -> tuple[InputKind, Path, list[dict[str, Any]]]:
     """A build dir (``manifest.json``), a PyInstaller onedir (``_certembed_manifest.json``
     under ``_internal/certembed``) or a file-layout PyOxidizer install (``_certembed_data/``)."""
-    manifest = path / "manifest.json"
+    manifest = path / BUILD_MANIFEST
     if manifest.is_file():
         return "build", manifest, _from_manifest(manifest)
     found = sorted(path.rglob(PAYLOAD_MANIFEST), key=lambda p: (len(p.parts), str(p)))

@@ -98,22 +98,3 @@ TABLES: dict[str, Table] = {
         "system_store": "windows",
     },
 }
-
-# Which tables each target's bootstrap carries (chosen at run time by sys.platform).
-TARGET_TABLES = {
-    "linux": ["linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos"],
-    "macos": ["macos"],
-    "windows": ["windows"],
-}
-
-
-def platform_key(platform: str) -> str:
-    """Map ``sys.platform`` to a table name (the same logic the bootstrap runs)."""
-    if platform.startswith("win"):
-        return "windows"
-    if platform == "darwin":
-        return "macos"
-    for key in ("freebsd", "openbsd", "netbsd", "dragonfly", "sunos"):
-        if platform.startswith(key):
-            return key
-    return "linux"

@@ -5,9 +5,7 @@ release dropped it, when), or never in Mozilla's store (added locally)."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -20,6 +18,15 @@ from certembed.audit.analyze import Finding, _rel
 from certembed.audit.history import History, shipped
 from certembed.bundle.load import parse_blob
 from certembed.bundle.strict import explain, strict_problems
+from certembed.config.model import TRUST_ROLES
+from certembed.payload import (
+    BOOTSTRAP_NAME,
+    DATA_DIR_NAME,
+    PAYLOAD_MANIFEST,
+    Manifest,
+    read_baked,
+    role_file,
+)
 
 EXPIRING_DAYS = 90
 _CERTIFI_VERSION = re.compile(r"certifi-(\d{4}\.\d{1,2}\.\d{1,2})\.dist-info$")
@@ -61,15 +68,6 @@ def _installed_certifi() -> tuple[str, set[str]]:
     return certifi.__version__, shas
 
 
-def _constant(tree: ast.Module, name: str) -> Any:
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return ast.literal_eval(node.value)
-    return None
-
-
 def _certs(paths: list[Path]) -> list[tuple[Any, str, str]]:
     out = []
     for path in paths:
@@ -107,7 +105,7 @@ class TrustAuditor:
 
     def run(self) -> list[BundleReport]:
         for path in self.files:
-            if path.name == "_certembed_bootstrap.py":
+            if path.name == BOOTSTRAP_NAME:
                 self._certembed(path)
             elif path.name == "cacert.pem" and path.parent.name == "certifi":
                 self._certifi(path)
@@ -234,19 +232,21 @@ class TrustAuditor:
     def _certembed(self, path: Path) -> None:
         folder = path.parent
         report = BundleReport("certembed", _rel(folder, self.root))
+        # The bootstrap, not the manifest beside it, holds the data digests the app checks.
+        data: dict[str, str] = {}
+        listed = None
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            report.certembed_version = _constant(tree, "VERSION")
-            report.mode = _constant(tree, "MODE")
-            report.bundle_sha256 = _constant(tree, "BUNDLE_SHA256")
-            report.relax_x509_strict = _constant(tree, "RELAX_X509_STRICT")
-            data = _constant(tree, "DATA") or {}
+            baked = read_baked(path.read_text(encoding="utf-8"))
         except (SyntaxError, ValueError):
-            data = {}
             report.integrity = "unreadable bootstrap"
-        data_dir = folder / "_certembed_data"
-        data = dict(data)
-        listed = _constant(tree, "DATA_DIGESTS") if report.integrity is None else None
+        else:
+            report.certembed_version = baked.version
+            report.mode = baked.mode
+            report.bundle_sha256 = baked.bundle_sha256
+            report.relax_x509_strict = baked.relax_x509_strict
+            data = dict(baked.data)
+            listed = baked.data_digests
+        data_dir = folder / DATA_DIR_NAME
         sums = data_dir / str(listed) if listed else None
         if sums is not None and str(listed) in data and sums.is_file():
             blob = sums.read_bytes()
@@ -274,21 +274,21 @@ class TrustAuditor:
                     "rebuild the app",
                 )
             )
-        manifest_path = folder / "_certembed_manifest.json"
+        manifest_path = folder / PAYLOAD_MANIFEST
         sources: dict[str, list[str]] = {}
         if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = Manifest.read(manifest_path, check_schema=False)
             if report.relax_x509_strict is None:
-                report.relax_x509_strict = manifest.get("policy", {}).get("relax_x509_strict")
-            for source in manifest.get("sources", []):
+                report.relax_x509_strict = manifest.policy.get("relax_x509_strict")
+            for source in manifest.sources:
                 if source.get("kind") == "certifi":
                     report.certifi_version = source.get("version")
             sources = {
                 c["sha256"]: [str(x) for x in c.get("sources", []) if x != "certifi"]
-                for c in manifest.get("certificates", [])
+                for c in manifest.certificates
                 if isinstance(c, dict) and "sha256" in c
             }
-        certs = _certs([data_dir / "fallback.pem", data_dir / "always.pem"])
+        certs = _certs([data_dir / role_file(role) for role in TRUST_ROLES])
         self._check_certs(report, certs, sources)
         self.bundles.append(report)
 

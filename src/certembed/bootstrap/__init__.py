@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from certembed.bootstrap.render import BOOTSTRAP_NAME, DATA_DIR_NAME
+from certembed.payload import BOOTSTRAP_NAME, DATA_DIR_NAME
 
 
 def load_side_effect_free(

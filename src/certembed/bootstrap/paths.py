@@ -4,6 +4,7 @@ machine's store with them) and ``bootstrap`` (which bakes them into every bootst
 
 from __future__ import annotations
 
-from certembed.store_paths import TABLES, TARGET_TABLES
+from certembed.payload import TARGET_TABLES
+from certembed.store_paths import TABLES
 
 __all__ = ["TABLES", "TARGET_TABLES"]

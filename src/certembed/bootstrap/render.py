@@ -15,15 +15,17 @@ from certembed import __version__
 from certembed.bootstrap.assemble import assemble, parts
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import hashed_names, render_pem
-from certembed.config.model import TRUST_ROLES, Spec
-from certembed.store_paths import TABLES, TARGET_TABLES
+from certembed.config.model import POLICY_OPTIONS, TRUST_ROLES, Spec
+from certembed.payload import (
+    BOOTSTRAP_NAME,
+    DATA_DIGESTS,
+    DATA_DIR_NAME,
+    PAYLOAD_MANIFEST,
+    TARGET_TABLES,
+    role_file,
+)
+from certembed.store_paths import TABLES
 
-BOOTSTRAP_NAME = "_certembed_bootstrap.py"
-DATA_DIR_NAME = "_certembed_data"
-# Per-certificate digests live in this data file (verified by one baked SHA-256), not in the
-# bootstrap: its size, and so its import time, does not grow with the bundle.
-DATA_DIGESTS = "SHA256SUMS"
-PAYLOAD_MANIFEST = "_certembed_manifest.json"
 ROLES = TRUST_ROLES  # one payload file and folder per role, in this order
 
 
@@ -58,7 +60,7 @@ def payload_files(bundle: Bundle) -> dict[str, bytes]:
             continue
         everything.extend(anchors)
         # No comment headers here: subjects may be non-ASCII, and cadata/PEM users need ASCII.
-        files[f"{role}.pem"] = render_pem(anchors, with_headers=False).encode("ascii")
+        files[role_file(role)] = render_pem(anchors, with_headers=False).encode("ascii")
         for name, anchor in hashed_names(anchors).items():
             files[f"{role}/{name}"] = anchor.pem().encode("ascii")
     sums = "".join(
@@ -109,6 +111,13 @@ def write_pyc(source: Path) -> Path:
     return target
 
 
+def _policy_summary(spec: Spec) -> str:
+    """The docstring's policy line: the mode, then the flags two to a line."""
+    items = [f"{policy.name}={getattr(spec, policy.name)}" for policy in POLICY_OPTIONS]
+    pairs = [", ".join(items[i : i + 2]) for i in range(0, len(items), 2)]
+    return f"Policy: mode={spec.mode}, " + ",\n".join(pairs)
+
+
 def render_bootstrap(
     spec: Spec, bundle: Bundle, target: str, files: dict[str, bytes], bundle_digest: str
 ) -> str:
@@ -118,13 +127,8 @@ def render_bootstrap(
         version=__version__,
         target=target,
         mode=spec.mode,
-        respect_env=spec.respect_env,
-        export_env=spec.export_env,
-        patch_certifi=spec.patch_certifi,
-        patch_grpc=spec.patch_grpc,
-        patch_pycurl=spec.patch_pycurl,
-        relax_x509_strict=spec.relax_x509_strict,
-        always_in_custom_bundles=spec.always_in_custom_bundles,
+        policy=_policy_summary(spec),
+        flags=[(policy.constant, getattr(spec, policy.name)) for policy in POLICY_OPTIONS],
         bundle_sha256=bundle_digest,
         roles={role: len(bundle.by_role(role)) for role in ROLES if bundle.by_role(role)},
         data_files=[
@@ -133,6 +137,7 @@ def render_bootstrap(
             if "/" not in name  # the rest: in DATA_DIGESTS
         ],
         data_digests=DATA_DIGESTS,
+        data_dir_name=DATA_DIR_NAME,
         tables=[(key, TABLES[key]) for key in TARGET_TABLES[target]],
         parts=[f"{name}.py" for name in parts(target)],
     )
@@ -150,3 +155,18 @@ def render_payload(
     are the same for every target)."""
     files = payload_files(bundle) if files is None else files
     return Payload(target, render_bootstrap(spec, bundle, target, files, bundle_digest), files)
+
+
+# The payload's names are decided in certembed.payload; they stay importable from here.
+__all__ = [
+    "BOOTSTRAP_NAME",
+    "DATA_DIGESTS",
+    "DATA_DIR_NAME",
+    "PAYLOAD_MANIFEST",
+    "ROLES",
+    "Payload",
+    "payload_files",
+    "render_bootstrap",
+    "render_payload",
+    "write_pyc",
+]

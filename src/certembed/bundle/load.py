@@ -149,7 +149,8 @@ def _read(path: Path, problems: list[str]) -> bytes | None:
 
 def system_store_paths() -> list[Path]:
     """The build machine's CA file, found the way the Linux/macOS bootstrap probes."""
-    from certembed.store_paths import TABLES, platform_key
+    from certembed.payload import platform_key
+    from certembed.store_paths import TABLES
 
     table = TABLES[platform_key(sys.platform)]
     compiled = ssl.get_default_verify_paths().openssl_cafile

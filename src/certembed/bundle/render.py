@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from certembed import __version__
 from certembed.bundle.model import Anchor, Bundle
 from certembed.config.model import Spec
-
-MANIFEST_SCHEMA = "certembed-manifest"
-MANIFEST_SCHEMA_VERSION = 1
+from certembed.payload import BUNDLE_FILE, Manifest
 
 
 def _fingerprint(sha: str) -> str:
@@ -82,28 +78,17 @@ def manifest(
     bundle_digest: str,
     payloads: dict[str, dict[str, str]],
     source_date_epoch: int | None,
-) -> dict[str, Any]:
+) -> Manifest:
     base = spec.base_dir
-    data: dict[str, Any] = {
-        "schema": MANIFEST_SCHEMA,
-        "schema_version": MANIFEST_SCHEMA_VERSION,
-        "certembed_version": __version__,
-        "config": {
+    return Manifest(
+        certembed_version=__version__,
+        config={
             "file": spec.config_path.name if spec.config_path else None,
             "digest": spec.config_digest,
         },
-        "policy": {
-            "mode": spec.mode,
-            "respect_env": spec.respect_env,
-            "export_env": spec.export_env,
-            "patch_certifi": spec.patch_certifi,
-            "patch_grpc": spec.patch_grpc,
-            "patch_pycurl": spec.patch_pycurl,
-            "relax_x509_strict": spec.relax_x509_strict,
-            "always_in_custom_bundles": spec.always_in_custom_bundles,
-        },
-        "targets": list(spec.resolved_targets()),
-        "sources": [
+        policy={"mode": spec.mode, **spec.policy_flags()},
+        targets=spec.resolved_targets(),
+        sources=tuple(
             {
                 "kind": s.kind,
                 "label": _relative(s.label.split(":", 1)[-1], base)
@@ -116,16 +101,16 @@ def manifest(
                 "certificates": s.certificates,
             }
             for s in bundle.sources
-        ],
-        "counts": {
+        ),
+        counts={
             "certificates": len(bundle.anchors),
             "fallback": len(bundle.by_role("fallback")),
             "always": len(bundle.by_role("always")),
             "duplicates_removed": bundle.duplicates_removed,
             "excluded": len(bundle.excluded),
         },
-        "excluded": [{"sha256": sha, "rule": rule} for sha, rule in bundle.excluded],
-        "certificates": [
+        excluded=tuple({"sha256": sha, "rule": rule} for sha, rule in bundle.excluded),
+        certificates=tuple(
             {
                 "subject": a.subject,
                 "issuer": a.issuer,
@@ -140,21 +125,16 @@ def manifest(
                 "x509_strict": list(a.strict),
             }
             for a in bundle.anchors
-        ],
-        "bundle": {"file": "cacert.pem", "sha256": bundle_digest},
-        "payloads": payloads,
-    }
-    if spec.app is not None:
-        data["app"] = {
+        ),
+        bundle={"file": BUNDLE_FILE, "sha256": bundle_digest},
+        payloads=payloads,
+        app=None
+        if spec.app is None
+        else {
             "kind": spec.app.kind,
             "name": spec.app.name,
             "script": _relative(str(spec.app.script), base),
             "onefile": spec.app.onefile,
-        }
-    if source_date_epoch is not None:
-        data["source_date_epoch"] = source_date_epoch
-    return data
-
-
-def dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        },
+        source_date_epoch=source_date_epoch,
+    )

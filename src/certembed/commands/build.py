@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"certembed: warning: {missing}", file=sys.stderr)
     targets = tuple(args.target) if args.target else None
     if targets:
-        from certembed.config.model import host_target
+        from certembed.payload import host_target
 
         targets = tuple(dict.fromkeys(host_target() if t == "host" else t for t in targets))
     report = progress(args.quiet or args.json)
     freezing = spec.app is not None and not args.no_freeze
     if freezing:
-        from certembed.config.model import host_target
+        from certembed.payload import host_target
 
         wanted = targets or spec.resolved_targets()
         if host_target() not in wanted:  # the freeze embeds the build machine's payload

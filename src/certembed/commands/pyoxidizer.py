@@ -33,7 +33,6 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from certembed.config.model import host_target
     from certembed.integrations.pyoxidizer import (
         RULE_NAME,
         check_rule,
@@ -42,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_spec,
         write_rule,
     )
+    from certembed.payload import host_target
 
     spec = resolve_spec(args.config, Path.cwd())
     target = host_target() if args.target in (None, "host") else args.target

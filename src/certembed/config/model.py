@@ -11,12 +11,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import posixpath
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any, Literal, TypeVar, get_args
 
+from certembed import payload
 from certembed.errors import ConfigError, Diagnostic, Location
 from certembed.suggest import missing_hint
 
@@ -25,7 +25,9 @@ from certembed.suggest import missing_hint
 # other.
 Mode = Literal["fill-gaps", "merge", "embedded-only"]
 Target = Literal["host", "linux", "macos", "windows"]
-TargetOS = Literal["linux", "macos", "windows"]  # a target with ``host`` resolved
+# The target OS names and the build machine's: the payload format owns the platform mapping.
+TargetOS = payload.TargetOS
+host_target = payload.host_target
 TrustRole = Literal["fallback", "always"]
 SourceKind = Literal["certifi", "system_store", "pem_file", "pem_dir", "pem"]
 AppKind = Literal["pyinstaller", "nuitka", "cx_freeze"]
@@ -95,6 +97,73 @@ BUNDLE_OPTIONS = (
     ),
     Option("allow_non_ca", "bool", False, "Accept certificates without basicConstraints CA:TRUE."),
 )
+
+
+@dataclass(frozen=True)
+class PolicyOption:
+    """One boolean policy flag: a config key, a ``Spec`` field, a manifest ``policy`` entry and
+    a constant baked into the bootstrap (``constant``), all derived from this one row."""
+
+    name: str
+    default: bool
+    doc: str
+
+    @property
+    def constant(self) -> str:
+        """The bootstrap's name for it (``baked.py.j2`` writes one line per option)."""
+        return self.name.upper()
+
+    def option(self) -> Option:
+        return Option(self.name, "bool", self.default, self.doc)
+
+
+# Adding a policy flag is one row here (plus the runtime code that reads its constant).
+POLICY_OPTIONS = (
+    PolicyOption(
+        "respect_env",
+        True,
+        "`SSL_CERT_FILE`/`SSL_CERT_DIR` work as with OpenSSL, read whenever a default context "
+        "loads: each one that is set replaces its own slot of the machine's store.",
+    ),
+    PolicyOption(
+        "export_env",
+        False,
+        "Export `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE` to child "
+        "processes (off: children see nothing).",
+    ),
+    PolicyOption(
+        "patch_certifi",
+        True,
+        "Make `certifi.where()`/`contents()` answer with the decided anchors (requests uses them).",
+    ),
+    PolicyOption(
+        "patch_grpc",
+        True,
+        "Make `grpc.ssl_channel_credentials()` without `root_certificates` use the decided "
+        "anchors instead of grpcio's own `roots.pem` (unless `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` "
+        "is set).",
+    ),
+    PolicyOption(
+        "patch_pycurl",
+        True,
+        "New `pycurl.Curl` handles start with `CAINFO` set to the decided anchors' file instead "
+        "of libcurl's compiled-in CA file (an app's own `CAINFO`/`CAPATH` still wins).",
+    ),
+    PolicyOption(
+        "relax_x509_strict",
+        False,
+        "Python 3.13+: clear `VERIFY_X509_STRICT` on the contexts that load certembed's anchors, "
+        "for roots the build flags as strict-invalid (shown by `doctor` and `CERTEMBED_DEBUG`). "
+        "Prefer re-issuing the root.",
+    ),
+    PolicyOption(
+        "always_in_custom_bundles",
+        True,
+        "`always` anchors also join every CA bundle a client loads itself "
+        "(`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `verify=path`, `load_verify_locations`).",
+    ),
+)
+
 CERTEMBED_OPTIONS = (
     Option("bundle", "bundle", "ca_bundle(sources=[certifi()])", "The CA bundle to embed."),
     Option(
@@ -113,56 +182,7 @@ CERTEMBED_OPTIONS = (
         "Operating systems to render a bootstrap for; `host` is the build machine's.",
         TARGETS,
     ),
-    Option(
-        "respect_env",
-        "bool",
-        True,
-        "`SSL_CERT_FILE`/`SSL_CERT_DIR` work as with OpenSSL, read whenever a default context "
-        "loads: each one that is set replaces its own slot of the machine's store.",
-    ),
-    Option(
-        "export_env",
-        "bool",
-        False,
-        "Export `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE` to child "
-        "processes (off: children see nothing).",
-    ),
-    Option(
-        "patch_certifi",
-        "bool",
-        True,
-        "Make `certifi.where()`/`contents()` answer with the decided anchors (requests uses them).",
-    ),
-    Option(
-        "patch_grpc",
-        "bool",
-        True,
-        "Make `grpc.ssl_channel_credentials()` without `root_certificates` use the decided "
-        "anchors instead of grpcio's own `roots.pem` (unless `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` "
-        "is set).",
-    ),
-    Option(
-        "patch_pycurl",
-        "bool",
-        True,
-        "New `pycurl.Curl` handles start with `CAINFO` set to the decided anchors' file instead "
-        "of libcurl's compiled-in CA file (an app's own `CAINFO`/`CAPATH` still wins).",
-    ),
-    Option(
-        "relax_x509_strict",
-        "bool",
-        False,
-        "Python 3.13+: clear `VERIFY_X509_STRICT` on the contexts that load certembed's anchors, "
-        "for roots the build flags as strict-invalid (shown by `doctor` and `CERTEMBED_DEBUG`). "
-        "Prefer re-issuing the root.",
-    ),
-    Option(
-        "always_in_custom_bundles",
-        "bool",
-        True,
-        "`always` anchors also join every CA bundle a client loads itself "
-        "(`REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `verify=path`, `load_verify_locations`).",
-    ),
+    *(policy.option() for policy in POLICY_OPTIONS),
     Option(
         "app",
         "app",
@@ -252,6 +272,8 @@ class Spec:
     bundle: BundleSpec
     mode: Mode = "fill-gaps"
     targets: tuple[Target, ...] = ("host",)
+    # POLICY_OPTIONS, written out for the type checker (tests/test_policy_options.py holds
+    # these fields and their defaults equal to the table).
     respect_env: bool = True
     export_env: bool = False
     patch_certifi: bool = True
@@ -264,6 +286,10 @@ class Spec:
     config_digest: str = "default"
     base_dir: Path = field(default_factory=Path.cwd)
 
+    def policy_flags(self) -> dict[str, bool]:
+        """Every policy flag by name, in the table's order."""
+        return {policy.name: bool(getattr(self, policy.name)) for policy in POLICY_OPTIONS}
+
     def resolved_targets(self) -> tuple[TargetOS, ...]:
         """``host`` resolved to the build machine's OS; duplicates dropped, order kept."""
         out: list[TargetOS] = []
@@ -272,14 +298,6 @@ class Spec:
             if name not in out:
                 out.append(name)
         return tuple(out)
-
-
-def host_target() -> TargetOS:
-    if sys.platform == "win32":
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    return "linux"
 
 
 def default_spec(base_dir: Path) -> Spec:
@@ -542,18 +560,10 @@ class Checker:
                 else:
                     targets.append(target)
         flags = {}
-        for name, default in (
-            ("respect_env", True),
-            ("export_env", False),
-            ("patch_certifi", True),
-            ("patch_grpc", True),
-            ("patch_pycurl", True),
-            ("relax_x509_strict", False),
-            ("always_in_custom_bundles", True),
-        ):
-            value = raw.get(name, default)
-            ok = self.expect(value, bool, loc, name) and ok
-            flags[name] = bool(value)
+        for policy in POLICY_OPTIONS:
+            value = raw.get(policy.name, policy.default)
+            ok = self.expect(value, bool, loc, policy.name) and ok
+            flags[policy.name] = bool(value)
         if not ok or mode is None or bundle is None or not app_ok:
             return None
         return Spec(

@@ -18,17 +18,13 @@ from pathlib import Path
 import jinja2
 
 from certembed import __version__
-from certembed.bootstrap.render import (
-    BOOTSTRAP_NAME,
-    DATA_DIGESTS,
-    DATA_DIR_NAME,
-    render_payload,
-)
+from certembed.bootstrap.render import render_payload
 from certembed.bundle.assemble import assemble
 from certembed.bundle.model import Bundle
 from certembed.bundle.render import bundle_pem
 from certembed.config.model import Spec
 from certembed.errors import ConfigError, Location
+from certembed.payload import BOOTSTRAP_NAME, DATA_DIGESTS, DATA_DIR_NAME
 
 RULE_NAME = "certembed.bzl"
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}

@@ -185,7 +185,7 @@ def host_payload(found: Resolution, out_dir: Path) -> tuple[Path, str]:
     ``out_dir`` (published atomically; no top-level hashed dir). ``found`` must not be
     ``disabled``. Raises what building raises (a missing bootstrap in a prebuilt payload is a
     ConfigError naming it)."""
-    from certembed.bootstrap.render import BOOTSTRAP_NAME
+    from certembed.payload import BOOTSTRAP_NAME
 
     if found.payload is not None:
         if not (found.payload / BOOTSTRAP_NAME).is_file():
@@ -196,7 +196,7 @@ def host_payload(found: Resolution, out_dir: Path) -> tuple[Path, str]:
     if found.spec is None:
         raise ValueError(f"a {found.step} resolution has no payload")
     from certembed.build import build_bundle_output
-    from certembed.config.model import host_target
+    from certembed.payload import host_target
 
     target = host_target()
     result = build_bundle_output(found.spec, out_dir, (target,), hashed_dir=False)

@@ -100,7 +100,7 @@ def init_script_text(original: Path) -> str:
 def bootstrap_imports(payload: Path) -> list[str]:
     """Top-level modules the bootstrap may import (some lazily, inside functions): cx_Freeze
     must ship them even when the app does not use them."""
-    from certembed.bootstrap.render import BOOTSTRAP_NAME
+    from certembed.payload import BOOTSTRAP_NAME
 
     tree = ast.parse((payload / BOOTSTRAP_NAME).read_text(encoding="utf-8"))
     names: set[str] = set()

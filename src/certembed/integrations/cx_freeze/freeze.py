@@ -17,10 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certembed.config.model import Spec, host_target
+from certembed.config.model import Spec
 from certembed.errors import FreezeError, FreezerFailedError, FreezerMissingError
 from certembed.integrations.freezing import major_minor, program, shown
 from certembed.integrations.resolve import DISABLE_ENV, PAYLOAD_ENV
+from certembed.payload import host_target
 
 if TYPE_CHECKING:
     from certembed.build import BuildResult

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certembed.config.model import Spec, host_target
+from certembed.config.model import Spec
 from certembed.errors import (
     FreezeError,
     FreezerFailedError,
@@ -26,6 +26,7 @@ from certembed.errors import (
 from certembed.integrations.freezing import executable_path, major_minor, shown
 from certembed.integrations.nuitka import PLUGIN_PATH
 from certembed.integrations.resolve import PAYLOAD_ENV
+from certembed.payload import host_target
 
 if TYPE_CHECKING:
     from certembed.build import BuildResult

@@ -25,7 +25,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from certembed.bootstrap.render import BOOTSTRAP_NAME
 from certembed.errors import (
     ConfigError,
     Location,
@@ -42,6 +41,7 @@ from certembed.integrations.resolve import (
     host_payload,
     resolve,
 )
+from certembed.payload import BOOTSTRAP_NAME
 
 DEST = "certembed"  # the payload's folder in the distribution (next to the executable)
 CONFIG_OPTION = "--certembed-config"

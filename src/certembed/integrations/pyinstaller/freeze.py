@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from certembed.config.model import Spec, host_target
+from certembed.config.model import Spec
 from certembed.errors import FreezeError, FreezerMissingError
 from certembed.integrations.freezing import executable_path, major_minor, shown
 from certembed.integrations.resolve import PAYLOAD_ENV
+from certembed.payload import host_target
 
 if TYPE_CHECKING:
     from certembed.build import BuildResult

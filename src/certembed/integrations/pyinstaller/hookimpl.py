@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from certembed.bootstrap.render import BOOTSTRAP_NAME
-from certembed.config.model import Spec, host_target
+from certembed.config.model import Spec
 from certembed.errors import (
     ConfigError,
     FreezeError,
@@ -31,6 +30,7 @@ from certembed.integrations.resolve import (
     ToolConfig,
     disabled_by_env,
 )
+from certembed.payload import BOOTSTRAP_NAME, host_target
 
 DEST = "certembed"  # the fixed name under sys._MEIPASS
 HOOK_KEYS = TOOL_KEYS
@@ -108,8 +108,8 @@ def current_inputs_key(specpath: Path) -> str:
     ``specpath``, or the embedded default (see :mod:`certembed.inputs`)."""
     import hashlib
 
-    from certembed.bootstrap.render import PAYLOAD_MANIFEST
     from certembed.inputs import inputs_key
+    from certembed.payload import PAYLOAD_MANIFEST
 
     found = resolution.resolve(specpath, honour_disable=False)
     if found.payload is not None:
