@@ -1,8 +1,9 @@
 """Assemble ``_certembed_bootstrap.py`` from the real modules under :mod:`.runtime`.
 
 Per target: the baked data (``templates/baked.py.j2``, data only), then :mod:`.runtime.stores`,
-the target's OS module and the shared engine (``CORE_PARTS``, :mod:`.runtime.core` last), each without its docstring, its ``os``/``ssl``/
-``sys`` imports (the header has them once) and its ``dev-only`` block. The result is one
+the target's OS module and the shared engine (``CORE_PARTS``, :mod:`.runtime.core` last), each
+without its docstring, its ``os``/``ssl``/``sys`` imports (the header has them once) and its
+``dev-only`` block. The result is one
 standard-library module that imports nothing else at start-up.
 """
 
