@@ -17,7 +17,7 @@ from tests.support.env import scrubbed_env
 from tests.support.project import build
 from tests.support.pythons import pyenv_pythons
 
-RUNTIME = ("stores", "fastpath", "posix", "macos", "windows", *assemble.CORE_PARTS)
+RUNTIME = ("stores", "fpcache", "fastpath", "posix", "macos", "windows", *assemble.CORE_PARTS)
 
 
 def _bare(sig: inspect.Signature) -> list[tuple[str, object, object]]:

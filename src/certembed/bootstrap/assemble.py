@@ -26,7 +26,7 @@ def parts(target: str) -> list[str]:
     """The runtime modules a target's bootstrap is made of, in order."""
     # Only the posix module's machine stores (Linux, the BSDs) are a PEM file and a directory,
     # which the fast path serves as a hashed directory.
-    fast = ["fastpath"] if OS_MODULE[target] == "posix" else []
+    fast = ["fpcache", "fastpath"] if OS_MODULE[target] == "posix" else []
     return ["stores", *fast, OS_MODULE[target], *CORE_PARTS]
 
 
