@@ -165,8 +165,8 @@ def test_policy_decides_as_a_plain_module():
     plan = policy.decide("merge", ("/env.pem", None), None, False, roles)
     assert plan["store"] == "env" and plan["roles"] == ["fallback", "always"]
     assert (
-        policy._platform_key("win32") == "windows"
-        and policy._platform_key("freebsd14") == "freebsd"
+        policy.platform_key("win32") == "windows"
+        and policy.platform_key("freebsd14") == "freebsd"
     )
 
 

@@ -44,10 +44,10 @@ from certembed.bootstrap.runtime.patch import (
 )
 from certembed.bootstrap.runtime.policy import (
     _STATE,
-    _platform_key,
     _warn,
     decide,
     env_store,
+    platform_key,
 )
 from certembed.bootstrap.runtime.posix import (
     find_machine_store,
@@ -179,7 +179,7 @@ def install(
 
         started = time.perf_counter()
     platform = platform or sys.platform
-    key = _platform_key(platform)
+    key = platform_key(platform)
     table = TABLES.get(key) or TABLES[sorted(TABLES)[0]]
     probed: "Probed" = []
     windows_store, system = find_machine_store(key, table, compiled, probed)

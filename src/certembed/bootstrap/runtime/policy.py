@@ -1,15 +1,19 @@
-"""The policy: which machine locations and which embedded roles a process trusts (``decide``,
-``env_store``), and the helpers every later part shares (the platform key, warnings, the debug
-line, the process's one state). The rules are the runtime contract (docs/runtime.md)."""
+"""The policy: which machine locations and which embedded roles a process trusts (``explain``,
+made of ``env_override``, ``decide`` and the integrity check's outcome), and the helpers every
+later part shares (the platform key, warnings, the debug line, the process's one state). The
+rules are the runtime contract (docs/runtime.md)."""
 
 import os
 import sys
 
 # certembed: dev-only begin
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.baked import (
     EXPORT_ENV,
+    MODE,
+    RESPECT_ENV,
+    ROLES,
 )
 from certembed.bootstrap.runtime.posix import (
     cache_base,
@@ -17,6 +21,7 @@ from certembed.bootstrap.runtime.posix import (
 )
 from certembed.bootstrap.runtime.stores import (
     _say,
+    same_location,
 )
 
 if TYPE_CHECKING:
@@ -29,7 +34,7 @@ Pair = Tuple[Optional[str], Optional[str]]
 _STATE: "Optional[_State]" = None
 
 
-def _platform_key(platform: "str") -> "str":
+def platform_key(platform: "str") -> "str":
     if platform.startswith("win"):
         return "windows"
     if platform == "darwin":
@@ -153,3 +158,67 @@ def decide(
         plan["roles"].append("always")
     refine_plan(plan, mode, roles)
     return plan
+
+
+def env_override(
+    environ: "Optional[Any]", system: "Optional[Pair]", exported: "Collection[str]" = ()
+) -> "Optional[Pair]":
+    """The environment's slots that override (None with ``respect_env`` off): a value naming
+    what certembed would use anyway (the machine's own file or directory, certembed's own
+    export file, one of ``exported``) is not an override."""
+    if not RESPECT_ENV:
+        return None
+    env = env_store(environ)
+    if env is None:
+        return None
+    cafile, capath = env
+    machine = system or (None, None)
+    if cafile is not None and (
+        same_location(cafile, machine[0], "file") or cafile in exported or _our_export(cafile)
+    ):
+        cafile = None
+    if capath is not None and same_location(capath, machine[1], "dir"):
+        capath = None
+    return (cafile, capath) if (cafile or capath) else None
+
+
+def plan_for(
+    env: "Optional[Pair]",
+    system: "Optional[Pair]",
+    windows_store: "bool",
+    verified: "Optional[Callable[[str], bool]]" = None,
+    mode: "Optional[str]" = None,
+    roles: "Optional[Dict[str, int]]" = None,
+) -> "Plan":
+    """The final plan for an environment's overriding slots (:func:`env_override`): the
+    decided one, or, when the embedded fallback it relies on fails ``verified`` (the data's
+    integrity check) and there is no other store, a new plan on the machine store. Never
+    edits a plan it returned."""
+    # The baked constants are read at call time (tests and hosts may set them after loading).
+    mode = MODE if mode is None else mode
+    plan = decide(mode, env, system, windows_store, ROLES if roles is None else roles)
+    if verified is None or "fallback" not in plan["roles"]:
+        return plan
+    failed = not verified("fallback")
+    if failed and plan["store"] is None and system is not None:
+        plan = dict(plan, store="system", cafile=system[0], capath=system[1])
+        plan["roles"] = list(plan["roles"])
+        plan["env"] = list(plan["env"]) if plan["env"] else None
+    return plan
+
+
+def explain(
+    environ: "Optional[Any]",
+    system: "Optional[Pair]",
+    windows_store: "bool",
+    verified: "Optional[Callable[[str], bool]]" = None,
+    mode: "Optional[str]" = None,
+    roles: "Optional[Dict[str, int]]" = None,
+) -> "Plan":
+    """What this bootstrap does for ``environ`` (None: ``os.environ``) on a machine whose
+    store the OS module found (``system``: (cafile, capath) or None; ``windows_store``): the
+    plan install() applies and doctor reports. Side-effect free except ``verified`` (a role
+    name -> its embedded data passed the integrity check; None: taken as passing). ``mode``
+    and ``roles`` default to the baked ones."""
+    env = env_override(environ, system)
+    return plan_for(env, system, windows_store, verified, mode, roles)

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.baked import (
     EXPORT_ENV,
-    MODE,
     RELAX_X509_STRICT,
-    RESPECT_ENV,
     ROLES,
 )
 from certembed.bootstrap.runtime.data import (
@@ -22,10 +20,9 @@ from certembed.bootstrap.runtime.data import (
 from certembed.bootstrap.runtime.policy import (
     _debug,
     _export_bases,
-    _our_export,
     _warn,
-    decide,
-    env_store,
+    env_override,
+    plan_for,
 )
 from certembed.bootstrap.runtime.posix import (
     file_capath,
@@ -44,7 +41,6 @@ from certembed.bootstrap.runtime.stores import (
     _private_dir_problem,
     _read_regular,
     _regular_problem,
-    _same_location,
     _say,
     _sha256_hex,
     _signature,
@@ -121,44 +117,24 @@ class _State:
         self.pid = os.getpid()
 
     def env(self) -> "Optional[Pair]":
-        """The environment's slots now; a value naming what certembed would use anyway (the
-        machine's own file or directory, certembed's own export file) is not an override."""
-        if not RESPECT_ENV:
-            return None
-        env = env_store(self.environ)
-        if env is None:
-            return None
-        cafile, capath = env
-        system = self.system or (None, None)
-        if cafile is not None and (
-            _same_location(cafile, system[0], "file")
-            or cafile in self.exported
-            or _our_export(cafile)
-        ):
-            cafile = None
-        if capath is not None and _same_location(capath, system[1], "dir"):
-            capath = None
-        return (cafile, capath) if (cafile or capath) else None
+        """The environment's overriding slots now (:func:`env_override`)."""
+        return env_override(self.environ, self.system, self.exported)
 
     @property
     def plan(self) -> "Plan":
-        """The plan for the environment as it is now (cached per environment)."""
+        """The final plan for the environment as it is now (:func:`plan_for`, the same as
+        :func:`explain`), cached per environment."""
         env = self.env()
         plan = self.plans.get(env)
         if plan is None:
-            plan = decide(MODE, env, self.system, self.windows_store, ROLES)
+            plan = plan_for(env, self.system, self.windows_store, self.data.verify)
             self.plans[env] = plan
         return plan
 
     def embedded_roles(self, plan: "Optional[Plan]" = None) -> "List[str]":
-        """The plan's roles whose data verified; a failed fallback turns to the machine store."""
+        """The plan's roles whose embedded data verified."""
         plan = self.plan if plan is None else plan
-        roles = [r for r in plan["roles"] if self.data.verify(r)]
-        failed_fallback = "fallback" in plan["roles"] and "fallback" not in roles
-        if failed_fallback and plan["store"] is None and self.system is not None:
-            plan["store"] = "system"
-            plan["cafile"], plan["capath"] = self.system
-        return roles
+        return [r for r in plan["roles"] if self.data.verify(r)]
 
     def load_into(self, context: "ssl.SSLContext") -> "None":
         relax_x509_strict(context)
