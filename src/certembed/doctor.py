@@ -31,26 +31,11 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
         probed: list[list[Any]] = []
         windows = table["system_store"] == "windows"
         system = None if windows else module.probe(table, None, probed)
-        env = module.env_store() if spec.respect_env else None
         machine = system if system and any(system) else None
-        if env and machine:
-            # A slot naming the machine's own file or directory by another path (a link) is
-            # no override: the runtime decides the same (core._State.env).
-            env = (
-                None if same_location(env[0], machine[0], "file") else env[0],
-                None if same_location(env[1], machine[1], "dir") else env[1],
-            )
-            env = env if any(env) else None
-        decisions = {}
-        for mode in MODES:
-            plan = module.decide(
-                mode,
-                env,
-                system if system and any(system) else None,
-                windows,  # the environment never removes the Windows store (runtime core)
-                module.ROLES,
-            )
-            decisions[mode] = plan
+        # The runtime's own judgement: the environment's overriding slots and, per mode, the
+        # plan install() applies (the same functions, not a copy that could drift).
+        env = module.env_override(None, machine)
+        decisions = {mode: module.explain(None, machine, windows, mode=mode) for mode in MODES}
         store_counts = module._win_store_counts() if windows else None
     report: dict[str, Any] = {
         # which config the decisions below come from, said as `certembed build` says it
