@@ -165,8 +165,7 @@ def test_policy_decides_as_a_plain_module():
     plan = policy.decide("merge", ("/env.pem", None), None, False, roles)
     assert plan["store"] == "env" and plan["roles"] == ["fallback", "always"]
     assert (
-        policy.platform_key("win32") == "windows"
-        and policy.platform_key("freebsd14") == "freebsd"
+        policy.platform_key("win32") == "windows" and policy.platform_key("freebsd14") == "freebsd"
     )
 
 

@@ -22,7 +22,7 @@ class OSModule(Protocol):
         """(uses an OS certificate store such as CryptoAPI, (cafile, capath) or None)."""
 
     def refine_plan(self, plan: dict[str, Any], mode: str, roles: dict[str, int]) -> None:
-        """Adjust the plan ``core.decide`` made (which store, which embedded roles)."""
+        """Adjust the plan ``policy.decide`` makes (which store, which embedded roles)."""
 
     def load_machine_files(
         self, context: ssl.SSLContext, cafile: str | None, capath: str | None
