@@ -518,9 +518,7 @@ def check_runtime(
             for round_ in range(rounds):
                 if round_ == 1:  # plant a special file in the private cache built by round 0
                     hashed = cache_base / "certembed" / "hashed-v1"
-                    entries = sorted(
-                        p for d in hashed.glob("*") if d.is_dir() for p in d.iterdir()
-                    )
+                    entries = sorted(p for d in hashed.glob("*") if d.is_dir() for p in d.iterdir())
                     if entries:
                         entries[0].unlink()
                         make_special(entries[0], case["cache_entry"])
