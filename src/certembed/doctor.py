@@ -36,7 +36,7 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
         # plan install() applies (the same functions, not a copy that could drift).
         env = module.env_override(None, machine)
         decisions = {mode: module.explain(None, machine, windows, mode=mode) for mode in MODES}
-        store_counts = module._win_store_counts() if windows else None
+        store_counts = module.store_counts() if windows else None
     report: dict[str, Any] = {
         # which config the decisions below come from, said as `certembed build` says it
         "config": {
@@ -113,7 +113,7 @@ def starlark_engines() -> dict[str, Any]:
     found = []
     for info in engines.ENGINES:
         try:
-            engine = engines._load(info)
+            engine = engines.load(info)
         except engines.EngineUnavailable:
             continue
         found.append({"name": engine.name, "version": engine.version})

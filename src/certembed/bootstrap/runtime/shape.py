@@ -48,6 +48,9 @@ class OSModule(Protocol):
     def cache_base(self) -> str | None:
         """The per-user cache base directory (absolute) or None."""
 
+    def store_counts(self) -> dict[str, Any] | None:
+        """What the OS certificate stores hold, for ``certembed doctor`` (None: no such stores)."""
+
     def private_dir_ok(self, folder: str) -> bool:
         """``folder`` is a private directory of this user (never shared or world-writable)."""
 
