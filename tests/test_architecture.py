@@ -20,13 +20,7 @@ ROOT = "certembed"
 
 # (importing file, module, private name) allowed across packages, each with its reason. An entry
 # that no longer matches an import fails the test, so the list only shrinks.
-PRIVATE_ALLOWED = {
-    # doctor must judge "SSL_CERT_FILE names the machine store" exactly as the shipped bootstrap
-    # does, so it calls the runtime's own function rather than a copy that could drift. The
-    # runtime modules (stdlib-only, shipped verbatim) are being reshaped to give doctor a public
-    # side-effect-free entry point; until then this is the one crossing.
-    ("certembed/doctor.py", "certembed.bootstrap.runtime.stores", "_same_location"),
-}
+PRIVATE_ALLOWED: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)

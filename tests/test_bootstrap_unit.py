@@ -134,7 +134,7 @@ def test_windows_uses_only_the_system_store(mods):
     boot = mods["windows"]
     assert set(boot.TABLES) == {"windows"}
     assert boot.TABLES["windows"]["files"] == [] and boot.TABLES["windows"]["dirs"] == []
-    assert boot._platform_key("win32") == "windows"
+    assert boot.platform_key("win32") == "windows"
     plan = boot.decide("fill-gaps", None, None, True, ROLES)
     assert plan["store"] == "windows" and plan["cafile"] is None and plan["capath"] is None
 
@@ -142,7 +142,7 @@ def test_windows_uses_only_the_system_store(mods):
 def test_platform_keys(mods):
     boot = mods["linux"]
     assert [
-        boot._platform_key(p) for p in ("linux", "freebsd14", "openbsd7", "sunos5", "darwin")
+        boot.platform_key(p) for p in ("linux", "freebsd14", "openbsd7", "sunos5", "darwin")
     ] == ["linux", "freebsd", "openbsd", "sunos", "macos"]
     assert {"linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos"} == set(boot.TABLES)
 

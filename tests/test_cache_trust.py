@@ -36,7 +36,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from certembed.bootstrap.runtime import fastpath
+from certembed.bootstrap.runtime import fastpath, fpcache
 from tests.support.env import scrubbed_env
 from tests.support.fuzz import Chain, chain_served, ownership_chains
 from tests.support.layouts import build_layout, layout_command, require_namespaces, run_in_layout
@@ -562,14 +562,14 @@ def test_no_empty_cache_folder_is_made(area, servers, tmp_path, layout):
     }
     _, fast = _debug_lines(proc.stderr)
     assert fast is not None
-    root = cache / "certembed" / fastpath.FP_CACHE_VERSION
+    root = cache / "certembed" / fpcache.FP_CACHE_VERSION
     entries = sorted(p.name for p in root.iterdir())
-    assert any(name.endswith(fastpath.FP_HASHES_SUFFIX) for name in entries), entries
+    assert any(name.endswith(fpcache.FP_HASHES_SUFFIX) for name in entries), entries
     private_dirs = [name for name in entries if len(name) == 64 and (root / name).is_dir()]
     if layout == "debian":
         assert fast["fastpath"] == "machine directory covers the file", fast
         assert private_dirs == [], entries
-        assert any(name.endswith(fastpath.FP_COVER_SUFFIX) for name in entries), entries
+        assert any(name.endswith(fpcache.FP_COVER_SUFFIX) for name in entries), entries
     else:
         assert fast["fastpath"] == "private hashed directory", fast
         assert len(private_dirs) == 1, entries

@@ -23,7 +23,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certembed.bootstrap.runtime import fastpath, stores
+from certembed.bootstrap.runtime import fastpath, fpcache, stores
 from tests.support.certs import make_cert, pem
 from tests.support.env import scrubbed_env
 from tests.support.layouts import (
@@ -292,7 +292,7 @@ def test_no_private_cache_falls_back_to_loading_the_file(layouts, payload, serve
     assert fast["capath_used"] is None
     assert outcome(results, servers["distro"].url) == "ok"
     assert outcome(results, servers["rogue"].url) == "verify-failed"
-    assert not (cache / "certembed" / fastpath.FP_CACHE_VERSION).exists()
+    assert not (cache / "certembed" / fpcache.FP_CACHE_VERSION).exists()
 
 
 # In-process checks of the decision itself (real files, no namespaces).
@@ -392,8 +392,8 @@ def test_processes_racing_on_a_cold_cache_agree_on_one_directory(
         assert fast is not None and fast["fastpath"] == "private hashed directory", fast
         used.add(fast["capath_used"])
     assert len(used) == 1
-    root = cache / "certembed" / fastpath.FP_CACHE_VERSION
-    left = [p.name for p in root.iterdir() if not p.name.endswith(fastpath.FP_HASHES_SUFFIX)]
+    root = cache / "certembed" / fpcache.FP_CACHE_VERSION
+    left = [p.name for p in root.iterdir() if not p.name.endswith(fpcache.FP_HASHES_SUFFIX)]
     assert left == [Path(used.pop()).name]  # no temporary leftovers
 
 
@@ -429,7 +429,7 @@ def test_the_cache_keeps_the_most_recently_used_directories(tmp_path):
     """One directory per bundle, bounded: a build keeps the FP_KEEP most recently used (a hit
     touches its own) and removes builders' leftovers older than an hour."""
     cache = _cache(tmp_path)
-    root = cache / fastpath.FP_CACHE_VERSION
+    root = cache / fpcache.FP_CACHE_VERSION
     root.mkdir(mode=0o700)
     old = []
     for index in range(fastpath.FP_KEEP + 2):
@@ -504,7 +504,7 @@ def test_certifi_clients_are_served_the_same_anchors_by_hashed_directories(
     if layout == "debian":
         want = ["/usr/lib/ssl/certs", str(data / "always")]
     elif layout == "rhel":
-        private = tmp_path / "xdg-cache" / "certembed" / fastpath.FP_CACHE_VERSION
+        private = tmp_path / "xdg-cache" / "certembed" / fpcache.FP_CACHE_VERSION
         assert Path(served[0]["served_by"][0]).parent == private
         want = [served[0]["served_by"][0], str(data / "always")]
     else:

@@ -11,13 +11,13 @@ import subprocess
 import pytest
 
 from certembed.bootstrap import assemble
-from certembed.bootstrap.runtime import core, stores
+from certembed.bootstrap.runtime import policy, state, stores
 from certembed.bootstrap.runtime.shape import OS_MODULES, OSModule
 from tests.support.env import scrubbed_env
 from tests.support.project import build
 from tests.support.pythons import pyenv_pythons
 
-RUNTIME = ("stores", "posix", "macos", "windows", "core")
+RUNTIME = ("stores", "fpcache", "fastpath", "posix", "macos", "windows", *assemble.CORE_PARTS)
 
 
 def _bare(sig: inspect.Signature) -> list[tuple[str, object, object]]:
@@ -158,13 +158,15 @@ def test_payload_installs_on_the_oldest_and_newest_python(result, servers):
         assert twin.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in twin.stderr
 
 
-def test_core_decides_as_a_plain_module():
+def test_policy_decides_as_a_plain_module():
     roles = {"fallback": 2, "always": 1}
-    plan = core.decide("fill-gaps", None, ("/etc/ssl/cert.pem", None), False, roles)
+    plan = policy.decide("fill-gaps", None, ("/etc/ssl/cert.pem", None), False, roles)
     assert plan["store"] == "system" and plan["roles"] == ["always"]
-    plan = core.decide("merge", ("/env.pem", None), None, False, roles)
+    plan = policy.decide("merge", ("/env.pem", None), None, False, roles)
     assert plan["store"] == "env" and plan["roles"] == ["fallback", "always"]
-    assert core._platform_key("win32") == "windows" and core._platform_key("freebsd14") == "freebsd"
+    assert (
+        policy.platform_key("win32") == "windows" and policy.platform_key("freebsd14") == "freebsd"
+    )
 
 
 def test_stores_probe_and_hashed_files_as_a_plain_module(tmp_path):
@@ -187,10 +189,10 @@ def test_stores_probe_and_hashed_files_as_a_plain_module(tmp_path):
     assert stores._load_verify_locations is ssl._SSLContext.load_verify_locations
 
 
-def test_core_partial_environment_keeps_the_other_slot():
+def test_policy_partial_environment_keeps_the_other_slot():
     roles = {"fallback": 2, "always": 1}
     machine = ("/machine.pem", "/machine/certs")
-    plan = core.decide("fill-gaps", (None, "/env/dir"), machine, False, roles)
+    plan = policy.decide("fill-gaps", (None, "/env/dir"), machine, False, roles)
     assert (plan["cafile"], plan["capath"], plan["env"]) == (
         "/machine.pem",
         "/env/dir",
@@ -198,29 +200,34 @@ def test_core_partial_environment_keeps_the_other_slot():
     )
     assert plan["store"] == "env" and plan["roles"] == ["always"]
     # no machine store: the slot left unset keeps the embedded fallback
-    plan = core.decide("fill-gaps", ("/env.pem", None), None, False, roles)
+    plan = policy.decide("fill-gaps", ("/env.pem", None), None, False, roles)
     assert plan["roles"] == ["fallback", "always"] and plan["capath"] is None
     # both set: they replace the machine store; fallback only in merge
-    plan = core.decide("fill-gaps", ("/env.pem", "/env/dir"), None, False, roles)
+    plan = policy.decide("fill-gaps", ("/env.pem", "/env/dir"), None, False, roles)
     assert plan["roles"] == ["always"]
-    assert core.decide("merge", ("/e", "/d"), None, False, roles)["roles"] == ["fallback", "always"]
+    assert policy.decide("merge", ("/e", "/d"), None, False, roles)["roles"] == [
+        "fallback",
+        "always",
+    ]
     # the Windows store is not an OpenSSL slot: the environment keeps it
-    assert core.decide("fill-gaps", ("/env.pem", None), None, True, roles)["windows_store"] is True
+    assert (
+        policy.decide("fill-gaps", ("/env.pem", None), None, True, roles)["windows_store"] is True
+    )
 
 
-def test_core_unique_pem_drops_repeats_and_keeps_order(ca_dir):
+def test_state_unique_pem_drops_repeats_and_keeps_order(ca_dir):
     one, two = (ca_dir / "corp.pem").read_bytes(), (ca_dir / "distro.pem").read_bytes()
-    joined = core._unique_pem(one + two + one.replace(b"\n", b"\r\n") + b"junk")
+    joined = state._unique_pem(one + two + one.replace(b"\n", b"\r\n") + b"junk")
     assert joined == one.strip() + b"\n" + two.strip() + b"\n"
-    assert core._unique_pem(b"no certificates here") == b""
+    assert state._unique_pem(b"no certificates here") == b""
 
 
-def test_core_recognises_only_its_own_export_files(tmp_path, monkeypatch):
+def test_policy_recognises_only_its_own_export_files(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(core, "EXPORT_ENV", True)
+    monkeypatch.setattr(policy, "EXPORT_ENV", True)
     ours = str(tmp_path / "certembed" / ("ab" * 16 + "-cacert.pem"))
-    assert core._our_export(ours)
-    assert not core._our_export(str(tmp_path / "elsewhere" / ("ab" * 16 + "-cacert.pem")))
-    assert not core._our_export(str(tmp_path / "certembed" / ("zz" * 16 + "-cacert.pem")))
-    monkeypatch.setattr(core, "EXPORT_ENV", False)
-    assert not core._our_export(ours)
+    assert policy._our_export(ours)
+    assert not policy._our_export(str(tmp_path / "elsewhere" / ("ab" * 16 + "-cacert.pem")))
+    assert not policy._our_export(str(tmp_path / "certembed" / ("zz" * 16 + "-cacert.pem")))
+    monkeypatch.setattr(policy, "EXPORT_ENV", False)
+    assert not policy._our_export(ours)

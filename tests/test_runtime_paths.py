@@ -445,19 +445,19 @@ def test_doctor_does_not_call_the_machine_store_by_a_link_an_override(layouts, c
 def test_same_location_is_identity_per_slot(tmp_path):
     """The rule itself: a link or a second hard link is the same file; a copy is not; a
     directory value holding the list separator is a list, never the same directory."""
-    from certembed.bootstrap.runtime.stores import _same_location
+    from certembed.bootstrap.runtime.stores import same_location
 
     real = tmp_path / "bundle.crt"
     real.write_bytes(b"x")
     (tmp_path / "link.crt").symlink_to(real)
     os.link(real, tmp_path / "hard.crt")
     (tmp_path / "copy.crt").write_bytes(b"x")
-    assert _same_location(str(tmp_path / "link.crt"), str(real), "file")
-    assert _same_location(str(tmp_path / "hard.crt"), str(real), "file")
-    assert not _same_location(str(tmp_path / "copy.crt"), str(real), "file")
-    assert not _same_location(str(tmp_path / "missing"), str(real), "file")
-    assert _same_location(str(tmp_path) + "/", str(tmp_path), "dir")
-    assert not _same_location(f"{tmp_path}:{tmp_path}", str(tmp_path), "dir")
+    assert same_location(str(tmp_path / "link.crt"), str(real), "file")
+    assert same_location(str(tmp_path / "hard.crt"), str(real), "file")
+    assert not same_location(str(tmp_path / "copy.crt"), str(real), "file")
+    assert not same_location(str(tmp_path / "missing"), str(real), "file")
+    assert same_location(str(tmp_path) + "/", str(tmp_path), "dir")
+    assert not same_location(f"{tmp_path}:{tmp_path}", str(tmp_path), "dir")
 
 
 @pytest.mark.parametrize("with_file", [False, True], ids=["dir-only", "file-and-dir"])

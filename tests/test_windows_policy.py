@@ -235,7 +235,7 @@ def test_store_counts_for_doctor(
     ]
     stores["CA"] += [(der(cas["rogue"]), "x509_asn", True)]
     stores["Disallowed"] += [(der(cas["fallback"]), "x509_asn", True)]
-    assert boot._win_store_counts() == {
+    assert boot.store_counts() == {
         "ROOT": 4,
         "purpose": 3,
         "Disallowed": 1,

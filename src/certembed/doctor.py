@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from certembed.bootstrap import load_side_effect_free
-from certembed.bootstrap.runtime.stores import _same_location
+from certembed.bootstrap.runtime.stores import same_location
 from certembed.bundle.strict import explain
 from certembed.config.model import MODES, host_target
 
@@ -26,32 +26,17 @@ def doctor(config: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="certembed-doctor-") as tmp:
         result = build_bundle_output(spec, Path(tmp) / "out", (target,))
         module = load_side_effect_free(Path(tmp) / "out" / target)
-        key = module._platform_key(sys.platform)
+        key = module.platform_key(sys.platform)
         table = module.TABLES[key]
         probed: list[list[Any]] = []
         windows = table["system_store"] == "windows"
         system = None if windows else module.probe(table, None, probed)
-        env = module.env_store() if spec.respect_env else None
         machine = system if system and any(system) else None
-        if env and machine:
-            # A slot naming the machine's own file or directory by another path (a link) is
-            # no override: the runtime decides the same (core._State.env).
-            env = (
-                None if _same_location(env[0], machine[0], "file") else env[0],
-                None if _same_location(env[1], machine[1], "dir") else env[1],
-            )
-            env = env if any(env) else None
-        decisions = {}
-        for mode in MODES:
-            plan = module.decide(
-                mode,
-                env,
-                system if system and any(system) else None,
-                windows,  # the environment never removes the Windows store (runtime core)
-                module.ROLES,
-            )
-            decisions[mode] = plan
-        store_counts = module._win_store_counts() if windows else None
+        # The runtime's own judgement: the environment's overriding slots and, per mode, the
+        # plan install() applies (the same functions, not a copy that could drift).
+        env = module.env_override(None, machine)
+        decisions = {mode: module.explain(None, machine, windows, mode=mode) for mode in MODES}
+        store_counts = module.store_counts() if windows else None
     report: dict[str, Any] = {
         # which config the decisions below come from, said as `certembed build` says it
         "config": {
@@ -128,7 +113,7 @@ def starlark_engines() -> dict[str, Any]:
     found = []
     for info in engines.ENGINES:
         try:
-            engine = engines._load(info)
+            engine = engines.load(info)
         except engines.EngineUnavailable:
             continue
         found.append({"name": engine.name, "version": engine.version})
@@ -188,7 +173,7 @@ def env_warnings(
         path = Path(value)
         usable = path.is_file() and path.stat().st_size > 0 if kind == "file" else path.is_dir()
         found = (machine or (None, None))[0 if kind == "file" else 1]
-        if usable and _same_location(value, found, "file" if kind == "file" else "dir"):
+        if usable and same_location(value, found, "file" if kind == "file" else "dir"):
             continue  # the machine's own store by another name: nothing is taken away
         if not usable:
             message = (

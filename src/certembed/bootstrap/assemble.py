@@ -1,8 +1,9 @@
 """Assemble ``_certembed_bootstrap.py`` from the real modules under :mod:`.runtime`.
 
 Per target: the baked data (``templates/baked.py.j2``, data only), then :mod:`.runtime.stores`,
-the target's OS module and :mod:`.runtime.core`, each without its docstring, its ``os``/``ssl``/
-``sys`` imports (the header has them once) and its ``dev-only`` block. The result is one
+the target's OS module and the shared engine (``CORE_PARTS``, :mod:`.runtime.core` last), each
+without its docstring, its ``os``/``ssl``/``sys`` imports (the header has them once) and its
+``dev-only`` block. The result is one
 standard-library module that imports nothing else at start-up.
 """
 
@@ -16,14 +17,17 @@ OS_MODULE = {"linux": "posix", "macos": "macos", "windows": "windows"}
 DEV_BEGIN = "# certembed: dev-only begin"
 DEV_END = "# certembed: dev-only end"
 SHARED_IMPORTS = ("import os", "import ssl", "import sys")
+# The shared engine after the OS module, each part using only the parts before it: the policy,
+# the embedded data, the installed state, the ssl patches, the client adapters, install.
+CORE_PARTS = ("policy", "data", "state", "patch", "clients", "core")
 
 
 def parts(target: str) -> list[str]:
     """The runtime modules a target's bootstrap is made of, in order."""
     # Only the posix module's machine stores (Linux, the BSDs) are a PEM file and a directory,
     # which the fast path serves as a hashed directory.
-    fast = ["fastpath"] if OS_MODULE[target] == "posix" else []
-    return ["stores", *fast, OS_MODULE[target], "core"]
+    fast = ["fpcache", "fastpath"] if OS_MODULE[target] == "posix" else []
+    return ["stores", *fast, OS_MODULE[target], *CORE_PARTS]
 
 
 def module_source(name: str) -> str:

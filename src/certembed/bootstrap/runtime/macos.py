@@ -65,3 +65,8 @@ def cache_base() -> "Optional[str]":
 def private_dir_ok(folder: "str") -> "bool":
     """A real directory (not a link) owned by this user and closed to everyone else."""
     return _owned_private_dir(folder)
+
+
+def store_counts() -> "Optional[Dict[str, Any]]":
+    """No OS certificate store beyond files here (doctor reports the probe instead)."""
+    return None

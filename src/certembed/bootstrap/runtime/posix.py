@@ -2,7 +2,7 @@
 
 OS-module shape (the same names in :mod:`.macos` and :mod:`.windows`; see :mod:`.shape`):
 ``find_machine_store``, ``refine_plan``, ``load_machine_files``, ``load_os_store``,
-``os_store_pem``, ``cache_base`` and ``private_dir_ok``.
+``os_store_pem``, ``cache_base``, ``private_dir_ok``, ``store_counts``... (:class:`.shape.OSModule`)
 
 Hook points for the fast path (issue 14): :func:`find_machine_store` (what the probe reports)
 and :func:`load_machine_files` (how a context loads the machine's file and directory).
@@ -150,3 +150,8 @@ def cache_base() -> "Optional[str]":
 def private_dir_ok(folder: "str") -> "bool":
     """A real directory (not a link) owned by this user and closed to everyone else."""
     return _owned_private_dir(folder)
+
+
+def store_counts() -> "Optional[Dict[str, Any]]":
+    """No OS certificate store beyond files here (doctor reports the probe instead)."""
+    return None

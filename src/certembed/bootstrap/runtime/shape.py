@@ -22,7 +22,7 @@ class OSModule(Protocol):
         """(uses an OS certificate store such as CryptoAPI, (cafile, capath) or None)."""
 
     def refine_plan(self, plan: dict[str, Any], mode: str, roles: dict[str, int]) -> None:
-        """Adjust the plan ``core.decide`` made (which store, which embedded roles)."""
+        """Adjust the plan ``policy.decide`` makes (which store, which embedded roles)."""
 
     def load_machine_files(
         self, context: ssl.SSLContext, cafile: str | None, capath: str | None
@@ -47,6 +47,9 @@ class OSModule(Protocol):
 
     def cache_base(self) -> str | None:
         """The per-user cache base directory (absolute) or None."""
+
+    def store_counts(self) -> dict[str, Any] | None:
+        """What the OS certificate stores hold, for ``certembed doctor`` (None: no such stores)."""
 
     def private_dir_ok(self, folder: str) -> bool:
         """``folder`` is a private directory of this user (never shared or world-writable)."""

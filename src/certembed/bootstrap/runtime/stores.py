@@ -372,7 +372,7 @@ def _load_dir(context: "ssl.SSLContext", folder: "str") -> "List[str]":
     return problems
 
 
-def _same_location(value: "Optional[str]", found: "Optional[str]", kind: "str") -> "bool":
+def same_location(value: "Optional[str]", found: "Optional[str]", kind: "str") -> "bool":
     """``value`` (SSL_CERT_FILE or SSL_CERT_DIR) names the very ``found`` file or directory
     (the machine store as probed) by another path, e.g. through a link: equal strings, or one
     object on disk (device and inode, links followed). A directory value holding the list

@@ -305,3 +305,8 @@ def _win_store_counts() -> "Dict[str, Any]":
     counts = dict(_WIN_STATS.get("last") or {})
     counts["CA"] = len(_win_entries("CA"))
     return counts
+
+
+def store_counts() -> "Optional[Dict[str, Any]]":
+    """The ROOT, Disallowed and CA stores' counts (:func:`_win_store_counts`), for doctor."""
+    return _win_store_counts()

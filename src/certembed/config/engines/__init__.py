@@ -92,7 +92,8 @@ def _distribution_version(name: str) -> str:
         return "unknown"
 
 
-def _load(info: EngineInfo) -> Engine:
+def load(info: EngineInfo) -> Engine:
+    """The engine ``info`` names, imported now; raises EngineUnavailable when it cannot be."""
     module = importlib.import_module(info.module)
     engine: Engine = module.load()
     return engine
@@ -119,7 +120,7 @@ def select(name: str | None = None) -> Engine:
     reasons: list[str] = []
     for info in candidates:
         try:
-            engine = _load(info)
+            engine = load(info)
         except EngineUnavailable as exc:
             reasons.append(f"{info.name}: {exc}")
             continue
@@ -177,7 +178,7 @@ def importable() -> list[str]:
     names = []
     for info in ENGINES:
         try:
-            _load(info)
+            load(info)
         except EngineUnavailable:
             continue
         names.append(info.name)
