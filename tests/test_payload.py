@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from certembed import payload
-from certembed.bootstrap.runtime import core
+from certembed.bootstrap.runtime import policy
 from certembed.build import build_bundle_output
 from certembed.config import load_config
 from certembed.payload import Manifest, ManifestError, read_baked
@@ -85,7 +85,7 @@ def test_manifest_errors_say_why(tmp_path: Path) -> None:
 def test_platform_mapping_is_the_runtimes() -> None:
     platforms = ["linux", "win32", "cygwin", "darwin", "freebsd14", "openbsd7", "sunos5", "aix"]
     for name in platforms:
-        assert payload.platform_key(name) == core._platform_key(name), name
+        assert payload.platform_key(name) == policy.platform_key(name), name
     assert {payload.host_target(p) for p in platforms} == set(payload.TARGET_TABLES)
     for target, keys in payload.TARGET_TABLES.items():
         assert payload.host_target(target if target != "macos" else "darwin") in (target, "linux")
