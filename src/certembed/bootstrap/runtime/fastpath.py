@@ -36,6 +36,7 @@ from certembed.bootstrap.runtime.fpcache import (
     _fp_cache_root,
     _fp_private,
     _fp_remove,
+    _fp_write_new,
     fp_cached_cover,
     fp_cached_hashes,
     fp_store_cover,
@@ -281,16 +282,8 @@ def fp_verify_dir(folder: "str", entries: "Dict[str, bytes]") -> "Optional[str]"
 def _fp_write_dir(folder: "str", entries: "Dict[str, bytes]") -> "None":
     os.mkdir(folder, 0o700)
     os.chmod(folder, 0o700)  # whatever the umask
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     for name, blob in entries.items():
-        fd = os.open(os.path.join(folder, name), flags, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(blob)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        _fp_write_new(os.path.join(folder, name), blob)
 
 
 def fp_private_hashed_dir(

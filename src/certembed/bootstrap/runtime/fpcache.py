@@ -98,20 +98,26 @@ def fp_store_hashes(root: "str", key: "str", hashes: "List[str]") -> "None":
     _fp_store(root, key + FP_HASHES_SUFFIX, blob, FP_HASHES_SUFFIX)
 
 
+def _fp_write_new(path: "str", blob: "bytes") -> "None":
+    """Create ``path`` holding ``blob``: 0600 whatever the umask, never through a link and
+    never over an existing file (so nothing planted there is written into)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(blob)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
     """Write ``root/name`` (0600) aside and rename it into place; keep the ``FP_KEEP`` newest
     files ending in ``suffix``."""
     tmp = os.path.join(root, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(blob)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
+        _fp_write_new(tmp, blob)
         os.rename(tmp, os.path.join(root, name))
     except OSError:
         _fp_remove(tmp)
