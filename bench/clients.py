@@ -9,8 +9,8 @@ call in the same layout). The floor is the cheapest verifying request: ``http.cl
 new ``ssl.create_default_context()`` in the bootstrap's process. Calls alternate client by
 client inside a process and the run order rotates, so a noisy neighbour hits every column.
 
-Targets (issue 18): each client >= 5x cheaper with the bootstrap than without, and within 1.3x
-of the floor measured in the same run.
+Targets (docs/performance.md): each client >= 5x cheaper with the bootstrap than without, and
+within 1.3x of the floor measured in the same run.
 
 Usage: python bench/clients.py [--quick]   (needs root for the mount namespaces)
 """

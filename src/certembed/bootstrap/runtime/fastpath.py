@@ -1,4 +1,4 @@
-"""The fast path for file-and-directory machine stores (Linux, the BSDs): issue 14.
+"""The fast path for file-and-directory machine stores (Linux, the BSDs).
 
 Loading the machine's PEM bundle parses every certificate for every default context (~15-20 ms
 for ~145 roots); a hashed directory (``<subject_hash>.<n>`` names) costs what a bare context

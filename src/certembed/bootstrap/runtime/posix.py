@@ -4,7 +4,7 @@ OS-module shape (the same names in :mod:`.macos` and :mod:`.windows`; see :mod:`
 ``find_machine_store``, ``refine_plan``, ``load_machine_files``, ``load_os_store``,
 ``os_store_pem``, ``cache_base``, ``private_dir_ok``, ``store_counts``... (:class:`.shape.OSModule`)
 
-Hook points for the fast path (issue 14): :func:`find_machine_store` (what the probe reports)
+Hook points for the fast path: :func:`find_machine_store` (what the probe reports)
 and :func:`load_machine_files` (how a context loads the machine's file and directory).
 """
 
@@ -62,7 +62,7 @@ def load_machine_files(
     """Load the machine store's file and/or directory into ``context`` (core passes only the
     slots the environment does not override); return what could not be loaded (skipped).
 
-    The machine's own store takes the fast path (issue 14): a hashed-directory ``capath``
+    The machine's own store takes the fast path: a hashed-directory ``capath``
     trusting exactly what the file and directory trust (see :mod:`.fastpath`). Locations the
     user names (``SSL_CERT_FILE``/``SSL_CERT_DIR``) load as they are, as OpenSSL loads them.
     """

@@ -3,7 +3,7 @@ when a default context loads (never at import). OpenSSL's compiled-in directorie
 (``C:\\Program Files\\Common Files\\SSL``, or ``C:\\usr\\local\\ssl`` which any user can create) are
 never consulted.
 
-Policy (issue 10; docs/windows.md):
+Policy (docs/windows.md):
 
 - Windows fills ``ROOT`` lazily: it holds the roots some chain build has already fetched, so a
   root Microsoft trusts can be missing (cpython#80192). ``fill-gaps`` therefore trusts the ROOT
