@@ -544,7 +544,7 @@ def test_decision_has_every_documented_key_without_debug(area, servers):
 def test_no_empty_cache_folder_is_made(area, servers, tmp_path, layout):
     """The cache folder is made only to write into it, never left empty: on Debian (whose
     directory covers its file) it holds the fast path's records about the file (its subject
-    hashes, the directory's coverage), on RHEL (a file alone) also the private hashed
+    hashes, its SHA-256, the directory's coverage), on RHEL (a file alone) also the private hashed
     directory. The records are private files of this user, as the folders are."""
     cache = tmp_path / "xdg"
     cache.mkdir(mode=0o700)
@@ -568,7 +568,7 @@ def test_no_empty_cache_folder_is_made(area, servers, tmp_path, layout):
     if layout == "debian":
         assert fast["fastpath"] == "machine directory covers the file", fast
         assert private_dirs == [], entries
-        assert any(name.endswith(fpcache.FP_COVER_SUFFIX) for name in entries), entries
+        assert any(name.endswith(".cover" + fpcache.FP_SEEN_SUFFIX) for name in entries), entries
     else:
         assert fast["fastpath"] == "private hashed directory", fast
         assert len(private_dirs) == 1, entries
@@ -577,9 +577,10 @@ def test_no_empty_cache_folder_is_made(area, servers, tmp_path, layout):
         assert st.st_uid == os.getuid() and st.st_mode & 0o077 == 0, (path, oct(st.st_mode))
 
 
-def test_no_cache_folder_where_the_fast_path_has_nothing_to_do(area, servers, tmp_path):
-    """No machine file to serve (an SSL_CERT_DIR of the user's only): nothing is written, so
-    no cache folder appears."""
+def test_nothing_of_the_fast_path_where_it_has_nothing_to_do(area, servers, tmp_path):
+    """No machine file to serve (an SSL_CERT_DIR of the user's only): the fast path writes
+    nothing. What may appear is the record that the embedded ``always`` role was found intact
+    (made only to hold it, once the payload's files are a second old)."""
     cache = tmp_path / "xdg"
     cache.mkdir(mode=0o700)
     env = scrubbed_env(
@@ -594,7 +595,11 @@ def test_no_cache_folder_where_the_fast_path_has_nothing_to_do(area, servers, tm
         area / "debian", [sys.executable, str(client), "urllib", servers["distro"].url], env=env
     )
     assert proc.returncode == 0, proc.stderr
-    assert not (cache / "certembed").exists(), proc.stderr
+    assert '"embedded_roles": ["always"]' in proc.stderr
+    made = sorted(str(p.relative_to(cache)) for p in cache.rglob("*"))
+    root = f"certembed/{fpcache.FP_CACHE_VERSION}"
+    assert set(made) <= {"certembed", root, *(n for n in made if n.endswith(".data.seen"))}, made
+    assert len([n for n in made if n.endswith(".data.seen")]) <= 1, made
 
 
 def test_both_docs_give_embedded_only_the_same_rule_for_both_variables():

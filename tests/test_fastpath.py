@@ -250,18 +250,35 @@ def _plant(private: Path, how: str, rogue_pem: bytes) -> None:
 
 
 @pytest.mark.namespace
+@pytest.mark.parametrize("recorded", [False, True], ids=["checked", "recorded"])
 @pytest.mark.parametrize(
     "how", ["extra-entry", "tampered-entry", "entry-is-symlink", "loose-mode", "dir-is-symlink"]
 )
 def test_a_planted_or_tampered_cache_entry_is_never_trusted(
-    layouts, payload, servers, ca_dir, tmp_path, how
+    layouts, payload, servers, ca_dir, tmp_path, how, recorded
 ):
+    """``recorded``: a later process took the directory's check from its record (nothing
+    read) before the plant; the plant puts the tampered entry's and the directory's mtime back,
+    as an attacker would. The change is still seen (ctime) and the directory rebuilt."""
     cache = _cache(tmp_path)
     urls = [servers["distro"].url, servers["rogue"].url]
     results, first = run(layouts["rhel"], urls, payload, cache)
     assert first is not None and first["cache"] == "built"
     private = Path(first["capath_used"])
+    if recorded:
+        # A check is recorded only about files a second old (the clock's grain): let them age.
+        time.sleep(1.1)
+        _, checked = run(layouts["rhel"], urls, payload, cache)
+        _, taken = run(layouts["rhel"], urls, payload, cache)
+        assert checked is not None and checked["cache"] == "hit", checked
+        assert taken is not None and taken["cache"] == "hit (unchanged)", taken
+        assert taken["file"] == "unchanged" and "subject_hashes" not in taken, taken
+        assert taken["capath_used"] == first["capath_used"]
+    times = {p: os.stat(p, follow_symlinks=False) for p in [private, *private.iterdir()]}
     _plant(private, how, (ca_dir / "rogue.pem").read_bytes())
+    for path, st in times.items():
+        if os.path.lexists(path) and not path.is_symlink():
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     results, second = run(layouts["rhel"], urls, payload, cache)
     assert outcome(results, servers["rogue"].url) == "verify-failed"
     assert outcome(results, servers["distro"].url) == "ok"
@@ -393,7 +410,8 @@ def test_processes_racing_on_a_cold_cache_agree_on_one_directory(
         used.add(fast["capath_used"])
     assert len(used) == 1
     root = cache / "certembed" / fpcache.FP_CACHE_VERSION
-    left = [p.name for p in root.iterdir() if not p.name.endswith(fpcache.FP_HASHES_SUFFIX)]
+    records = (fpcache.FP_HASHES_SUFFIX, fpcache.FP_SEEN_SUFFIX)
+    left = [p.name for p in root.iterdir() if not p.name.endswith(records)]
     assert left == [Path(used.pop()).name]  # no temporary leftovers
 
 

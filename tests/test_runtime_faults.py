@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from certembed.bootstrap.runtime import fpcache
 from tests.support.env import scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
 from tests.support.project import build
@@ -50,6 +53,14 @@ def _damage(payload: Path, how: str, ca_dir: Path) -> None:
         first.write_bytes(first.read_bytes()[:100])
     elif how == "tampered":  # same name, the attacker's root inside
         first.write_bytes((ca_dir / "rogue.pem").read_bytes())
+    elif how == "tampered-same-size":  # ... padded to the same size, mtime put back
+        victim = max(_fallback_files(payload), key=lambda path: path.stat().st_size)
+        before = victim.stat()
+        rogue = (ca_dir / "rogue.pem").read_bytes()
+        assert len(rogue) <= before.st_size
+        victim.write_bytes(rogue + b"\n" * (before.st_size - len(rogue)))
+        os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert victim.stat().st_mtime_ns == before.st_mtime_ns
     elif how == "extra-file":  # a new hash link with the attacker's root
         (data / "fallback" / "deadbeef.0").write_bytes((ca_dir / "rogue.pem").read_bytes())
     elif how == "pem-edited":
@@ -106,6 +117,62 @@ def test_damaged_data_is_never_trusted(layouts, servers, payload, ca_dir, how, l
     assert outcome(results, servers, "urllib", "corp") == ("verify-failed" if every_role else "ok")
     if how == "digests-forged":
         assert "SHA256SUMS is missing or does not match its SHA-256" in proc.stderr
+
+
+def _debug_report(proc: subprocess.CompletedProcess[str]) -> dict:
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("certembed: {")]
+    assert len(lines) == 1, proc.stderr
+    return json.loads(lines[0][len("certembed: ") :])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("how", ["tampered-same-size", "extra-file", "pem-edited", "truncated"])
+def test_damage_after_a_recorded_check_is_still_caught(
+    layouts, servers, payload, ca_dir, tmp_path, how
+):
+    """A process that found the embedded fallback intact records it (private cache); the next
+    takes that from one stat per file. Damage made after that, even in place with the same size
+    and the mtime put back, changes a ctime: the data is read again and not trusted."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    env = scrubbed_env(BOOTSTRAP=str(payload), XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1")
+    urls = [servers[n].url for n in ("fallback", "rogue")]
+    argv = [sys.executable, str(CLIENT), "urllib,requests", *urls]
+    time.sleep(1.1)  # a check is recorded only about files a second old (the clock's grain)
+    checked = []
+    for _ in range(2):
+        proc = run_in_layout(layouts["none"], argv, env=env)
+        assert proc.returncode == 0, proc.stderr
+        results = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert outcome(results, servers, "requests", "fallback") == "ok"
+        assert outcome(results, servers, "urllib", "rogue") == "verify-failed"
+        checked.append(_debug_report(proc)["embedded_checked"]["fallback"])
+    assert checked == ["read", "unchanged"]
+    _damage(payload, how, ca_dir)
+    proc = run_in_layout(layouts["none"], argv, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _debug_report(proc)["embedded_checked"]["fallback"] == "read"
+    assert "not trusting the embedded fallback anchors" in proc.stderr
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for client in ("urllib", "requests"):
+        assert outcome(results, servers, client, "rogue") == "verify-failed"
+        assert outcome(results, servers, client, "fallback") == "verify-failed"
+
+
+def test_data_others_can_write_is_read_by_every_process(layouts, servers, payload, tmp_path):
+    """No record counts for embedded files someone else could change: a fallback file writable
+    by others is read and checked in full every time (and still trusted: it is intact)."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    _fallback_files(payload)[0].chmod(0o666)
+    env = scrubbed_env(BOOTSTRAP=str(payload), XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1")
+    argv = [sys.executable, str(CLIENT), "urllib", servers["fallback"].url]
+    time.sleep(1.1)
+    for _ in range(2):
+        proc = run_in_layout(layouts["none"], argv, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert _debug_report(proc)["embedded_checked"]["fallback"] == "read"
+        results = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert outcome(results, servers, "urllib", "fallback") == "ok"
 
 
 def test_undamaged_twin_trusts_fallback(layouts, servers, payload):
@@ -250,7 +317,9 @@ def test_fifty_processes_at_once(tmp_path, ca_dir, servers):
         for client in ("urllib", "requests"):
             assert outcome(results, servers, client, "fallback") == "ok"
             assert outcome(results, servers, client, "rogue") == "verify-failed"
-    files = list((cache / "certembed").iterdir())
+    # (besides hashed-v1/: records of the embedded data found intact, once the files were old
+    # enough to be recorded)
+    files = [p for p in (cache / "certembed").iterdir() if p.name != fpcache.FP_CACHE_VERSION]
     assert len(files) == 1  # everyone agreed on one verified, atomically written file
 
 

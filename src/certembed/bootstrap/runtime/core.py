@@ -199,6 +199,7 @@ def install(
         "env": None,
         "applied": None,
         "integrity_problems": None,
+        "embedded_checked": None,
         "imported_early": [],
         "exported": None,
         "export_problem": None,
@@ -237,9 +238,9 @@ def install(
 
 
 def _fill_report(state: "_State") -> "None":
-    """The report's "applied" and "integrity_problems": at install under CERTEMBED_DEBUG,
-    else when decision() is first asked (they check the embedded data's SHA-256, work a normal
-    start defers to the first default context)."""
+    """The report's "applied", "integrity_problems" and "embedded_checked": at install under
+    CERTEMBED_DEBUG, else when decision() is first asked (they check the embedded data's
+    SHA-256, work a normal start defers to the first default context)."""
     plan = state.plan
     roles = state.embedded_roles(plan)
     state.report["applied"] = {
@@ -252,6 +253,7 @@ def _fill_report(state: "_State") -> "None":
         "always_in_custom_bundles": ALWAYS_IN_CUSTOM_BUNDLES,
     }
     state.report["integrity_problems"] = list(state.data.problems)
+    state.report["embedded_checked"] = dict(state.data.how)
 
 
 def uninstall() -> "None":

@@ -18,7 +18,10 @@ from certembed.bootstrap.runtime.policy import (
     _warn,
 )
 from certembed.bootstrap.runtime.posix import (
+    FILTERS_EMBEDDED,
     filter_embedded,
+    remember,
+    seen,
 )
 from certembed.bootstrap.runtime.stores import (
     _load_verify_locations,
@@ -39,7 +42,9 @@ class _Data:
         self.directory = directory
         self.blobs = blobs
         self.checked: "Dict[str, bool]" = {}
-        self.pem: "Dict[str, bytes]" = {}
+        # How each role was checked: "read" (every file), "unchanged" (its record), "memory".
+        self.how: "Dict[str, str]" = {}
+        self._pem: "Dict[str, bytes]" = {}
         self.problems: "List[str]" = []
         self.digests: "Optional[Dict[str, str]]" = None
         self.digests_ok = True
@@ -73,7 +78,13 @@ class _Data:
             return None
 
     def verify(self, role: "str") -> "bool":
-        """Check every file of ``role`` against the baked-in SHA-256 (once per process)."""
+        """Check every file of ``role`` against the baked-in SHA-256 (once per process).
+
+        On disk, a record in the user's private cache (POSIX: :func:`.posix.seen`) spares a
+        later process the reading: the role's directory and every file of it have the same
+        identity, size, mtime and ctime as when a process of this user found them all
+        matching. Any write, rename, chmod or chown changes a ctime, which only root can set
+        back; then every file is read and checked again."""
         if role in self.checked:
             return self.checked[role]
         prefix = role + "/"
@@ -84,6 +95,7 @@ class _Data:
             digests = self._digests()
             expected = sorted(n for n in digests if n == role + ".pem" or n.startswith(prefix))
         problem = None
+        record = None
         if not expected:
             problem = "no embedded data for role " + role
         elif not self.digests_ok:
@@ -92,6 +104,15 @@ class _Data:
                 " (tampered?)"
             )
         elif self.directory is not None:
+            if DATA.get(DATA_DIGESTS):
+                import time
+
+                # the directory stands for its listing; the digest file was checked above
+                record = (DATA[DATA_DIGESTS] + " " + role, [role, *expected], time.time_ns())
+                if seen("data", record[0], self.directory, record[1]) == "verified":
+                    self.checked[role] = True
+                    self.how[role] = "unchanged"
+                    return True
             try:
                 listed: "Optional[List[str]]" = sorted(
                     prefix + n for n in os.listdir(os.path.join(self.directory, role))
@@ -110,12 +131,29 @@ class _Data:
             elif _sha256_hex(blob) != digests[name]:
                 problem = "embedded file " + name + " does not match its SHA-256 (tampered?)"
             elif name == role + ".pem":
-                self.pem[role] = blob
+                self._pem[role] = blob
         self.checked[role] = problem is None
+        self.how[role] = "read" if self.directory is not None else "memory"
         if problem is not None:
             self.problems.append(problem)
             _warn(problem + "; not trusting the embedded " + role + " anchors")
+        elif record is not None and self.directory is not None:
+            remember("data", record[0], self.directory, record[1], "verified", record[2])
         return problem is None
+
+    def pem(self, role: "str") -> "bytes":
+        """The PEM of a verified role. Read now when the role was verified by its record: if
+        it no longer matches its SHA-256 (changed since), nothing (the role's anchors are not
+        trusted) and a warning."""
+        if role not in self._pem:
+            blob = self._read(role + ".pem")
+            if blob is None or _sha256_hex(blob) != self._digests().get(role + ".pem"):
+                problem = "embedded file " + role + ".pem changed while in use (tampered?)"
+                self.problems.append(problem)
+                _warn(problem + "; not trusting the embedded " + role + " anchors")
+                blob = b""
+            self._pem[role] = blob
+        return self._pem[role]
 
     def capath(self, role: "str") -> "Optional[str]":
         """The role's hashed directory as a capath, or None: no data directory, or a path
@@ -147,14 +185,14 @@ class _Data:
                 + " is not one path for OpenSSL (list separator or relative); its verified PEM"
                 " is loaded instead"
             )
-        kept = filter_embedded(self.pem[role], capath)
+        kept = filter_embedded(self.pem(role), capath) if FILTERS_EMBEDDED else None
         if kept is not None:
             if kept:
                 _load_verify_locations(context, None, None, kept.decode("ascii"))
         elif capath is not None and not _anchors_must_be_listed():
             _load_verify_locations(context, None, capath)
         else:
-            _load_verify_locations(context, None, None, self.pem[role].decode("ascii"))
+            _load_verify_locations(context, None, None, self.pem(role).decode("ascii"))
 
 
 def _anchors_must_be_listed() -> "bool":

@@ -31,16 +31,18 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from certembed.bootstrap.runtime.fpcache import (
+    _FP_HEX,
     FP_CACHE_VERSION,
     FP_KEEP,
+    FP_TOUCH_AFTER,
     _fp_cache_root,
     _fp_private,
     _fp_remove,
     _fp_write_new,
-    fp_cached_cover,
     fp_cached_hashes,
-    fp_store_cover,
+    fp_seen,
     fp_store_hashes,
+    fp_store_seen,
 )
 from certembed.bootstrap.runtime.stores import (
     _capath_of,
@@ -312,8 +314,11 @@ def fp_private_hashed_dir(
     problem = fp_verify_dir(folder, entries)
     if problem is None:
         info["cache"] = "hit"
-        try:
-            os.utime(folder)  # most recently used: kept by _fp_prune
+        import time
+
+        try:  # most recently used (to the day): kept by _fp_prune
+            if time.time() - os.lstat(folder).st_mtime > FP_TOUCH_AFTER:
+                os.utime(folder)
         except OSError:
             pass
         return folder
@@ -389,7 +394,12 @@ def fp_capath(
     is made where the fast path has nothing to do). ``info`` collects what was decided, for the
     debug line. ``alone`` (if given) gets ``"capath"``: a directory trusting exactly
     ``cafile``'s certificates, without what only ``capath`` adds (or None), and
-    ``"signature"``: the identity of the file version read."""
+    ``"signature"``: the identity of the file version read.
+
+    What a process finds is recorded in the private cache for the next one, valid while the
+    files involved are unchanged (:func:`.fpcache.fp_seen`): the file's SHA-256, that the
+    machine directory covers it, that the private hashed directory verified. With all three
+    unchanged, a process reads none of them again: one ``stat`` per file."""
     if cafile is None:
         info["fastpath"] = "directory only"
         return None
@@ -399,21 +409,50 @@ def fp_capath(
     if alone is None:
         alone = {}
     alone["capath"] = None
+    import time
+
+    started_ns = time.time_ns()
     try:
-        data, st = _read_regular_stat(cafile)
-        alone["signature"] = _stat_signature(st)
-        key = _sha256_hex(data)
-        if callable(cache):
-            cache = cache()
+        st = os.stat(cafile)
+        if callable(cache):  # no cache folder made for what cannot be served (a FIFO...)
+            cache = cache() if (st.st_mode & 0o170000) == 0o100000 else None
         root = _fp_cache_root(cache) if cache is not None else None
+        key = fp_seen(root, "file", "", cafile, []) if root is not None else None
+        data = None
+        if key is None or len(key) != 64 or not _FP_HEX.issuperset(key):
+            data, st = _read_regular_stat(cafile)
+            key = _sha256_hex(data)
+            if root is not None:
+                fp_store_seen(root, "file", "", cafile, [], key, started_ns)
+        else:
+            info["file"] = "unchanged"
+        alone["signature"] = _stat_signature(st)
+        # Whether the machine directory covers the file: "<count> only|more", "0 none", or
+        # not known (then the directory is read below).
+        known = ""
         if capath is not None and root is not None:
-            known = fp_cached_cover(root, key, capath)
-            if known is not None:  # the same file, the same directory entries as last time
-                info["certificates"], only = known
+            known = fp_seen(root, "cover", key, capath) or ""
+            number, _, whether = known.partition(" ")
+            if number.isdigit() and whether in ("only", "more"):
+                info["certificates"] = int(number)
                 info["fastpath"] = "machine directory covers the file"
                 info["coverage"] = "cached"
-                alone["capath"] = info["file_alone"] = capath if only else None
+                alone["capath"] = info["file_alone"] = capath if whether == "only" else None
                 return capath
+        if root is not None and (capath is None or known == "0 none"):
+            private = os.path.join(root, key)
+            number = fp_seen(root, "private", key, private) or ""
+            joined = _capath_of(private, capath)
+            if number.isdigit() and joined is not None:
+                info["certificates"] = int(number)
+                info["fastpath"] = "private hashed directory"
+                info["cache"] = "hit (unchanged)"
+                alone["capath"] = info["file_alone"] = private
+                return joined
+        if data is None:
+            data, st = _read_regular_stat(cafile)
+            key = _sha256_hex(data)  # decide on what was read, had it changed meanwhile
+            alone["signature"] = _stat_signature(st)
         ders = fp_pem_certificates(data)
         if not ders:
             raise _FpUnusable("no certificate in the file")
@@ -431,8 +470,6 @@ def fp_capath(
         info["fastpath"] = f"off: {exc}"
         return None
     info["certificates"] = len(ders)
-    import time
-
     read: "List[str]" = []
     started_ns = time.time_ns()
     if capath is not None and fp_dir_covers(capath, groups, read):
@@ -443,16 +480,23 @@ def fp_capath(
             alone["capath"] = capath
         info["file_alone"] = alone["capath"]
         if root is not None:
-            fp_store_cover(root, key, capath, read, len(ders), only, started_ns)
+            said = f"{len(ders)} {'only' if only else 'more'}"
+            fp_store_seen(root, "cover", key, capath, read, said, started_ns)
         return capath
+    if capath is not None and root is not None:
+        info["coverage"] = "read"
+        fp_store_seen(root, "cover", key, capath, read, "0 none", started_ns)
     if cache is None:
         info["fastpath"] = "off: no private cache directory"
         return None
-    folder = fp_private_hashed_dir(cache, key, fp_hashed_entries(groups), info)
+    entries = fp_hashed_entries(groups)
+    folder = fp_private_hashed_dir(cache, key, entries, info)
     joined = _capath_of(folder, capath) if folder is not None else None
-    if joined is None:
+    if folder is None or joined is None:
         info["fastpath"] = "off: private hashed directory unusable"
         return None
+    if root is not None:
+        fp_store_seen(root, "private", key, folder, sorted(entries), str(len(ders)), started_ns)
     info["fastpath"] = "private hashed directory"
     alone["capath"] = info["file_alone"] = folder
     return joined

@@ -1,14 +1,16 @@
 """The fast path's private cache: where it lives (``<cache>/certembed/hashed-v1``, private to
 the user, checked on every use) and the records that spare later processes work: a bundle's
-subject hashes (``<SHA-256>.subject-hashes``) and whether a machine directory covers a bundle
-(``.covered``, keyed by the directory's entries). Each record is written aside and renamed into
-place, the ``FP_KEEP`` newest of each kind kept; a record that is not a private regular file of
-this user, or does not parse, is ignored (the work is redone)."""
+subject hashes (``<SHA-256>.subject-hashes``), and what a process found about files that have
+not changed since (``.seen``: a file's SHA-256, that a machine directory covers a bundle, that a
+private hashed directory or an embedded role verified), valid while the identity, size, mtime
+and ctime of every file involved are the same. Each record is written aside and renamed into
+place, the newest of each kind kept; a record that is not a private regular file of this user,
+does not parse or no longer matches the files is ignored (the work is redone)."""
 
 import os
 
 # certembed: dev-only begin
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
 from certembed.bootstrap.runtime.stores import _sha256_hex, _stat_signature
 
@@ -68,19 +70,9 @@ def fp_cached_hashes(root: "str", key: "str", count: "int") -> "Optional[List[st
     certificates (and it names its files by their real hashes); the private directory holds
     only the bundle's certificates, verified byte for byte. So anchors can go missing (until
     the file is fixed), never be added."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(os.path.join(root, key + FP_HASHES_SUFFIX), flags)
-    except OSError:
+    blob = _fp_read_record(os.path.join(root, key + FP_HASHES_SUFFIX), 9 * count + 1)
+    if blob is None:
         return None
-    try:
-        if not _fp_private(os.fstat(fd), 0o100000):
-            return None
-        blob = os.read(fd, 9 * count + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     hashes = blob.decode("ascii", "replace").split("\n")
     if hashes[-1] != "" or len(hashes) != count + 1:
         return None
@@ -112,8 +104,10 @@ def _fp_write_new(path: "str", blob: "bytes") -> "None":
         os.close(fd)
 
 
-def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
-    """Write ``root/name`` (0600) aside and rename it into place; keep the ``FP_KEEP`` newest
+def _fp_store(
+    root: "str", name: "str", blob: "bytes", suffix: "str", keep: "int" = FP_KEEP
+) -> "None":
+    """Write ``root/name`` (0600) aside and rename it into place; keep the ``keep`` newest
     files ending in ``suffix``."""
     tmp = os.path.join(root, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
     try:
@@ -130,90 +124,129 @@ def _fp_store(root: "str", name: "str", blob: "bytes", suffix: "str") -> "None":
         )
     except OSError:
         return
-    for _, path in stored[:-FP_KEEP]:
+    for _, path in stored[:-keep]:
         _fp_remove(path)
 
 
-FP_COVER_SUFFIX = ".covered"
+# Records that a set of files is unchanged since a process read them: one per (kind, key, base
+# path and identity), ``<32 hex>.<kind>.seen``, the newest FP_SEEN_KEEP of each kind kept.
+FP_SEEN_SUFFIX = ".seen"
+FP_SEEN_KEEP = 16
+# A private directory's mtime marks its last use (for _fp_prune) to the day: touching it on
+# every use would change its ctime, and with it the record that spares reading it.
+FP_TOUCH_AFTER = 86400
 
 
-def _fp_cover_name(key: "str", capath: "str") -> "str":
-    """One record per bundle and directory (its path and identity): machines or containers
-    that share a home and a bundle but not the directory keep theirs apart."""
-    st = os.stat(capath)
-    where = f"{capath}\0{st.st_dev}\0{st.st_ino}".encode("utf-8", "surrogateescape")
-    return key + "-" + _sha256_hex(where)[:16] + FP_COVER_SUFFIX
+def _fp_seen_path(root: "str", kind: "str", key: "str", base: "str") -> "str":
+    """One record per kind, key and ``base`` (its path and identity): machines or containers
+    that share a home but not the files keep theirs apart."""
+    st = os.stat(base)
+    where = f"{kind}\0{key}\0{base}\0{st.st_dev}\0{st.st_ino}"
+    name = _sha256_hex(where.encode("utf-8", "surrogateescape"))[:32]
+    return os.path.join(root, name + "." + kind + FP_SEEN_SUFFIX)
 
 
-def _fp_entries_state(capath: "str", names: "List[str]") -> "Tuple[str, int]":
-    """The identity of ``capath`` and of the file behind each of ``names`` in it (links
-    followed), and the newest change time among them: adding, removing or renaming an entry
-    changes the directory's own; rewriting, replacing or re-linking a file changes the file's
-    (ctime is set by the kernel)."""
-    found = _stat_signature(os.stat(capath))
+def _fp_entries_state(base: "str", names: "List[str]") -> "Tuple[str, int, bool]":
+    """The identity of ``base`` and of the file behind each of ``names`` under it (links
+    followed), the newest change time among them, and whether all of them are closed (owned
+    by root or this user, not writable by group or others). Adding, removing or renaming an
+    entry changes a directory's own; rewriting, replacing, re-linking, chmod or chown of a
+    file changes the file's (ctime is set by the kernel, and no one but root can set it back)."""
+    uid = os.getuid()  # type: ignore[attr-defined,unused-ignore]
+    st = os.stat(base)
+    found = _stat_signature(st)
     newest = found[4]
-    lines = [capath, " ".join(map(str, found))]
+    closed = st.st_uid in (0, uid) and not st.st_mode & 0o022
+    lines = [base, " ".join(map(str, found))]
     for name in names:
-        found = _stat_signature(os.stat(os.path.join(capath, name)))
+        st = os.stat(os.path.join(base, name))
+        found = _stat_signature(st)
         newest = max(newest, found[4])
+        closed = closed and st.st_uid in (0, uid) and not st.st_mode & 0o022
         lines.append(name + " " + " ".join(map(str, found)))
-    return "\n".join(lines) + "\n", newest
+    return "\n".join(lines) + "\n", newest, closed
 
 
-def fp_cached_cover(root: "str", key: "str", capath: "str") -> "Optional[Tuple[int, bool]]":
-    """(certificates in the file, the directory holds nothing else) when an earlier process
-    found that ``capath`` covers the file whose SHA-256 is ``key`` and neither the directory
-    nor any file it read has changed since; else None (then it is read again).
+# Kinds whose files only root or this user may be able to change for a record to count: the
+# embedded data (what certembed's own check vouches for). Files anyone else can write are read
+# in full by every process, whatever the file system does with ctime.
+FP_CLOSED_KINDS = ("data",)
 
-    A false record could only make the machine directory (which stock OpenSSL trusts as well)
-    stand in for the file: anchors can go missing, none can be added."""
+
+def _fp_read_record(path: "str", cap: "int") -> "Optional[bytes]":
+    """A record's bytes (at most ``cap``) when it is a private regular file of this user (no
+    link followed, never blocking), else None."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(os.path.join(root, _fp_cover_name(key, capath)), flags)
+        fd = os.open(path, flags)
     except (OSError, ValueError):
         return None
     try:
         if not _fp_private(os.fstat(fd), 0o100000):
             return None
-        blob = os.read(fd, 1 << 22)
+        return os.read(fd, cap)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def fp_seen(
+    root: "str", kind: "str", key: "str", base: "str", names: "Optional[List[str]]" = None
+) -> "Optional[str]":
+    """What an earlier process recorded (:func:`fp_store_seen`) about ``base`` and ``names``
+    under it, for ``kind`` and ``key``, when none of them has changed since (identity, size,
+    mtime, ctime); else None, and the caller reads them again. ``names=None``: the names the
+    record lists (a directory's own identity then stands for its listing).
+
+    Only this user and root can write the cache (``stores._private_dir_problem``), and the
+    record says only what that user's process found; files someone else can write are caught
+    changing by their ctime, which only root can set back."""
     try:
-        head, _, state = blob.decode("utf-8").partition("\n")
-        count, only = head.split(" ")
-        lines = state.split("\n")
-        names = [line.split(" ", 1)[0] for line in lines[2:-1]]
-        if lines[0] != capath or _fp_entries_state(capath, names)[0] != state:
+        blob = _fp_read_record(_fp_seen_path(root, kind, key, base), 1 << 22)
+        if blob is None:
             return None
-        return int(count), only == "only"
+        said, _, state = blob.decode("utf-8", "surrogateescape").partition("\n")
+        lines = state.split("\n")
+        if lines[0] != base or lines[-1] != "":
+            return None
+        if names is None:
+            names = [line.split(" ", 1)[0] for line in lines[2:-1]]
+            if any("/" in name or name in ("", ".", "..") for name in names):
+                return None
+        now, _, closed = _fp_entries_state(base, names)
+        if now != state or (kind in FP_CLOSED_KINDS and not closed):
+            return None
+        return said
     except (OSError, ValueError, UnicodeError):
         return None
 
 
-def fp_store_cover(
-    root: "str",
+def fp_store_seen(
+    root: "Union[str, Callable[[], Optional[str]]]",
+    kind: "str",
     key: "str",
-    capath: "str",
-    read: "List[str]",
-    count: "int",
-    only: "bool",
+    base: "str",
+    names: "List[str]",
+    said: "str",
     started_ns: "int",
 ) -> "None":
-    """Record for :func:`fp_cached_cover` that ``capath`` covers the file (``read``: the names
-    read to find out, from ``started_ns`` on). Not when anything read changed less than a
-    second before that (it may have changed while being read, within the clock's grain): the
-    next process reads again. Failures only mean the directory is read again next time."""
+    """Record ``said`` (one line) for :func:`fp_seen` about ``base`` and ``names``, read from
+    ``started_ns`` on. Not when anything changed less than a second before that (it may have
+    changed while being read, within the clock's grain): the next process reads again.
+    ``root`` may be a function giving it, called only when there is a record to write (it may
+    create the cache folder). Failures only mean the next process reads again."""
+    if "\n" in said:
+        raise ValueError("a record says one line")
     try:
-        state, newest = _fp_entries_state(capath, read)
-    except OSError:
+        state, newest, closed = _fp_entries_state(base, names)
+        if newest >= started_ns - 1_000_000_000 or (kind in FP_CLOSED_KINDS and not closed):
+            return
+        folder = root() if callable(root) else root
+        if folder is None:
+            return
+        path = _fp_seen_path(folder, kind, key, base)
+        blob = (said + "\n" + state).encode("utf-8", "surrogateescape")
+    except (OSError, ValueError, UnicodeError):
         return
-    if newest >= started_ns - 1_000_000_000:
-        return
-    text = f"{count} {'only' if only else 'more'}\n" + state
-    try:
-        name = _fp_cover_name(key, capath)
-    except (OSError, ValueError):
-        return
-    _fp_store(root, name, text.encode("utf-8"), FP_COVER_SUFFIX)
+    _fp_store(folder, os.path.basename(path), blob, "." + kind + FP_SEEN_SUFFIX, FP_SEEN_KEEP)

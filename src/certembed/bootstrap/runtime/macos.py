@@ -48,6 +48,10 @@ def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
     """The keychain is not read (see the runtime contract)."""
 
 
+# Whether filter_embedded can change an embedded role (else it is not called).
+FILTERS_EMBEDDED = False
+
+
 def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":
     """Nothing to remove: this OS has no distrust store certembed reads."""
     return None
@@ -70,3 +74,14 @@ def private_dir_ok(folder: "str") -> "bool":
 def store_counts() -> "Optional[Dict[str, Any]]":
     """No OS certificate store beyond files here (doctor reports the probe instead)."""
     return None
+
+
+def seen(kind: "str", key: "str", base: "str", names: "List[str]") -> "Optional[str]":
+    """No record of files found unchanged here: they are read again (see posix.seen)."""
+    return None
+
+
+def remember(
+    kind: "str", key: "str", base: "str", names: "List[str]", said: "str", started_ns: "int"
+) -> "None":
+    """Nothing is recorded here (see posix.remember)."""

@@ -16,6 +16,12 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.fastpath import FpInfo, fp_capath
+from certembed.bootstrap.runtime.fpcache import (
+    FP_CACHE_VERSION,
+    _fp_cache_root,
+    fp_seen,
+    fp_store_seen,
+)
 from certembed.bootstrap.runtime.stores import (
     _cache_folder,
     _json,
@@ -38,6 +44,9 @@ _FP_MACHINE: "List[Optional[Pair]]" = [None]
 _FP_DECIDED: "Dict[Pair, Optional[str]]" = {}
 # Per machine store: a capath trusting exactly its file's certificates, and that file's version.
 _FP_ALONE: "Dict[Pair, FpInfo]" = {}
+# The private cache folder (or None, and why), and its record folder, once per process.
+_FP_CACHE: "List[Tuple[Optional[str], str]]" = []
+_FP_RECORDS: "List[Optional[str]]" = []
 
 
 def find_machine_store(
@@ -49,6 +58,7 @@ def find_machine_store(
     _FP_MACHINE[0] = machine
     _FP_DECIDED.clear()
     _FP_ALONE.clear()
+    del _FP_CACHE[:], _FP_RECORDS[:]
     return False, machine
 
 
@@ -120,17 +130,54 @@ def file_capath(cafile: "str", capath: "Optional[str]") -> "Optional[Tuple[str, 
 
 def _fp_cache_dir(info: "Optional[FpInfo]" = None) -> "Optional[str]":
     """``<cache base>/certembed`` when it is (or can be made) a private directory of ours under
-    folders only root or this user can change; else None, and ``info["cache"]`` says why."""
+    folders only root or this user can change; else None, and ``info["cache"]`` says why.
+    Checked once per process (the folders above can change only by root or this user)."""
     if sys.platform == "win32" or not hasattr(os, "getuid"):  # pragma: no cover - POSIX module
         return None
-    folder, why = _cache_folder(cache_base(), private_dir_ok, True, "certembed")
+    if not _FP_CACHE:
+        _FP_CACHE.append(_cache_folder(cache_base(), private_dir_ok, True, "certembed"))
+    folder, why = _FP_CACHE[0]
     if folder is None and info is not None:
         info["cache"] = "not served: " + why
     return folder
 
 
+def _fp_records(create: "bool") -> "Optional[str]":
+    """``<cache>/certembed/hashed-v1`` when the private cache can be served (checked once per
+    process), else None. Without ``create``, nothing is made to find out: no cache folder yet
+    means no record yet."""
+    if not _FP_RECORDS:
+        if not create:
+            base = cache_base()
+            if not base or not os.path.isdir(os.path.join(base, "certembed", FP_CACHE_VERSION)):
+                return None
+        cache = _fp_cache_dir()
+        _FP_RECORDS.append(_fp_cache_root(cache) if cache is not None else None)
+    return _FP_RECORDS[0]
+
+
+def seen(kind: "str", key: "str", base: "str", names: "List[str]") -> "Optional[str]":
+    """What a process of this user recorded about ``base`` and ``names`` under it (for
+    ``kind`` and ``key``), when none has changed since; else None (see fpcache.fp_seen)."""
+    root = _fp_records(False)
+    return fp_seen(root, kind, key, base, names) if root is not None else None
+
+
+def remember(
+    kind: "str", key: "str", base: "str", names: "List[str]", said: "str", started_ns: "int"
+) -> "None":
+    """Record ``said`` about ``base`` and ``names``, read from ``started_ns`` on, for
+    :func:`seen` in later processes (nothing when the private cache cannot be served; the
+    cache folder is made only when there is a record to write)."""
+    fp_store_seen(lambda: _fp_records(True), kind, key, base, names, said, started_ns)
+
+
 def load_os_store(context: "ssl.SSLContext", purpose: "Any") -> "None":
     """No OS certificate store outside files and directories here."""
+
+
+# Whether filter_embedded can change an embedded role (else it is not called).
+FILTERS_EMBEDDED = False
 
 
 def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":

@@ -15,6 +15,7 @@ Pair = tuple[Optional[str], Optional[str]]
 
 class OSModule(Protocol):
     OS_FAMILY: str
+    FILTERS_EMBEDDED: bool  # filter_embedded can change a role (else it is not called)
 
     def find_machine_store(
         self, key: str, table: dict[str, Any], compiled: Pair | None, probed: list[list[Any]]
@@ -50,6 +51,15 @@ class OSModule(Protocol):
 
     def store_counts(self) -> dict[str, Any] | None:
         """What the OS certificate stores hold, for ``certembed doctor`` (None: no such stores)."""
+
+    def seen(self, kind: str, key: str, base: str, names: list[str]) -> str | None:
+        """What a process of this user recorded about ``base`` and ``names`` under it, when
+        none of them has changed since (identity, size, mtime, ctime); else None."""
+
+    def remember(
+        self, kind: str, key: str, base: str, names: list[str], said: str, started_ns: int
+    ) -> None:
+        """Record ``said`` for :meth:`seen` (files read from ``started_ns`` on)."""
 
     def private_dir_ok(self, folder: str) -> bool:
         """``folder`` is a private directory of this user (never shared or world-writable)."""

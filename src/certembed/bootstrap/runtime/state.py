@@ -25,6 +25,7 @@ from certembed.bootstrap.runtime.policy import (
     plan_for,
 )
 from certembed.bootstrap.runtime.posix import (
+    FILTERS_EMBEDDED,
     file_capath,
     filter_embedded,
     load_machine_files,
@@ -176,9 +177,9 @@ class _State:
         if plan["windows_store"]:
             parts.append((None, os_store_pem()))
         for role in roles:
-            kept = filter_embedded(self.data.pem[role], None)
+            kept = filter_embedded(self.data.pem(role), None)
             if kept is None:
-                parts.append((self.data.pem_path(role), self.data.pem[role]))
+                parts.append((self.data.pem_path(role), self.data.pem(role)))
             elif kept:
                 parts.append((None, kept))
         return parts
@@ -269,7 +270,7 @@ class _State:
             folder = self.data.capath(role)
             if folder is None or _anchors_must_be_listed():
                 return False
-            if filter_embedded(self.data.pem[role], folder) is not None:
+            if FILTERS_EMBEDDED and filter_embedded(self.data.pem(role), folder) is not None:
                 return False
             capaths.append(folder)
         try:

@@ -94,6 +94,10 @@ def os_store_pem() -> "bytes":
     ).encode("ascii")
 
 
+# Whether filter_embedded can change an embedded role (else it is not called).
+FILTERS_EMBEDDED = True
+
+
 def filter_embedded(pem: "bytes", capath: "Optional[str]") -> "Optional[bytes]":
     """The PEM to load instead of an embedded role's hashed directory ``capath``, or None to
     load the directory: the role minus what the machine distrusts (Disallowed), or the whole
@@ -310,3 +314,14 @@ def _win_store_counts() -> "Dict[str, Any]":
 def store_counts() -> "Optional[Dict[str, Any]]":
     """The ROOT, Disallowed and CA stores' counts (:func:`_win_store_counts`), for doctor."""
     return _win_store_counts()
+
+
+def seen(kind: "str", key: "str", base: "str", names: "List[str]") -> "Optional[str]":
+    """No record of files found unchanged here: they are read again (see posix.seen)."""
+    return None
+
+
+def remember(
+    kind: "str", key: "str", base: "str", names: "List[str]", said: "str", started_ns: "int"
+) -> "None":
+    """Nothing is recorded here (see posix.remember)."""
