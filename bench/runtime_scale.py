@@ -2,11 +2,14 @@
 
 For bundles of generated roots (150, 1,500 and 15,000): the bootstrap's size and its import cost
 (an embedded-only payload of that many roots: fresh interpreters, ``ssl`` already imported), the
-first default context of a process in embedded-only mode (the embedded data is verified then),
-and fill-gaps' first default context on a machine whose store holds that many roots (RHEL:
-file only, the private hashed directory warm; Debian: file plus hashed directory, the coverage
-finding warm), next to what loading that bundle file as a ``cafile`` costs. Each figure is the
-median over fresh processes (mount namespaces from tests/support/layouts.py for the layouts).
+first default context of a process in embedded-only mode (the embedded data is verified then:
+with the record an earlier process left in the private cache, and with none, as in a onefile
+app just unpacked), and fill-gaps' first default context on a machine whose store holds that
+many roots (RHEL: file only, the private hashed directory warm; Debian: file plus hashed
+directory, the coverage finding warm), next to what loading that bundle file as a ``cafile``
+costs. Each figure is the median over fresh processes (mount namespaces from
+tests/support/layouts.py for the layouts). The files measured are a second old before any
+warm-up (nothing is recorded about files changed within the clock's grain).
 
 Usage: python bench/runtime_scale.py [--quick]   (the layout rows need root)
 """
@@ -83,36 +86,45 @@ def main() -> None:
             embedded = _payload(tmp / f"embedded{size}", certs, "embedded-only")
             fill = _payload(tmp / f"fill{size}", certs, "fill-gaps")
             module_kb = (embedded / "_certembed_bootstrap.py").stat().st_size / 1024
-            imports, firsts = [], []
-            for _ in range(runs):
-                out = subprocess.run(
+            time.sleep(1.1)  # see the module's docstring
+            imports, firsts, unrecorded = [], [], []
+
+            def once(xdg: Path, embedded: Path = embedded) -> list[str]:
+                return subprocess.run(
                     [sys.executable, "-S", "-c", IMPORT, str(embedded)],
                     capture_output=True,
                     text=True,
-                    env=env,
+                    env={**env, "XDG_CACHE_HOME": str(xdg)},
                     check=True,
                 ).stdout.split()
+
+            once(cache)  # warm: the record of the embedded data, and the .pyc
+            for index in range(runs):
+                out = once(cache)
                 imports.append(float(out[0]))
                 firsts.append(float(out[1]))
+                fresh = tmp / f"cache-none-{size}-{index}"
+                fresh.mkdir(mode=0o700)
+                unrecorded.append(float(once(fresh)[1]))
             row = {
                 "size": size,
                 "module_kb": module_kb,
                 "import": statistics.median(imports),
                 "embedded_first": statistics.median(firsts),
+                "embedded_unrecorded": statistics.median(unrecorded),
             }
             if layouts_ok:
                 files = sorted(certs.iterdir())
                 pems = [p.read_bytes() for p in files[1:]]
                 for lay in ("rhel", "debian"):
                     root = build_layout(tmp / f"{lay}{size}", lay, files[0], pems)
-                    # A store just written is not recorded as covered (its files may still be
-                    # changing): as on a real machine, let it age a second.
-                    time.sleep(1.1)
                     lay_env = scrubbed_env(XDG_CACHE_HOME=str(cache))
                     for column, payload in (("fill", str(fill)), ("file", "")):
                         argv = [sys.executable, "-c", LAYOUT_PROBE, payload, BUNDLE[lay]]
-                        if column == "fill":  # warm the private cache first
-                            run_in_layout(root, argv, env=lay_env, timeout=600)
+                        if column == "fill":  # warm: build the private directory, record it
+                            for _ in range(2):
+                                time.sleep(1.1)  # see the module's docstring
+                                run_in_layout(root, argv, env=lay_env, timeout=600)
                         got = []
                         # Loading a big bundle file takes long (superlinear): fewer repeats.
                         repeats = runs if column == "fill" or size <= 1500 else 1
@@ -134,9 +146,10 @@ def _write(rows: list[dict[str, float]], runs: int, layouts_ok: bool, why: str) 
         "`cafile` above 1,500 certificates), ms unless stated.",
         "",
         "| certificates | bootstrap module | import + install | first context, embedded-only "
-        "| first context, fill-gaps, RHEL | the bundle file as `cafile`, RHEL "
+        "| first context, embedded-only, no record | first context, fill-gaps, RHEL "
+        "| the bundle file as `cafile`, RHEL "
         "| first context, fill-gaps, Debian | the bundle file as `cafile`, Debian |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         cells = [
@@ -144,6 +157,7 @@ def _write(rows: list[dict[str, float]], runs: int, layouts_ok: bool, why: str) 
             f"{row['module_kb']:.1f} KB",
             f"{row['import']:.2f} ms",
             f"{row['embedded_first']:.2f} ms",
+            f"{row['embedded_unrecorded']:.2f} ms",
         ]
         for key in ("rhel_fill", "rhel_file", "debian_fill", "debian_file"):
             cells.append(f"{row[key]:.2f} ms" if key in row else "–")

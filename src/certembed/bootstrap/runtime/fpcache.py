@@ -60,6 +60,11 @@ def _fp_cache_root(cache: "str") -> "Optional[str]":
         return None
 
 
+def _fp_made(base: "str") -> "bool":
+    """Whether ``<base>/certembed/hashed-v1`` exists yet (nothing is recorded before it)."""
+    return os.path.isdir(os.path.join(base, "certembed", FP_CACHE_VERSION))
+
+
 def fp_cached_hashes(root: "str", key: "str", count: "int") -> "Optional[List[str]]":
     """The subject hashes of the ``count`` certificates of the bundle whose SHA-256 is ``key``,
     as an earlier process stored them (``root/<key>.subject-hashes``: a private regular file,

@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.fastpath import FpInfo, fp_capath
 from certembed.bootstrap.runtime.fpcache import (
-    FP_CACHE_VERSION,
     _fp_cache_root,
+    _fp_made,
     fp_seen,
     fp_store_seen,
 )
@@ -149,7 +149,7 @@ def _fp_records(create: "bool") -> "Optional[str]":
     if not _FP_RECORDS:
         if not create:
             base = cache_base()
-            if not base or not os.path.isdir(os.path.join(base, "certembed", FP_CACHE_VERSION)):
+            if not base or not _fp_made(base):
                 return None
         cache = _fp_cache_dir()
         _FP_RECORDS.append(_fp_cache_root(cache) if cache is not None else None)
