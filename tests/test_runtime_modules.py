@@ -7,6 +7,7 @@ import ast
 import inspect
 import ssl
 import subprocess
+import sys
 
 import pytest
 
@@ -106,6 +107,71 @@ def test_strip_module_rejects_stray_imports_and_open_blocks():
     assert text == "A = 1"
 
 
+def _docstrings_left(source: str) -> list[str]:
+    """The functions and classes of ``source`` that still carry a docstring."""
+    return [
+        node.name
+        for node in ast.walk(ast.parse(source, feature_version=(3, 8)))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and ast.get_docstring(node, clean=False) is not None
+    ]
+
+
+DOCUMENTED = f'''"""module"""
+class Empty(Exception):
+    """only a docstring: the body becomes pass"""
+
+class Kept:
+    r"""a docstring
+    over lines"""  # a comment after it
+    # a comment that stays
+    value = 1
+
+    def method(self):
+        """method"""
+        def inner():
+            """nested, only a docstring"""
+        return inner()
+
+async def run():
+    """async"""
+    return 2
+
+def first_statement_is_code():
+    x = "a string later is code"
+    return x
+{assemble.DEV_BEGIN}
+class DevOnly:
+    """dropped with its block: no stray pass"""
+{assemble.DEV_END}
+'''
+
+
+def test_strip_module_drops_function_and_class_docstrings_keeping_bodies():
+    stripped = assemble.strip_module("x", DOCUMENTED)
+    assert _docstrings_left(stripped) == []
+    assert "docstring" not in stripped and "DevOnly" not in stripped
+    assert "# a comment that stays" in stripped and "a string later is code" in stripped
+    assert stripped.count("pass") == 2
+    namespace: dict[str, object] = {}
+    exec(compile(stripped, "x.py", "exec"), namespace)
+    empty = namespace["Empty"]
+    assert isinstance(empty, type) and issubclass(empty, Exception)
+    with pytest.raises(empty):
+        raise empty("still an exception")
+    kept: type = namespace["Kept"]  # type: ignore[assignment]
+    assert kept.__doc__ is None and kept.value == 1  # type: ignore[attr-defined]
+    assert kept().method() is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "source", ['def f(): """doc on the def line"""\n', 'class C:\n    """doc"""; x = 1\n']
+)
+def test_strip_module_rejects_a_docstring_sharing_a_line(source):
+    with pytest.raises(ValueError, match=r"x\.py line \d+: the docstring of '(f|C)' shares a line"):
+        assemble.strip_module("x", source)
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory, ca_dir):
     return build(tmp_path_factory.mktemp("mods"), ca_dir, targets=("linux", "macos", "windows"))
@@ -122,6 +188,36 @@ def test_payload_is_core_plus_its_own_os_module(result, target, family):
     assert "# certembed: dev-only" not in source
     for part in assemble.parts(target):
         assert f"# --- certembed/bootstrap/runtime/{part}.py ---" in source
+    # docstrings are for the sources' readers: none is shipped to be unmarshalled at start-up
+    assert _docstrings_left(source) == [], target
+    compile(source, "_certembed_bootstrap.py", "exec")
+
+
+def test_shipped_bodies_that_were_only_a_docstring_still_work(result):
+    """The Linux bootstrap loaded under another name (no side effects): the exception class
+    and the functions whose whole body was a docstring behave as in the sources."""
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('shipped', sys.argv[1])\n"
+        "m = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "assert issubclass(m._FpUnusable, Exception) and m._FpUnusable.__doc__ is None\n"
+        "try:\n"
+        "    m.fp_pem_certificates(b'-----BEGIN X509 CRL-----\\n')\n"
+        "except m._FpUnusable as exc:\n"
+        "    print(exc)\n"
+        "assert m.refine_plan({}, 'fill-gaps', {}) is None\n"
+        "assert m.load_os_store(None, None) is None\n"
+    )
+    shipped = result.out_dir / "linux" / "_certembed_bootstrap.py"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(shipped)],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "a PEM block other than CERTIFICATE"
 
 
 def test_payload_installs_on_the_oldest_and_newest_python(result, servers):

@@ -2,9 +2,11 @@
 
 Per target: the baked data (``templates/baked.py.j2``, data only), then :mod:`.runtime.stores`,
 the target's OS module and the shared engine (``CORE_PARTS``, :mod:`.runtime.core` last), each
-without its docstring, its ``os``/``ssl``/``sys`` imports (the header has them once) and its
-``dev-only`` block. The result is one
-standard-library module that imports nothing else at start-up.
+without its docstrings (the module's and every function's and class's: they are read by people,
+not by the bootstrap, and unmarshalling them is part of every app's start-up), its
+``os``/``ssl``/``sys`` imports (the header has them once) and its ``dev-only`` block. Comments
+stay: they cost nothing in the compiled module. The result is one standard-library module that
+imports nothing else at start-up.
 """
 
 from __future__ import annotations
@@ -34,11 +36,52 @@ def module_source(name: str) -> str:
     return (resources.files(RUNTIME_PACKAGE) / f"{name}.py").read_text(encoding="utf-8")
 
 
+def _docstring(body: list[ast.stmt]) -> ast.Expr | None:
+    """The docstring statement opening ``body``, if any (what Python stores as ``__doc__``)."""
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def _strip_docstrings(
+    name: str, tree: ast.Module, lines: list[str], drop: set[int], replace: dict[int, str]
+) -> None:
+    """Mark every function's and class's docstring lines in ``drop``; a docstring that is the
+    whole body becomes ``pass`` at its indentation (in ``replace``) so that the body stays.
+    Definitions already dropped (the dev-only block) are left alone."""
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if node.lineno - 1 in drop:
+            continue
+        doc = _docstring(node.body)
+        if doc is None:
+            continue
+        first, last = doc.lineno - 1, (doc.end_lineno or doc.lineno) - 1
+        end_col = doc.end_col_offset if doc.end_col_offset is not None else len(lines[last])
+        # Lines are dropped whole: a docstring sharing a line with other code cannot be.
+        tail = lines[last][end_col:].strip()
+        if lines[first][: doc.col_offset].strip() or (tail and not tail.startswith("#")):
+            raise ValueError(
+                f"{name}.py line {doc.lineno}: the docstring of {node.name!r} shares a line "
+                "with other code; put it on lines of its own"
+            )
+        drop.update(range(first, last + 1))
+        if len(node.body) == 1:
+            replace[first] = " " * doc.col_offset + "pass"
+
+
 def strip_module(name: str, source: str) -> str:
-    """``source`` without its docstring, shared imports and dev-only block."""
+    """``source`` without its docstrings, shared imports and dev-only block."""
     tree = ast.parse(source, f"{name}.py")
     lines = source.splitlines()
     drop: set[int] = set()
+    replace: dict[int, str] = {}
     body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         end = body[0].end_lineno or body[0].lineno
@@ -53,12 +96,17 @@ def strip_module(name: str, source: str) -> str:
             inside = False
     if inside:
         raise ValueError(f"{name}.py: {DEV_BEGIN!r} without {DEV_END!r}")
+    _strip_docstrings(name, tree, lines, drop, replace)
     for node in body:
         if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno - 1 not in drop:
             raise ValueError(
                 f"{name}.py line {node.lineno}: module-level import outside the dev-only block"
             )
-    kept = [line for index, line in enumerate(lines) if index not in drop]
+    kept = [
+        replace.get(index, line)
+        for index, line in enumerate(lines)
+        if index not in drop or index in replace
+    ]
     return "\n".join(kept).strip("\n")
 
 
