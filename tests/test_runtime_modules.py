@@ -86,14 +86,10 @@ def test_runtime_sources_follow_the_rules(name):
         assert not (isinstance(node, ast.ImportFrom) and node.module == "__future__"), name
     stripped = assemble.strip_module(name, source)
     assert "dev-only" not in stripped and "certembed.bootstrap" not in stripped
-    # every annotation is a string: nothing is evaluated at run time on 3.8
-    for node in ast.walk(ast.parse(stripped)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for arg in [*node.args.args, *node.args.kwonlyargs]:
-                if arg.annotation is not None:
-                    assert isinstance(arg.annotation, ast.Constant), (name, node.name, arg.arg)
-            if node.returns is not None:
-                assert isinstance(node.returns, ast.Constant), (name, node.name)
+    # the sources' annotations are strings (strip_module refuses any other); shipped, none is
+    # left to be unmarshalled and built into each function at start-up
+    assert _annotated(stripped) == [], name
+    assert _docstrings_left(stripped) == [], name
 
 
 def test_strip_module_rejects_stray_imports_and_open_blocks():
@@ -105,6 +101,58 @@ def test_strip_module_rejects_stray_imports_and_open_blocks():
         "x", f'"""doc"""\nimport os\n{assemble.DEV_BEGIN}\nimport json\n{assemble.DEV_END}\nA = 1\n'
     )
     assert text == "A = 1"
+
+
+def _annotated(source: str) -> list[str]:
+    """The functions of ``source`` with a parameter or return annotation."""
+    found = []
+    for node in ast.walk(ast.parse(source, feature_version=(3, 8))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            args = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+            if node.returns is not None or any(x is not None and x.annotation for x in args):
+                found.append(node.name)
+    return found
+
+
+def test_strip_module_cuts_annotations_keeping_signatures():
+    source = (
+        'def f(a: "int", b: "int" = 2, *args: "Any", c: "str" = "x", **kw: "Any") -> "int":\n'
+        "    return a + b + len(args) + len(c) + len(kw)\n"
+        "\n"
+        "async def g(\n"
+        '    first: "bytes",\n'
+        '    second: "Optional[bytes]" = None,\n'
+        ') -> "Dict[str, int]":  # a comment stays\n'
+        '    local: "int" = 1\n'
+        "    return {}\n"
+        "\n"
+        "def h(x, /, y=3):\n"
+        "    return x + y\n"
+    )
+    stripped = assemble.strip_module("x", source)
+    assert _annotated(stripped) == []
+    assert 'def f(a, b=2, *args, c="x", **kw):' in stripped
+    assert "    second=None,\n):  # a comment stays" in stripped
+    assert 'local: "int" = 1' in stripped  # a local's annotation is never evaluated
+    namespace: dict[str, object] = {}
+    exec(compile(stripped, "x.py", "exec"), namespace)
+    f = namespace["f"]
+    assert callable(f) and f(1, 2, 3, c="ab", k=0) == 7
+    assert inspect.signature(f) == inspect.signature(lambda a, b=2, *args, c="x", **kw: None)
+
+
+@pytest.mark.parametrize(
+    "source,line",
+    [
+        ("def f(a: int):\n    pass\n", 1),
+        ('def f(a) -> (\n    "int"\n):\n    pass\n', 2),
+        ('def f(a: "Dict["\n       "str]"):\n    pass\n', 1),
+    ],
+)
+def test_strip_module_rejects_annotations_it_cannot_cut(source, line):
+    with pytest.raises(ValueError, match=rf"x\.py line {line}: an annotation the assembler cannot"):
+        assemble.strip_module("x", source)
 
 
 def _docstrings_left(source: str) -> list[str]:
@@ -188,8 +236,9 @@ def test_payload_is_core_plus_its_own_os_module(result, target, family):
     assert "# certembed: dev-only" not in source
     for part in assemble.parts(target):
         assert f"# --- certembed/bootstrap/runtime/{part}.py ---" in source
-    # docstrings are for the sources' readers: none is shipped to be unmarshalled at start-up
-    assert _docstrings_left(source) == [], target
+    # docstrings and annotations are for the sources' readers: none is shipped to be
+    # unmarshalled at start-up
+    assert _docstrings_left(source) == [] and _annotated(source) == [], target
     compile(source, "_certembed_bootstrap.py", "exec")
 
 
