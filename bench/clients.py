@@ -10,8 +10,8 @@ new ``ssl.create_default_context()`` in the bootstrap's process. Each client's o
 same client with no per-call trust loading: one context made once, or requests' ``verify=False``)
 runs in the bootstrap's process and in a third one without certembed that runs only those, so a
 second table shows how far above the floor the client itself is with no certembed in the
-process at all. Calls alternate client by client inside a process and
-the run order rotates, so a noisy neighbour hits every column.
+process at all. Calls alternate client by client inside a process and the run order rotates,
+so a noisy neighbour hits every column.
 
 Targets (docs/performance.md): each client >= 5x cheaper with the bootstrap than without, and
 within 1.3x of the floor measured in the same run.
@@ -317,8 +317,8 @@ def _own_floor_table(got: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
     lines = [
         "Each client with no per-call trust loading, in the same runs as the table above: in the "
         "process with certembed and in one without it that runs only these (the same layout), "
-        "each against the "
-        "floor (`http.client` + new `create_default_context()`, with certembed) of the same run. "
+        "each against the floor (`http.client` + new `create_default_context()`, with "
+        "certembed) of the same run. "
         'Figures: median over the runs (min–max). "loads the machine file": without '
         "certembed, stock Python finds a store file in this layout, and urllib3 loads the default "
         "certificates into every new connection's context even with `verify=False`, so that "
