@@ -6,8 +6,12 @@ and one given ``ca_certs=certifi.where()``), aiohttp (a new ``ClientSession``, a
 (127.0.0.1) signed by a root of the layout's store, in a fresh process inside a private mount
 namespace (tests/support/layouts.py), with the bootstrap (fill-gaps) and without it (the same
 call in the same layout). The floor is the cheapest verifying request: ``http.client`` with a
-new ``ssl.create_default_context()`` in the bootstrap's process. Calls alternate client by
-client inside a process and the run order rotates, so a noisy neighbour hits every column.
+new ``ssl.create_default_context()`` in the bootstrap's process. Each client's own floor (the
+same client with no per-call trust loading: one context made once, or requests' ``verify=False``)
+runs in the bootstrap's process and in a third one without certembed that runs only those, so a
+second table shows how far above the floor the client itself is with no certembed in the
+process at all. Calls alternate client by client inside a process and the run order rotates,
+so a noisy neighbour hits every column.
 
 Targets (docs/performance.md): each client >= 5x cheaper with the bootstrap than without, and
 within 1.3x of the floor measured in the same run.
@@ -156,6 +160,8 @@ out = {}
 for name in names:
     values = sorted(times[name])
     out[name] = {"ms": values[len(values) // 2] * 1e3, "ok": sorted(oks[name])}
+# the roots a default context holds in memory here (a machine file loaded; 0 without one)
+out["_default_roots"] = ready.cert_store_stats()["x509_ca"]
 print(json.dumps(out))
 """
 
@@ -190,12 +196,40 @@ OWN_FLOOR = {
     "aiohttp": "aiohttp/floor",
     "aiohttp-certifi": "aiohttp/floor",
 }
+OWN_FLOORS = sorted(set(OWN_FLOOR.values()))
+OWN_LABELS = {
+    "requests/floor": "requests, new `Session`, `verify=False` (no verification at all)",
+    "httpx/floor": "httpx, new `Client(verify=ctx)`, `ctx` made once",
+    "urllib3/floor": "urllib3, new `PoolManager(ssl_context=ctx)`, `ctx` made once",
+    "aiohttp/floor": "aiohttp, new session with `TCPConnector(ssl=ctx)`, `ctx` made once",
+}
 
 
-def _run(layout: Path, payload: str, url: str, calls: int, cache: Path) -> dict[str, Any]:
+# The processes per layout and run: with the bootstrap, every client and the own floors;
+# without it, the clients; without it again, the own floors alone. They get a process of their
+# own because, alternated with calls that load certifi's whole bundle (~20 ms each), a cheap
+# call measures slower in the same process.
+COLUMNS = ("with", "without", "own")
+
+
+def _run(
+    layout: Path, column: str, payload: Path, url: str, calls: int, cache: Path
+) -> dict[str, Any]:
     env = scrubbed_env(XDG_CACHE_HOME=str(cache))
-    names = [*CLIENTS, *sorted(set(OWN_FLOOR.values()))] if payload else CLIENTS[1:]
-    argv = [sys.executable, "-c", PROBE, payload, url, str(calls), ",".join(names)]
+    names = {
+        "with": [*CLIENTS, *OWN_FLOORS],
+        "without": list(CLIENTS[1:]),
+        "own": OWN_FLOORS,
+    }[column]
+    argv = [
+        sys.executable,
+        "-c",
+        PROBE,
+        str(payload) if column == "with" else "",
+        url,
+        str(calls),
+        ",".join(names),
+    ]
     proc = run_in_layout(layout, argv, env=env, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(f"clients probe failed in {layout}: {proc.stderr[-3000:]}")
@@ -223,12 +257,10 @@ def main() -> None:
         with tls_server("distro", ca) as server:
             for run in range(runs):
                 for lay in LAYOUTS:
-                    order = (
-                        [str(payload), ""] if (run + LAYOUTS.index(lay)) % 2 else ["", str(payload)]
-                    )
-                    for column in order:
-                        result = _run(layouts[lay], column, server.url, calls, cache)
-                        got.setdefault((lay, "with" if column else "without"), []).append(result)
+                    shift = (run + LAYOUTS.index(lay)) % len(COLUMNS)
+                    for column in COLUMNS[shift:] + COLUMNS[:shift]:
+                        result = _run(layouts[lay], column, payload, server.url, calls, cache)
+                        got.setdefault((lay, column), []).append(result)
                 print(f"run {run + 1}/{runs} done", file=sys.stderr)
     _write(got, runs, calls, len(roots) + 1)
 
@@ -274,7 +306,51 @@ def _write(
                 f"| {LABELS[client]} | {HOW[client]} | {lay} | {_fmt(with_ms)} | {without_cell} | "
                 f"{ratio} | {to_floor}× | {own} |"
             )
+    write_section("clients-own-floor", _own_floor_table(got))
     write_section("clients", "\n".join(lines))
+
+
+def _own_floor_table(got: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
+    """Each client's own floor in the process with certembed and in one without it (the own
+    floors alone), both against the floor of the same run (measured with certembed): the share
+    of "with / floor" that is the client's own per-call work."""
+    lines = [
+        "Each client with no per-call trust loading, in the same runs as the table above: in the "
+        "process with certembed and in one without it that runs only these (the same layout), "
+        "each against the floor (`http.client` + new `create_default_context()`, with "
+        "certembed) of the same run. "
+        'Figures: median over the runs (min–max). "loads the machine file": without '
+        "certembed, stock Python finds a store file in this layout, and urllib3 loads the default "
+        "certificates into every new connection's context even with `verify=False`, so that "
+        "cell is not requests' own work alone.",
+        "",
+        "| the client's own floor | layout | with certembed, ms | without certembed, ms | "
+        "with / floor | without / floor |",
+        "|---|---|---|---|---|---|",
+    ]
+    for own in OWN_FLOORS:
+        for lay in LAYOUTS:
+            mine, theirs = got[(lay, "with")], got[(lay, "own")]
+            assert all(r[own]["ok"] == [True] for r in mine), (own, lay, mine)
+            floor = [r["floor"]["ms"] for r in mine]
+            with_ms = [r[own]["ms"] for r in mine]
+            without_ms = [r[own]["ms"] for r in theirs]
+            without_cell = _fmt(without_ms)
+            if own == "requests/floor" and any(r["_default_roots"] for r in theirs):
+                without_cell += " (loads the machine file)"
+            failed = any(False in r[own]["ok"] for r in theirs)
+            assert not (failed and own == "requests/floor"), (own, lay, theirs)  # no verification
+            if failed:
+                # a stock context that finds no store here: the handshake fails, no speed to say
+                without_cell += " (verify fails)"
+                without_ratio = "–"
+            else:
+                without_ratio = _fmt([w / f for w, f in zip(without_ms, floor)]) + "×"
+            lines.append(
+                f"| {OWN_LABELS[own]} | {lay} | {_fmt(with_ms)} | {without_cell} | "
+                f"{_fmt([w / f for w, f in zip(with_ms, floor)])}× | {without_ratio} |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import ast
 import inspect
 import ssl
 import subprocess
+import sys
 
 import pytest
 
@@ -85,14 +86,10 @@ def test_runtime_sources_follow_the_rules(name):
         assert not (isinstance(node, ast.ImportFrom) and node.module == "__future__"), name
     stripped = assemble.strip_module(name, source)
     assert "dev-only" not in stripped and "certembed.bootstrap" not in stripped
-    # every annotation is a string: nothing is evaluated at run time on 3.8
-    for node in ast.walk(ast.parse(stripped)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for arg in [*node.args.args, *node.args.kwonlyargs]:
-                if arg.annotation is not None:
-                    assert isinstance(arg.annotation, ast.Constant), (name, node.name, arg.arg)
-            if node.returns is not None:
-                assert isinstance(node.returns, ast.Constant), (name, node.name)
+    # the sources' annotations are strings (strip_module refuses any other); shipped, none is
+    # left to be unmarshalled and built into each function at start-up
+    assert _annotated(stripped) == [], name
+    assert _docstrings_left(stripped) == [], name
 
 
 def test_strip_module_rejects_stray_imports_and_open_blocks():
@@ -104,6 +101,123 @@ def test_strip_module_rejects_stray_imports_and_open_blocks():
         "x", f'"""doc"""\nimport os\n{assemble.DEV_BEGIN}\nimport json\n{assemble.DEV_END}\nA = 1\n'
     )
     assert text == "A = 1"
+
+
+def _annotated(source: str) -> list[str]:
+    """The functions of ``source`` with a parameter or return annotation."""
+    found = []
+    for node in ast.walk(ast.parse(source, feature_version=(3, 8))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            a = node.args
+            args = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+            if node.returns is not None or any(x is not None and x.annotation for x in args):
+                found.append(node.name)
+    return found
+
+
+def test_strip_module_cuts_annotations_keeping_signatures():
+    source = (
+        'def f(a: "int", b: "int" = 2, *args: "Any", c: "str" = "x", **kw: "Any") -> "int":\n'
+        "    return a + b + len(args) + len(c) + len(kw)\n"
+        "\n"
+        "async def g(\n"
+        '    first: "bytes",\n'
+        '    second: "Optional[bytes]" = None,\n'
+        ') -> "Dict[str, int]":  # a comment stays\n'
+        '    local: "int" = 1\n'
+        "    return {}\n"
+        "\n"
+        "def h(x, /, y=3):\n"
+        "    return x + y\n"
+    )
+    stripped = assemble.strip_module("x", source)
+    assert _annotated(stripped) == []
+    assert 'def f(a, b=2, *args, c="x", **kw):' in stripped
+    assert "    second=None,\n):  # a comment stays" in stripped
+    assert 'local: "int" = 1' in stripped  # a local's annotation is never evaluated
+    namespace: dict[str, object] = {}
+    exec(compile(stripped, "x.py", "exec"), namespace)
+    f = namespace["f"]
+    assert callable(f) and f(1, 2, 3, c="ab", k=0) == 7
+    assert inspect.signature(f) == inspect.signature(lambda a, b=2, *args, c="x", **kw: None)
+
+
+@pytest.mark.parametrize(
+    "source,line",
+    [
+        ("def f(a: int):\n    pass\n", 1),
+        ('def f(a) -> (\n    "int"\n):\n    pass\n', 2),
+        ('def f(a: "Dict["\n       "str]"):\n    pass\n', 1),
+    ],
+)
+def test_strip_module_rejects_annotations_it_cannot_cut(source, line):
+    with pytest.raises(ValueError, match=rf"x\.py line {line}: an annotation the assembler cannot"):
+        assemble.strip_module("x", source)
+
+
+def _docstrings_left(source: str) -> list[str]:
+    """The functions and classes of ``source`` that still carry a docstring."""
+    return [
+        node.name
+        for node in ast.walk(ast.parse(source, feature_version=(3, 8)))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and ast.get_docstring(node, clean=False) is not None
+    ]
+
+
+DOCUMENTED = f'''"""module"""
+class Empty(Exception):
+    """only a docstring: the body becomes pass"""
+
+class Kept:
+    r"""a docstring
+    over lines"""  # a comment after it
+    # a comment that stays
+    value = 1
+
+    def method(self):
+        """method"""
+        def inner():
+            """nested, only a docstring"""
+        return inner()
+
+async def run():
+    """async"""
+    return 2
+
+def first_statement_is_code():
+    x = "a string later is code"
+    return x
+{assemble.DEV_BEGIN}
+class DevOnly:
+    """dropped with its block: no stray pass"""
+{assemble.DEV_END}
+'''
+
+
+def test_strip_module_drops_function_and_class_docstrings_keeping_bodies():
+    stripped = assemble.strip_module("x", DOCUMENTED)
+    assert _docstrings_left(stripped) == []
+    assert "docstring" not in stripped and "DevOnly" not in stripped
+    assert "# a comment that stays" in stripped and "a string later is code" in stripped
+    assert stripped.count("pass") == 2
+    namespace: dict[str, object] = {}
+    exec(compile(stripped, "x.py", "exec"), namespace)
+    empty = namespace["Empty"]
+    assert isinstance(empty, type) and issubclass(empty, Exception)
+    with pytest.raises(empty):
+        raise empty("still an exception")
+    kept: type = namespace["Kept"]  # type: ignore[assignment]
+    assert kept.__doc__ is None and kept.value == 1  # type: ignore[attr-defined]
+    assert kept().method() is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "source", ['def f(): """doc on the def line"""\n', 'class C:\n    """doc"""; x = 1\n']
+)
+def test_strip_module_rejects_a_docstring_sharing_a_line(source):
+    with pytest.raises(ValueError, match=r"x\.py line \d+: the docstring of '(f|C)' shares a line"):
+        assemble.strip_module("x", source)
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +236,37 @@ def test_payload_is_core_plus_its_own_os_module(result, target, family):
     assert "# certembed: dev-only" not in source
     for part in assemble.parts(target):
         assert f"# --- certembed/bootstrap/runtime/{part}.py ---" in source
+    # docstrings and annotations are for the sources' readers: none is shipped to be
+    # unmarshalled at start-up
+    assert _docstrings_left(source) == [] and _annotated(source) == [], target
+    compile(source, "_certembed_bootstrap.py", "exec")
+
+
+def test_shipped_bodies_that_were_only_a_docstring_still_work(result):
+    """The Linux bootstrap loaded under another name (no side effects): the exception class
+    and the functions whose whole body was a docstring behave as in the sources."""
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('shipped', sys.argv[1])\n"
+        "m = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "assert issubclass(m._FpUnusable, Exception) and m._FpUnusable.__doc__ is None\n"
+        "try:\n"
+        "    m.fp_pem_certificates(b'-----BEGIN X509 CRL-----\\n')\n"
+        "except m._FpUnusable as exc:\n"
+        "    print(exc)\n"
+        "assert m.refine_plan({}, 'fill-gaps', {}) is None\n"
+        "assert m.load_os_store(None, None) is None\n"
+    )
+    shipped = result.out_dir / "linux" / "_certembed_bootstrap.py"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(shipped)],
+        capture_output=True,
+        text=True,
+        env=scrubbed_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "a PEM block other than CERTIFICATE"
 
 
 def test_payload_installs_on_the_oldest_and_newest_python(result, servers):
