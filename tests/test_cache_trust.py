@@ -552,6 +552,7 @@ def test_no_empty_cache_folder_is_made(area, servers, tmp_path, layout):
         BOOTSTRAP=str(area / "plain"), XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1"
     )
     client = Path(__file__).parent / "support" / "client.py"
+    time.sleep(1.1)  # records are kept only about files a second old (the clock's grain)
     proc = run_in_layout(
         area / layout, [sys.executable, str(client), "urllib", servers["distro"].url], env=env
     )
@@ -809,3 +810,69 @@ def test_a_process_killed_at_any_write_never_leaves_a_trusted_partial_file(
         assert fast is not None and fast["fastpath"] == "private hashed directory", fast
         assert fastpath.fp_verify_dir(fast["capath_used"], entries) is None, kill_at
         shutil.rmtree(cache)
+
+
+# --- records of files found unchanged: embedded data another user can write -----------------
+
+# Run as the attacker: the file rewritten in place with their root (padded to the same size
+# where it is shorter), its mtime put back (the owner may; only the kernel sets the ctime).
+SAME_SIZE_TAMPER = r"""
+import os, sys
+path, rogue = sys.argv[1], open(sys.argv[2], "rb").read()
+before = os.stat(path)
+with open(path, "r+b") as handle:
+    handle.write(rogue + b"\n" * max(0, before.st_size - len(rogue)))
+os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+"""
+
+
+@pytest.mark.parametrize("owner", ["attacker", "root"])
+def test_embedded_data_another_user_can_write_is_checked_by_every_process(
+    area, users, servers, tmp_path, owner
+):
+    """An embedded ``always`` file owned by another user: no process takes its check from a
+    record (only root or the user could then change it), so when that user rewrites it in place
+    (same size, mtime put back) the next process reads it, and neither their root nor the role
+    is trusted. Twin: the same payload owned by root is taken from its record after one check
+    (so the record is what the first case would otherwise have used)."""
+    payload = area / f"records-{owner}"
+    shutil.copytree(area / "plain", payload)
+    _readable(payload)
+    victim = max((payload / "_certembed_data" / "always").iterdir(), key=lambda p: p.stat().st_size)
+    if owner == "attacker":
+        users["attacker"].chown(victim)
+    cache = tmp_path / "xdg"
+    cache.mkdir(mode=0o700)
+    env = scrubbed_env(BOOTSTRAP=str(payload), XDG_CACHE_HOME=str(cache), CERTEMBED_DEBUG="1")
+    client = Path(__file__).parent / "support" / "client.py"
+    argv = [sys.executable, str(client), "urllib", servers["corp"].url, servers["rogue"].url]
+
+    def once() -> tuple[dict, str, str]:
+        proc = run_in_layout(area / "debian", argv, env=env)
+        assert proc.returncode == 0, proc.stderr
+        report, _ = _debug_lines(proc.stderr)
+        assert report is not None, proc.stderr
+        results = json.loads(proc.stdout.strip().splitlines()[-1])
+        return results, report["embedded_checked"]["always"], proc.stderr
+
+    time.sleep(1.1)  # records are kept only about files a second old (the clock's grain)
+    checked = []
+    for _ in range(2):
+        results, how, _ = once()
+        assert results[f"urllib {servers['corp'].url}"] == "ok"
+        assert results[f"urllib {servers['rogue'].url}"] == "verify-failed"
+        checked.append(how)
+    if owner == "root":
+        assert checked == ["read", "unchanged"]
+        return
+    assert checked == ["read", "read"]
+    tamper = users["attacker"].run(
+        [SYSTEM_PYTHON, "-c", SAME_SIZE_TAMPER, str(victim), str(area / "rogue.pem")], env={}
+    )
+    assert tamper.returncode == 0, tamper.stderr
+    assert (area / "rogue.pem").read_bytes() in victim.read_bytes()
+    results, how, stderr = once()
+    assert how == "read"
+    assert "not trusting the embedded always anchors" in stderr
+    assert results[f"urllib {servers['rogue'].url}"] == "verify-failed"
+    assert results[f"urllib {servers['corp'].url}"] == "verify-failed"

@@ -57,8 +57,7 @@ def _damage(payload: Path, how: str, ca_dir: Path) -> None:
         victim = max(_fallback_files(payload), key=lambda path: path.stat().st_size)
         before = victim.stat()
         rogue = (ca_dir / "rogue.pem").read_bytes()
-        assert len(rogue) <= before.st_size
-        victim.write_bytes(rogue + b"\n" * (before.st_size - len(rogue)))
+        victim.write_bytes(rogue + b"\n" * max(0, before.st_size - len(rogue)))
         os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
         assert victim.stat().st_mtime_ns == before.st_mtime_ns
     elif how == "extra-file":  # a new hash link with the attacker's root

@@ -18,9 +18,11 @@ machine's (file, directory) pair into a ``capath`` that trusts *exactly* the sam
 The private directory lives under the user's cache (``<cache>/certembed/hashed-v1/<SHA-256 of
 the file>``, 0700, owner and mode checked, served only under folders that root or the user alone
 can change: ``stores._private_dir_problem``), is written into a temporary sibling and renamed into
-place, and is verified in full by every process before use: exactly the expected names, each a
-private regular file (no links) holding exactly the expected certificate. Anything off (planted,
-tampered, missing, wrong owner or mode) and it is rebuilt; if that fails, the file is loaded.
+place, and is verified in full before use: exactly the expected names, each a private regular
+file (no links) holding exactly the expected certificate; later processes take that from its
+record while the directory and every file in it are unchanged (``fpcache.fp_seen``: any write,
+entry, chmod or chown changes a ctime). Anything off (planted, tampered, missing, wrong owner or
+mode) and it is rebuilt; if that fails, the file is loaded.
 
 Standard library only, imported lazily: nothing here runs before the first default context.
 """
@@ -447,6 +449,8 @@ def fp_capath(
                 info["certificates"] = int(number)
                 info["fastpath"] = "private hashed directory"
                 info["cache"] = "hit (unchanged)"
+                if known:
+                    info["coverage"] = "cached"
                 alone["capath"] = info["file_alone"] = private
                 return joined
         if data is None:
