@@ -87,6 +87,18 @@ class _Data:
         back; then every file is read and checked again."""
         if role in self.checked:
             return self.checked[role]
+        import time
+
+        started_ns = time.time_ns()
+        key = DATA.get(DATA_DIGESTS, "") + " " + role
+        # The names come from the record (this user's process wrote it after a full check):
+        # the digest file, the role's folder (standing for its listing), its PEM and every
+        # file in it. None may have changed since, the digest file included.
+        recorded = self.directory is not None and DATA.get(DATA_DIGESTS)
+        if recorded and seen("data", key, str(self.directory), None) == "verified":
+            self.checked[role] = True
+            self.how[role] = "unchanged"
+            return True
         prefix = role + "/"
         if self.directory is None:  # in memory: only the PEM is used (through cadata)
             expected = [n for n in DATA if n == role + ".pem"]
@@ -95,7 +107,7 @@ class _Data:
             digests = self._digests()
             expected = sorted(n for n in digests if n == role + ".pem" or n.startswith(prefix))
         problem = None
-        record = None
+        record: "Optional[List[str]]" = None
         if not expected:
             problem = "no embedded data for role " + role
         elif not self.digests_ok:
@@ -105,14 +117,7 @@ class _Data:
             )
         elif self.directory is not None:
             if DATA.get(DATA_DIGESTS):
-                import time
-
-                # the directory stands for its listing; the digest file was checked above
-                record = (DATA[DATA_DIGESTS] + " " + role, [role, *expected], time.time_ns())
-                if seen("data", record[0], self.directory, record[1]) == "verified":
-                    self.checked[role] = True
-                    self.how[role] = "unchanged"
-                    return True
+                record = [DATA_DIGESTS, role, *expected]
             try:
                 listed: "Optional[List[str]]" = sorted(
                     prefix + n for n in os.listdir(os.path.join(self.directory, role))
@@ -138,7 +143,7 @@ class _Data:
             self.problems.append(problem)
             _warn(problem + "; not trusting the embedded " + role + " anchors")
         elif record is not None and self.directory is not None:
-            remember("data", record[0], self.directory, record[1], "verified", record[2])
+            remember("data", key, self.directory, record, "verified", started_ns)
         return problem is None
 
     def pem(self, role: "str") -> "bytes":
@@ -147,7 +152,7 @@ class _Data:
         trusted) and a warning."""
         if role not in self._pem:
             blob = self._read(role + ".pem")
-            if blob is None or _sha256_hex(blob) != self._digests().get(role + ".pem"):
+            if blob is None or _sha256_hex(blob) != DATA.get(role + ".pem"):
                 problem = "embedded file " + role + ".pem changed while in use (tampered?)"
                 self.problems.append(problem)
                 _warn(problem + "; not trusting the embedded " + role + " anchors")

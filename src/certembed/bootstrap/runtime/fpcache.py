@@ -12,7 +12,7 @@ import os
 # certembed: dev-only begin
 from typing import Callable, List, Optional, Tuple, Union
 
-from certembed.bootstrap.runtime.stores import _sha256_hex, _stat_signature
+from certembed.bootstrap.runtime.stores import _stat_signature
 
 # certembed: dev-only end
 
@@ -134,7 +134,7 @@ def _fp_store(
 
 
 # Records that a set of files is unchanged since a process read them: one per (kind, key, base
-# path and identity), ``<32 hex>.<kind>.seen``, the newest FP_SEEN_KEEP of each kind kept.
+# path and identity), ``<8 hex>.<kind>.seen``, the newest FP_SEEN_KEEP of each kind kept.
 FP_SEEN_SUFFIX = ".seen"
 FP_SEEN_KEEP = 16
 # A private directory's mtime marks its last use (for _fp_prune) to the day: touching it on
@@ -144,11 +144,19 @@ FP_TOUCH_AFTER = 86400
 
 def _fp_seen_path(root: "str", kind: "str", key: "str", base: "str") -> "str":
     """One record per kind, key and ``base`` (its path and identity): machines or containers
-    that share a home but not the files keep theirs apart."""
+    that share a home but not the files keep theirs apart. The name is a CRC (``binascii``
+    is loaded with ``ssl``; a digest module would cost more to load than this whole check):
+    two records sharing one only replace each other, since each names its kind, key and base
+    inside."""
+    import binascii
+
     st = os.stat(base)
-    where = f"{kind}\0{key}\0{base}\0{st.st_dev}\0{st.st_ino}"
-    name = _sha256_hex(where.encode("utf-8", "surrogateescape"))[:32]
-    return os.path.join(root, name + "." + kind + FP_SEEN_SUFFIX)
+    where = f"{kind}\0{key}\0{base}\0{st.st_dev}\0{st.st_ino}".encode("utf-8", "surrogateescape")
+    return os.path.join(root, f"{binascii.crc32(where):08x}.{kind}{FP_SEEN_SUFFIX}")
+
+
+def _fp_record_head(kind: "str", key: "str", said: "str") -> "str":
+    return kind + " " + key + "\n" + said + "\n"
 
 
 def _fp_entries_state(base: "str", names: "List[str]") -> "Tuple[str, int, bool]":
@@ -211,14 +219,16 @@ def fp_seen(
         blob = _fp_read_record(_fp_seen_path(root, kind, key, base), 1 << 22)
         if blob is None:
             return None
-        said, _, state = blob.decode("utf-8", "surrogateescape").partition("\n")
+        head, _, rest = blob.decode("utf-8", "surrogateescape").partition("\n")
+        said, _, state = rest.partition("\n")
         lines = state.split("\n")
-        if lines[0] != base or lines[-1] != "":
+        if head != kind + " " + key or lines[0] != base or lines[-1] != "":
             return None
-        if names is None:
+        if names is None:  # relative names inside base, as this module wrote them
             names = [line.split(" ", 1)[0] for line in lines[2:-1]]
-            if any("/" in name or name in ("", ".", "..") for name in names):
-                return None
+            for name in names:
+                if not name or name.startswith("/") or ".." in name.split("/"):
+                    return None
         now, _, closed = _fp_entries_state(base, names)
         if now != state or (kind in FP_CLOSED_KINDS and not closed):
             return None
@@ -241,8 +251,8 @@ def fp_store_seen(
     changed while being read, within the clock's grain): the next process reads again.
     ``root`` may be a function giving it, called only when there is a record to write (it may
     create the cache folder). Failures only mean the next process reads again."""
-    if "\n" in said:
-        raise ValueError("a record says one line")
+    if "\n" in said or "\n" in key:
+        raise ValueError("a record's key and finding are one line each")
     try:
         state, newest, closed = _fp_entries_state(base, names)
         if newest >= started_ns - 1_000_000_000 or (kind in FP_CLOSED_KINDS and not closed):
@@ -251,7 +261,7 @@ def fp_store_seen(
         if folder is None:
             return
         path = _fp_seen_path(folder, kind, key, base)
-        blob = (said + "\n" + state).encode("utf-8", "surrogateescape")
+        blob = (_fp_record_head(kind, key, said) + state).encode("utf-8", "surrogateescape")
     except (OSError, ValueError, UnicodeError):
         return
     _fp_store(folder, os.path.basename(path), blob, "." + kind + FP_SEEN_SUFFIX, FP_SEEN_KEEP)

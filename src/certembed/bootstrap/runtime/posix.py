@@ -156,9 +156,10 @@ def _fp_records(create: "bool") -> "Optional[str]":
     return _FP_RECORDS[0]
 
 
-def seen(kind: "str", key: "str", base: "str", names: "List[str]") -> "Optional[str]":
+def seen(kind: "str", key: "str", base: "str", names: "Optional[List[str]]") -> "Optional[str]":
     """What a process of this user recorded about ``base`` and ``names`` under it (for
-    ``kind`` and ``key``), when none has changed since; else None (see fpcache.fp_seen)."""
+    ``kind`` and ``key``; ``names=None``: those the record lists), when none has changed
+    since; else None (see fpcache.fp_seen)."""
     root = _fp_records(False)
     return fp_seen(root, kind, key, base, names) if root is not None else None
 

@@ -52,9 +52,10 @@ class OSModule(Protocol):
     def store_counts(self) -> dict[str, Any] | None:
         """What the OS certificate stores hold, for ``certembed doctor`` (None: no such stores)."""
 
-    def seen(self, kind: str, key: str, base: str, names: list[str]) -> str | None:
-        """What a process of this user recorded about ``base`` and ``names`` under it, when
-        none of them has changed since (identity, size, mtime, ctime); else None."""
+    def seen(self, kind: str, key: str, base: str, names: list[str] | None) -> str | None:
+        """What a process of this user recorded about ``base`` and ``names`` under it (None:
+        the names the record lists), when none of them has changed since (identity, size,
+        mtime, ctime); else None."""
 
     def remember(
         self, kind: str, key: str, base: str, names: list[str], said: str, started_ns: int

@@ -316,7 +316,7 @@ def store_counts() -> "Optional[Dict[str, Any]]":
     return _win_store_counts()
 
 
-def seen(kind: "str", key: "str", base: "str", names: "List[str]") -> "Optional[str]":
+def seen(kind: "str", key: "str", base: "str", names: "Optional[List[str]]") -> "Optional[str]":
     """No record of files found unchanged here: they are read again (see posix.seen)."""
     return None
 
