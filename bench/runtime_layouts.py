@@ -190,6 +190,25 @@ def _debug_line(layout: Path, payload: Path, cache: Path) -> dict[str, Any]:
     return found
 
 
+def _taken(found: dict[str, Any]) -> str:
+    """What a debug run took from the private cache's records instead of reading the files:
+    the bundle's SHA-256, the directory's coverage, the private directory's check, the
+    embedded roles' checks."""
+    fast = found.get("fastpath") or {}
+    report = found.get("install") or {}
+    parts = []
+    if fast.get("file") == "unchanged":
+        parts.append("bundle")
+    if fast.get("coverage") == "cached":
+        parts.append("coverage")
+    if fast.get("cache") == "hit (unchanged)":
+        parts.append("private dir")
+    checked = report.get("embedded_checked") or {}
+    parts += [f"embedded {role}" for role, how in sorted(checked.items()) if how == "unchanged"]
+    read = [f"embedded {role}" for role, how in sorted(checked.items()) if how != "unchanged"]
+    return " + ".join(parts) + (f" (read: {', '.join(read)})" if read else "") or "nothing"
+
+
 def _stats(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
@@ -369,10 +388,15 @@ def _write(
         + " |"
     )
     decided = []
+    taken = []
     for lay in LAYOUTS:
         kinds = {d["fastpath"]["fastpath"] for d in debug[lay] if "fastpath" in d}
         decided.append(", ".join(sorted(kinds)) or "(no machine store)")
+        taken.append(", ".join(sorted({_taken(d) for d in debug[lay]})))
     lines.append("| fast path decided | " + " | ".join(decided) + " |")
+    lines.append(
+        "| what the warm process took from records (else read) | " + " | ".join(taken) + " |"
+    )
     lines += [
         "",
         "**End to end**: one HTTPS request to a local server (127.0.0.1, signed by a root of "
