@@ -648,3 +648,116 @@ def test_a_cached_coverage_verdict_notices_a_rewritten_entry(
     stock, _ = run(root, urls, None, _cache(tmp_path / "stock"))
     assert outcome(stock, extra_server.url) == "verify-failed"
     assert outcome(stock, servers["distro"].url) == "ok"
+
+
+# Records of files found unchanged (fpcache.fp_seen): in-process, real files.
+
+
+def _aged(folder: Path, names: list[str]) -> int:
+    """Files under ``folder`` and a ``started_ns`` more than a second after their ctimes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode())
+    time.sleep(1.1)
+    return time.time_ns()
+
+
+def test_a_record_is_taken_only_while_every_file_is_unchanged(tmp_path):
+    root = tmp_path / "records"
+    root.mkdir(mode=0o700)
+    base = tmp_path / "files"
+    started = _aged(base, ["a", "sub/b"])
+    names = ["sub", "a", "sub/b"]
+    fpcache.fp_store_seen(str(root), "data", "k1 role", str(base), names, "verified", started)
+    assert fpcache.fp_seen(str(root), "data", "k1 role", str(base), names) == "verified"
+    assert fpcache.fp_seen(str(root), "data", "k1 role", str(base), None) == "verified"
+    # another key, kind or base: no record
+    assert fpcache.fp_seen(str(root), "data", "k2 role", str(base), names) is None
+    assert fpcache.fp_seen(str(root), "private", "k1 role", str(base), names) is None
+    # a name the caller needs that the record does not list: not the same state
+    assert fpcache.fp_seen(str(root), "data", "k1 role", str(base), [*names, "sub/c"]) is None
+    # a chmod (ctime only) of one file, then its mtime put back: the record no longer counts
+    st = (base / "sub" / "b").stat()
+    (base / "sub" / "b").chmod(0o600)
+    os.utime(base / "sub" / "b", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert fpcache.fp_seen(str(root), "data", "k1 role", str(base), names) is None
+
+
+def test_nothing_is_recorded_about_files_changed_within_a_second(tmp_path):
+    root = tmp_path / "records"
+    root.mkdir(mode=0o700)
+    base = tmp_path / "files"
+    started = _aged(base, ["a"])
+    (base / "a").write_bytes(b"changed while being read")
+    fpcache.fp_store_seen(str(root), "data", "k", str(base), ["a"], "verified", started)
+    assert list(root.iterdir()) == []
+
+
+def test_embedded_data_records_need_files_only_root_or_the_user_can_change(tmp_path):
+    root = tmp_path / "records"
+    root.mkdir(mode=0o700)
+    base = tmp_path / "files"
+    started = _aged(base, ["a"])
+    (base / "a").chmod(0o666)
+    (base / "a").chmod(0o644)  # closed again: the chmod moved the ctime, so age it once more
+    started = _aged(base, [])
+    fpcache.fp_store_seen(str(root), "data", "k", str(base), ["a"], "verified", started)
+    assert fpcache.fp_seen(str(root), "data", "k", str(base), ["a"]) == "verified"
+    os.chmod(base / "a", 0o664)  # group-writable: the record stops counting, whatever it says
+    assert fpcache.fp_seen(str(root), "data", "k", str(base), ["a"]) is None
+    fresh = tmp_path / "records2"
+    fresh.mkdir(mode=0o700)
+    started = _aged(base, [])
+    fpcache.fp_store_seen(str(fresh), "data", "k", str(base), ["a"], "verified", started)
+    assert list(fresh.iterdir()) == []  # and none is written
+    # the fast path's kinds are about files certembed does not vouch for: no such rule
+    fpcache.fp_store_seen(str(fresh), "cover", "k", str(base), ["a"], "1 only", started)
+    assert fpcache.fp_seen(str(fresh), "cover", "k", str(base), ["a"]) == "1 only"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "garbage",
+        "truncated",
+        "empty",
+        "other-head",
+        "dot-dot-name",
+        "absolute-name",
+        "link",
+        "0644",
+    ],
+)
+def test_a_damaged_or_foreign_record_is_ignored(tmp_path, damage):
+    """Anything off in a record and the files are read again: never an exception, never a
+    finding about files the record does not describe."""
+    root = tmp_path / "records"
+    root.mkdir(mode=0o700)
+    base = tmp_path / "files"
+    started = _aged(base, ["a"])
+    fpcache.fp_store_seen(str(root), "private", "k", str(base), ["a"], "3", started)
+    (record,) = list(root.iterdir())
+    blob = record.read_bytes()
+    _, said, state = blob.split(b"\n", 2)
+    if damage == "garbage":
+        record.write_bytes(os.urandom(len(blob)))
+    elif damage == "truncated":
+        record.write_bytes(blob[: len(blob) // 2])
+    elif damage == "empty":
+        record.write_bytes(b"")
+    elif damage == "other-head":
+        record.write_bytes(b"private other\n" + said + b"\n" + state)
+    elif damage in ("dot-dot-name", "absolute-name"):
+        bad = b"../a" if damage == "dot-dot-name" else str(base / "a").encode()
+        record.write_bytes(blob.replace(b"\na ", b"\n" + bad + b" "))
+    elif damage == "link":
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.write_bytes(blob)
+        elsewhere.chmod(0o600)
+        record.unlink()
+        record.symlink_to(elsewhere)
+    elif damage == "0644":
+        record.chmod(0o644)
+    assert fpcache.fp_seen(str(root), "private", "k", str(base), None) is None
+    assert fpcache.fp_seen(str(root), "private", "k", str(base), ["a"]) is None
