@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.env import scrubbed_env
 from tests.support.tls import Server, tls_server, write_ca
 from tests.support.wine import WineLane, require_wine, session_root, shutdown
 
@@ -71,3 +73,17 @@ def wine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WineLane]:
         yield lane
     finally:
         shutdown(lane)
+
+
+@pytest.fixture(scope="session")
+def project_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout built as a wheel once per session (the engine and Nuitka resolve tests)."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        env=scrubbed_env(),
+    )
+    (wheel,) = out.glob("certembed-*.whl")
+    return wheel

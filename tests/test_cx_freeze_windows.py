@@ -6,11 +6,11 @@ roots only). Paths hold spaces and non-ASCII characters. Each freeze is made onc
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.support.project import freezer_project
 from tests.support.tls import Server
 from tests.support.wine import WineLane, WinePython
 from tests.test_windows_freeze import APP, CERTEMBED, TOML, run_app, verdicts
@@ -40,12 +40,7 @@ def builder(wine: WineLane) -> WinePython:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, ca_dir: Path) -> Path:
-    folder = tmp_path_factory.mktemp("wincx") / "my app ü"
-    (folder / "certs").mkdir(parents=True)
-    for name in ("fallback", "corp"):
-        shutil.copy(ca_dir / f"{name}.pem", folder / "certs" / f"{name}.pem")
-    shutil.copy(APP, folder / "app.py")
-    (folder / "certembed.toml").write_text(TOML)
+    folder = freezer_project(tmp_path_factory.mktemp("wincx") / "my app ü", ca_dir, APP, TOML)
     (folder / "app.star").write_text(STAR)
     return folder
 

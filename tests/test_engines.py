@@ -59,19 +59,6 @@ UNSUPPORTED = {("aarch64-pc-windows-msvc", "3.9"), ("aarch64-pc-windows-msvc", "
 MATRIX = [(p, v) for p in PLATFORMS for v in PYTHONS if (p, v) not in UNSUPPORTED]
 
 
-@pytest.fixture(scope="session")
-def project_wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
-        check=True,
-        capture_output=True,
-        env=scrubbed_env(),
-    )
-    (wheel,) = out.glob("certembed-*.whl")
-    return wheel
-
-
 def _uv() -> str:
     found = Path(sys.executable).with_name("uv")
     return str(found) if found.exists() else shutil.which("uv") or "uv"

@@ -22,7 +22,7 @@ from tests.support.env import scrubbed_env
 from tests.support.layouts import build_layout, require_namespaces, run_in_layout
 from tests.support.project import toml_config
 from tests.support.pythons import copy_prefix, require_python
-from tests.support.trees import diff, snapshot
+from tests.support.trees import diff, fresh_copy, snapshot
 
 pytestmark = pytest.mark.namespace
 
@@ -62,9 +62,7 @@ def prefix_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def prefix(prefix_source: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "cpython-3.12"
-    shutil.copytree(prefix_source, dest, symlinks=True)
-    return dest
+    return fresh_copy(prefix_source, tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,7 +18,7 @@ from certembed.inject.state import PTH_NAME, STATE_DIR
 from tests.support.env import scrubbed_env
 from tests.support.project import toml_config
 from tests.support.tls import Server
-from tests.support.trees import diff, snapshot
+from tests.support.trees import diff, fresh_copy, snapshot
 from tests.support.wine import WineLane, install_embed
 
 pytestmark = pytest.mark.wine
@@ -58,9 +57,7 @@ def embed_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def embed(embed_source: Path, tmp_path: Path) -> Path:
-    home = tmp_path / "python-3.13-embed"
-    shutil.copytree(embed_source, home, symlinks=True)
-    return home
+    return fresh_copy(embed_source, tmp_path)
 
 
 @pytest.fixture(scope="module")

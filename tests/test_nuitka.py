@@ -433,25 +433,12 @@ def test_nuitka_plugin_command_prints_the_shipped_plugin(capsys):
 # --- Windows: Nuitka needs a C toolchain it downloads (not here), so only its install resolves
 
 
-@pytest.fixture(scope="session")
-def nk_wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("nk-wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO)],
-        check=True,
-        capture_output=True,
-        env=scrubbed_env(),
-    )
-    (wheel,) = out.glob("certembed-*.whl")
-    return wheel
-
-
 @pytest.mark.parametrize("python", ["3.9", "3.11", "3.13"])
-def test_windows_install_of_the_nuitka_extra_resolves(nk_wheel, python):
+def test_windows_install_of_the_nuitka_extra_resolves(project_wheel, python):
     """`pip install certembed[nuitka]` on Windows x64: every dependency from a win_amd64 wheel
     except Nuitka itself, which PyPI ships only as a pure-Python source distribution."""
-    requirements = nk_wheel.parent / f"in-nuitka-windows-{python}.txt"
-    requirements.write_text(f"certembed[nuitka] @ {nk_wheel.as_uri()}\n")
+    requirements = project_wheel.parent / f"in-nuitka-windows-{python}.txt"
+    requirements.write_text(f"certembed[nuitka] @ {project_wheel.as_uri()}\n")
     proc = subprocess.run(
         [_uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", *UV_PYTHON,
          "--python-platform", "x86_64-pc-windows-msvc", "--python-version", python,
@@ -464,9 +451,9 @@ def test_windows_install_of_the_nuitka_extra_resolves(nk_wheel, python):
     assert {"cryptography", "certifi", "starlark-pyo3"} <= set(pins)
 
 
-def test_the_wheel_ships_the_plugin(nk_wheel):
+def test_the_wheel_ships_the_plugin(project_wheel):
     import zipfile
 
-    names = zipfile.ZipFile(nk_wheel).namelist()
+    names = zipfile.ZipFile(project_wheel).namelist()
     assert "certembed/integrations/nuitka/certembed_nuitka.py" in names
     assert "certembed/integrations/nuitka/pluginimpl.py" in names

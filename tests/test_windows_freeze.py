@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.project import freezer_project
 from tests.support.tls import Server
 from tests.support.wine import BUILDER, WineLane, WinePython, freeze, windows_path
 
@@ -51,13 +52,7 @@ def builder(wine: WineLane) -> WinePython:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, ca_dir: Path) -> Path:
-    folder = tmp_path_factory.mktemp("winfreeze") / "my app ü"
-    (folder / "certs").mkdir(parents=True)
-    for name in ("fallback", "corp"):
-        shutil.copy(ca_dir / f"{name}.pem", folder / "certs" / f"{name}.pem")
-    shutil.copy(APP, folder / "app.py")
-    (folder / "certembed.toml").write_text(TOML)
-    return folder
+    return freezer_project(tmp_path_factory.mktemp("winfreeze") / "my app ü", ca_dir, APP, TOML)
 
 
 @pytest.fixture(scope="module")

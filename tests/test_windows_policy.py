@@ -6,7 +6,6 @@ tests/test_windows_runtime.py."""
 
 from __future__ import annotations
 
-import datetime
 import ssl
 import urllib.request
 from collections.abc import Iterator
@@ -16,11 +15,10 @@ from typing import Any
 
 import pytest
 import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from certembed.bootstrap import load_side_effect_free
+from tests.support.certs import same_key_root
 from tests.support.project import build
 from tests.support.tls import Server
 
@@ -34,20 +32,7 @@ def der(ca: trustme.CA) -> bytes:
 
 def same_key_other_cert(ca: trustme.CA) -> bytes:
     """A different self-signed certificate for ``ca``'s key (what a re-issued root looks like)."""
-    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "re-issued with the same key")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())  # type: ignore[union-attr]
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
-    )
+    cert = same_key_root(ca.private_key_pem.bytes(), "re-issued with the same key", days=30)
     return cert.public_bytes(serialization.Encoding.DER)
 
 

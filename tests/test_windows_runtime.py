@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.support.certs import pem, same_key_root
 from tests.support.project import build
 from tests.support.tls import Server, tls_server, write_ca
 from tests.support.wine import WineLane, WinePython, windows_path
@@ -193,27 +194,8 @@ def test_disallowed_wins_over_every_source(
 def _same_key_twin(ca: trustme.CA, path: Path) -> Path:
     """Another self-signed certificate with ``ca``'s key (a re-issued root): only its public key
     matches ``ca``'s certificate."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certembed re-issued root")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())  # type: ignore[arg-type]
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert = same_key_root(ca.private_key_pem.bytes(), "certembed re-issued root", days=365)
+    path.write_bytes(pem(cert))
     return path
 
 

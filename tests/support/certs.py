@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -60,6 +60,25 @@ def pem(cert: x509.Certificate) -> bytes:
 
 def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
+
+
+def same_key_root(ca_key_pem: bytes, common_name: str, days: int) -> x509.Certificate:
+    """Another self-signed CA certificate for the key in ``ca_key_pem`` (what a re-issued root
+    looks like): only its public key matches the original certificate."""
+    key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+    )
 
 
 # Trust anchors that break one rule of OpenSSL's X509_V_FLAG_X509_STRICT each (Python 3.13+

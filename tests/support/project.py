@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from certembed.build import BuildResult, build_bundle_output
@@ -60,3 +61,14 @@ def corp_payload(folder: Path, ca_dir: Path, extra: str = "") -> Path:
     )
     assert main(["build", str(config), "-o", str(folder / "out"), "-q", "--no-freeze"]) == 0
     return folder / "out" / "linux"
+
+
+def freezer_project(folder: Path, ca_dir: Path, app: Path, toml: str) -> Path:
+    """A project folder to freeze: ``certs/`` with the session's fallback and corp CAs, ``app``
+    as ``app.py`` and ``toml`` as ``certembed.toml``."""
+    (folder / "certs").mkdir(parents=True)
+    for name in ("fallback", "corp"):
+        shutil.copy(ca_dir / f"{name}.pem", folder / "certs" / f"{name}.pem")
+    shutil.copy(app, folder / "app.py")
+    (folder / "certembed.toml").write_text(toml)
+    return folder

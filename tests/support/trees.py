@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -41,3 +42,11 @@ def diff(before: dict[str, Entry], after: dict[str, Entry]) -> list[str]:
         if before[k] != after[k]
     ]
     return lines
+
+
+def fresh_copy(source: Path, into: Path) -> Path:
+    """A writable copy of the tree ``source`` as ``into / source.name`` (links kept as links),
+    so each test changes its own copy of an installation made once per module."""
+    dest = into / source.name
+    shutil.copytree(source, dest, symlinks=True)
+    return dest
