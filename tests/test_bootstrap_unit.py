@@ -192,6 +192,78 @@ def test_install_and_uninstall_restore_everything(result, servers):
         _handshake(clean, servers["fallback"].url)
 
 
+def test_the_machine_store_is_probed_at_the_first_context_not_at_start_up(
+    result, servers, tmp_path
+):
+    """install() lists no directory: the store is probed once, when first needed (threads racing
+    to the first context included), so it is the store as it is then; decision() always has it."""
+    boot = load_side_effect_free(result.out_dir / "linux", "boot_lazy_probe")
+    machine_file = tmp_path / "cert.pem"
+    machine_file.write_bytes(b"")  # empty: not usable yet
+    machine_dir = tmp_path / "certs"
+    probes = []
+    real = boot.find_machine_store
+
+    def counted(*args):
+        probes.append(args)
+        return real(*args)
+
+    boot.find_machine_store = counted
+    boot.MODE = "fill-gaps"
+    report = boot.install(environ={}, compiled=(str(machine_file), str(machine_dir)))
+    try:
+        assert probes == [] and report["probed"] is None and report["system_found"] is None
+        # The store appears after start-up, before the first context: that is what is used.
+        machine_file.write_bytes(servers["distro"].ca.cert_pem.bytes())
+        import threading
+
+        contexts = []
+        go = threading.Barrier(8)
+
+        def first() -> None:
+            go.wait()
+            contexts.append(ssl.create_default_context())
+
+        threads = [threading.Thread(target=first) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(probes) == 1 and len(contexts) == 8
+        decided = boot.decision()
+        assert decided["system_found"][0] == str(machine_file)
+        assert decided["probed"][0] == ["file", str(machine_file), True]
+        assert decided["applied"]["cafile"] == str(machine_file)
+        for ctx in contexts:
+            _handshake(ctx, servers["distro"].url)
+            # fill-gaps with a machine store: the embedded fallback is not used (it would be,
+            # had the store been probed at start-up, when its file was still empty)
+            for name in ("fallback", "rogue"):
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    _handshake(ctx, servers[name].url)
+    finally:
+        boot.uninstall()
+
+
+def test_an_environment_override_is_compared_with_the_store_probed_then(result, tmp_path):
+    """SSL_CERT_FILE naming the machine's own file is no override: comparing them probes the
+    store (once); with neither variable set nothing is probed."""
+    boot = load_side_effect_free(result.out_dir / "linux", "boot_lazy_env")
+    machine_file = tmp_path / "cert.pem"
+    machine_file.write_bytes(b"x")
+    environ = {"SSL_CERT_FILE": str(machine_file)}
+    report = boot.install(environ=environ, compiled=(str(machine_file), None))
+    try:
+        assert report["env"] is None  # the machine's own file: not an override
+        assert report["system_found"][0] == str(machine_file)
+        other = tmp_path / "other.pem"
+        other.write_bytes(b"x")
+        environ["SSL_CERT_FILE"] = str(other)
+        assert boot.decision()["applied"]["store"] == "env"
+    finally:
+        boot.uninstall()
+
+
 def _handshake(ctx: ssl.SSLContext, url: str) -> None:
     import socket
     from urllib.parse import urlsplit

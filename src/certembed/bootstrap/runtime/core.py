@@ -181,8 +181,6 @@ def install(
     platform = platform or sys.platform
     key = platform_key(platform)
     table = TABLES.get(key) or TABLES[sorted(TABLES)[0]]
-    probed: "Probed" = []
-    windows_store, system = find_machine_store(key, table, compiled, probed)
     if data is None and data_dir is None:
         data_dir = _default_data_dir()
     report: "Dict[str, Any]" = {
@@ -190,8 +188,10 @@ def install(
         "target": TARGET,
         "platform": key,
         "mode": MODE,
-        "probed": probed,
-        "system_found": list(system) if system else None,
+        # Filled when the machine store is probed (at the first default context, or when
+        # decision() is asked), not at start-up.
+        "probed": None,
+        "system_found": None,
         "bundle_sha256": BUNDLE_SHA256,
         "data": "memory" if data is not None else data_dir,
         "x509_strict": "relaxed" if RELAX_X509_STRICT else "kept",
@@ -207,7 +207,15 @@ def install(
         "pycurl": None,
         "elapsed_ms": None,
     }
-    state = _State(system, windows_store, _Data(data_dir, data), report, environ, debug)
+
+    def find_machine() -> "Tuple[bool, Optional[Pair]]":
+        probed: "Probed" = []
+        found = find_machine_store(key, table, compiled, probed)
+        report["probed"] = probed
+        report["system_found"] = list(found[1]) if found[1] else None
+        return found
+
+    state = _State(find_machine, _Data(data_dir, data), report, environ, debug)
     env = state.env()
     report["env"] = list(env) if env else None
     _STATE = state

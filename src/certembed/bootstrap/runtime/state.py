@@ -6,11 +6,12 @@ import ssl
 import sys
 
 # certembed: dev-only begin
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from certembed.bootstrap.runtime.baked import (
     EXPORT_ENV,
     RELAX_X509_STRICT,
+    RESPECT_ENV,
     ROLES,
 )
 from certembed.bootstrap.runtime.data import (
@@ -22,6 +23,7 @@ from certembed.bootstrap.runtime.policy import (
     _export_bases,
     _warn,
     env_override,
+    env_store,
     plan_for,
 )
 from certembed.bootstrap.runtime.posix import (
@@ -88,15 +90,17 @@ def _remove_if_owner(folder: "str", pid: "int") -> "None":
 class _State:
     def __init__(
         self,
-        system: "Optional[Pair]",
-        windows_store: "bool",
+        find_machine: "Callable[[], Tuple[bool, Optional[Pair]]]",
         data: "_Data",
         report: "Dict[str, Any]",
         environ: "Optional[Any]",
         debug: "bool",
     ) -> "None":
-        self.system = system
-        self.windows_store = windows_store
+        # The machine store is probed when first needed (the first default context, an
+        # environment override to compare, decision()), not at start-up: reading a directory
+        # to find its hash links is most of what install() would otherwise cost.
+        self.find_machine = find_machine
+        self.machine: "Optional[Tuple[bool, Optional[Pair]]]" = None
         self.data = data
         self.report = report
         self.environ = environ
@@ -115,10 +119,32 @@ class _State:
         import _thread
 
         self.lock = _thread.allocate_lock()
+        self.probe_lock = _thread.allocate_lock()
         self.pid = os.getpid()
+
+    def _probed(self) -> "Tuple[bool, Optional[Pair]]":
+        found = self.machine
+        if found is None:
+            with self.probe_lock:  # one probe, even when threads race to the first context
+                found = self.machine
+                if found is None:
+                    found = self.machine = self.find_machine()
+        return found
+
+    @property
+    def system(self) -> "Optional[Pair]":
+        """The machine store's (cafile, capath) found on disk, or None."""
+        return self._probed()[1]
+
+    @property
+    def windows_store(self) -> "bool":
+        """Whether the plan uses the OS certificate store (Windows)."""
+        return self._probed()[0]
 
     def env(self) -> "Optional[Pair]":
         """The environment's overriding slots now (:func:`env_override`)."""
+        if RESPECT_ENV and env_store(self.environ) is None:
+            return None  # nothing to compare with the machine store: it need not be probed
         return env_override(self.environ, self.system, self.exported)
 
     @property
