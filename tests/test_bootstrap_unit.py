@@ -276,8 +276,9 @@ def _handshake(ctx: ssl.SSLContext, url: str) -> None:
         pass
 
 
-def test_template_imports_only_os_sys_ssl_at_module_level(result):
-    source = (result.out_dir / "linux" / "_certembed_bootstrap.py").read_text()
+@pytest.mark.parametrize("name", ["_certembed_bootstrap.py", "_certembed_runtime.py"])
+def test_template_imports_only_os_sys_ssl_at_module_level(result, name):
+    source = (result.out_dir / "linux" / name).read_text()
     tree = ast.parse(source)
     top = set()
     for node in tree.body:
@@ -298,8 +299,7 @@ def _pyenv_pythons() -> list[str]:
 
 def test_oldest_python_compiles_every_payload(result):
     pythons = _pyenv_pythons() or [sys.executable]
-    for target in ("linux", "macos", "windows"):
-        path = result.out_dir / target / "_certembed_bootstrap.py"
+    for path in sorted(result.out_dir.glob("*/_certembed_*.py")):
         proc = subprocess.run(
             [
                 pythons[0],
@@ -317,14 +317,20 @@ def test_oldest_python_compiles_every_payload(result):
 def test_import_cost_stays_within_os_sys_ssl(result):
     code = (
         "import sys; before = set(sys.modules); import _certembed_bootstrap; "
-        "new = sorted(set(sys.modules) - before); print(','.join(new))"
+        "new = sorted(set(sys.modules) - before); print(','.join(new)); import ssl; "
+        "after = set(sys.modules); ssl.create_default_context(); "
+        "print(','.join(sorted(set(sys.modules) - after)))"
     )
     env = scrubbed_env(PYTHONPATH=str(result.out_dir / "linux"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    new = set(proc.stdout.strip().split(","))
-    assert "certifi" not in new and "hashlib" not in new and "json" not in new
-    assert "_certembed_bootstrap" in new
+    at_import, at_first_context = (set(line.split(",")) for line in proc.stdout.splitlines())
+    assert "certifi" not in at_import and "hashlib" not in at_import and "json" not in at_import
+    assert "_certembed_bootstrap" in at_import
+    # the runtime is loaded by the first default context (not registered as a module), which
+    # imports nothing beyond the standard library's own
+    assert {n.split(".")[0] for n in at_first_context} <= set(sys.stdlib_module_names) | {""}
+    assert "certifi" not in at_first_context and "json" not in at_first_context
 
 
 def test_the_bootstrap_does_not_grow_with_the_bundle(tmp_path, ca_dir):
@@ -346,6 +352,7 @@ def test_the_bootstrap_does_not_grow_with_the_bundle(tmp_path, ca_dir):
     for name in ("one", "forty"):
         out = build(tmp_path / name, tmp_path / "ca", fallback=f"{name}.pem").out_dir / "linux"
         sources[name] = (out / "_certembed_bootstrap.py").read_text()
+        sources[name + "-runtime"] = (out / "_certembed_runtime.py").read_text()
         data = out / "_certembed_data"
         sums = (data / "SHA256SUMS").read_text().splitlines()
         hashed = sorted(p for p in data.rglob("*") if p.is_file() and p.parent != data)
@@ -356,8 +363,10 @@ def test_the_bootstrap_does_not_grow_with_the_bundle(tmp_path, ca_dir):
         digest = hashlib.sha256((data / "SHA256SUMS").read_bytes()).hexdigest()
         assert f"'SHA256SUMS': '{digest}'" in sources[name]
     assert len(sums) == 41  # forty fallback roots and the corp root, one file each
-    assert len(sources["one"].splitlines()) == len(sources["forty"].splitlines())
-    assert abs(len(sources["one"]) - len(sources["forty"])) < 8  # the role counts' digits
+    for kind in ("", "-runtime"):
+        one, forty = sources["one" + kind], sources["forty" + kind]
+        assert len(one.splitlines()) == len(forty.splitlines())
+        assert abs(len(one) - len(forty)) < 8  # the role counts' digits
 
 
 def test_pem_origins_name_each_blocks_line_in_a_long_file(ca_dir):

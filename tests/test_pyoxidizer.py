@@ -71,10 +71,16 @@ def test_rule_is_deterministic_and_inlines_the_payload(project, capsys, monkeypa
     expected = _tree(payload.out_dir / "linux")
     rule = _rule(project)
     names = [r[0] for r in rule["resources"]]
-    assert names == ["_certembed_bootstrap", "_certembed_inline", "sitecustomize"]
+    assert names == [
+        "_certembed_bootstrap",
+        "_certembed_runtime",
+        "_certembed_inline",
+        "sitecustomize",
+    ]
     assert rule["resources"][0][1].encode() == expected["_certembed_bootstrap.py"]
+    assert rule["resources"][1][1].encode() == expected["_certembed_runtime.py"]
     assert all(r[2] is False for r in rule["resources"])
-    assert '"app_site"' in rule["chained"][2][1] and '"@CHAIN@"' not in rule["chained"][2][1]
+    assert '"app_site"' in rule["chained"][3][1] and '"@CHAIN@"' not in rule["chained"][3][1]
     files = {f"{d}/{n}".removeprefix("lib/"): c.encode() for d, n, c in rule["files"]}
     assert files.pop("sitecustomize.py").startswith(b"# certembed sitecustomize")
     assert files == expected  # the manifest form is the build payload, byte for byte
@@ -289,7 +295,12 @@ def test_in_memory_with_oxidized_importer(
             assert set(report["urllib"].values()) == {"verify-failed"}
             assert report["certifi_contents_has_corp"] is False
             continue
-        for name in ("sitecustomize", "_certembed_bootstrap", "_certembed_inline"):
+        for name in (
+            "sitecustomize",
+            "_certembed_bootstrap",
+            "_certembed_runtime",
+            "_certembed_inline",
+        ):
             assert report["modules"][name] == {"file": None, "loader": "OxidizedFinder"}, name
         assert report["installed"] is True
         assert report["urllib"] == {urls[0]: "ok", urls[1]: "ok", urls[2]: "verify-failed"}

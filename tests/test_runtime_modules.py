@@ -18,7 +18,16 @@ from tests.support.env import scrubbed_env
 from tests.support.project import build
 from tests.support.pythons import pyenv_pythons
 
-RUNTIME = ("stores", "fpcache", "fastpath", "posix", "macos", "windows", *assemble.CORE_PARTS)
+RUNTIME = (
+    "stores",
+    "fpcache",
+    "fastpath",
+    "posix",
+    "macos",
+    "windows",
+    *assemble.CORE_PARTS,
+    "shim",
+)
 
 
 def _bare(sig: inspect.Signature) -> list[tuple[str, object, object]]:
@@ -229,7 +238,7 @@ def result(tmp_path_factory, ca_dir):
     "target,family", [("linux", "posix"), ("macos", "macos"), ("windows", "windows")]
 )
 def test_payload_is_core_plus_its_own_os_module(result, target, family):
-    source = (result.out_dir / target / "_certembed_bootstrap.py").read_text()
+    source = (result.out_dir / target / "_certembed_runtime.py").read_text()
     assert f'OS_FAMILY = "{family}"' in source
     assert source.count("OS_FAMILY = ") == 1
     assert source.count("def install(") == 1
@@ -239,7 +248,18 @@ def test_payload_is_core_plus_its_own_os_module(result, target, family):
     # docstrings and annotations are for the sources' readers: none is shipped to be
     # unmarshalled at start-up
     assert _docstrings_left(source) == [] and _annotated(source) == [], target
-    compile(source, "_certembed_bootstrap.py", "exec")
+    compile(source, "_certembed_runtime.py", "exec")
+    # the start-up module: the same baked data, the shim, nothing of the engine
+    shim = (result.out_dir / target / "_certembed_bootstrap.py").read_text()
+
+    def baked(text: str) -> str:  # VERSION = ... through the ENV_VARS line
+        start = text.index("\nVERSION = ")
+        return text[start : text.index("\n", text.index("\nENV_VARS = ") + 1)]
+
+    assert baked(shim) == baked(source) and "MODE = " in baked(shim)
+    assert "def install(" in shim and "OS_FAMILY" not in shim and "def fp_capath" not in shim
+    assert _docstrings_left(shim) == [] and _annotated(shim) == [], target
+    compile(shim, "_certembed_bootstrap.py", "exec")
 
 
 def test_shipped_bodies_that_were_only_a_docstring_still_work(result):
@@ -258,7 +278,7 @@ def test_shipped_bodies_that_were_only_a_docstring_still_work(result):
         "assert m.refine_plan({}, 'fill-gaps', {}) is None\n"
         "assert m.load_os_store(None, None) is None\n"
     )
-    shipped = result.out_dir / "linux" / "_certembed_bootstrap.py"
+    shipped = result.out_dir / "linux" / "_certembed_runtime.py"
     proc = subprocess.run(
         [sys.executable, "-c", code, str(shipped)],
         capture_output=True,

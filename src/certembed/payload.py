@@ -1,11 +1,13 @@
 """The payload format: the one place that knows what ``certembed build`` writes and how it reads.
 
 A build output holds ``cacert.pem``, the hashed ``certs/`` dir, ``manifest.json`` and one payload
-dir per target OS: ``_certembed_bootstrap.py`` (the runtime with the policy and the data digests
-baked in), ``_certembed_data/`` (one PEM and one hashed dir per trust role, plus ``SHA256SUMS``)
-and ``_certembed_manifest.json`` (the build's manifest again, for ``audit``/``inspect`` of a frozen
-app). Writers (``build``, the bootstrap renderer) and readers (the integrations, ``inspect``,
-``audit``) take the names, the manifest and the platform mapping from here.
+dir per target OS: ``_certembed_bootstrap.py`` (what an app imports at start-up, with the policy
+and the data digests baked in), ``_certembed_runtime.py`` (the engine it loads when first
+needed, the same baked data), ``_certembed_data/`` (one PEM and one hashed dir per trust role,
+plus ``SHA256SUMS``) and ``_certembed_manifest.json`` (the build's manifest again, for
+``audit``/``inspect`` of a frozen app). Writers (``build``, the bootstrap renderer) and readers
+(the integrations, ``inspect``, ``audit``) take the names, the manifest and the platform mapping
+from here.
 
 Standard library only, and below ``bundle/`` and ``bootstrap/``: it imports nothing of certembed.
 """
@@ -24,6 +26,10 @@ TargetOS = Literal["linux", "macos", "windows"]  # a target OS a payload is rend
 
 BOOTSTRAP_MODULE = "_certembed_bootstrap"
 BOOTSTRAP_NAME = BOOTSTRAP_MODULE + ".py"
+# The runtime the bootstrap loads when the policy is first needed (start-up imports only the
+# small bootstrap): the same baked data, then the engine.
+RUNTIME_MODULE = "_certembed_runtime"
+RUNTIME_NAME = RUNTIME_MODULE + ".py"
 DATA_DIR_NAME = "_certembed_data"
 # Per-certificate digests live in this data file (verified by one baked SHA-256), not in the
 # bootstrap: its size, and so its import time, does not grow with the bundle.

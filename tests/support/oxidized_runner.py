@@ -24,7 +24,7 @@ import site  # noqa: E402
 site.execsitecustomize()  # what `site` does at start-up when site_import is on
 
 report = {"modules": {}}
-for name in ("sitecustomize", "_certembed_bootstrap", "_certembed_inline"):
+for name in ("sitecustomize", "_certembed_bootstrap", "_certembed_runtime", "_certembed_inline"):
     module = sys.modules.get(name)
     report["modules"][name] = (
         None

@@ -171,10 +171,15 @@ def strip_module(name: str, source: str) -> str:
     return "\n".join(kept).strip("\n")
 
 
-def assemble(header: str, target: str) -> str:
-    """The shipped module: ``header`` (rendered baked data) and the target's runtime modules."""
+SHIM = "shim"  # _certembed_bootstrap: what start-up imports (it loads the runtime when needed)
+
+
+def assemble(header: str, target: str, shim: bool = False) -> str:
+    """A shipped module: ``header`` (rendered baked data), then the target's runtime modules
+    (``_certembed_runtime``), or with ``shim`` the small module an app imports at start-up
+    (``_certembed_bootstrap``)."""
     sections = [header.rstrip("\n")]
-    for name in parts(target):
+    for name in [SHIM] if shim else parts(target):
         sections.append(
             f"# --- certembed/bootstrap/runtime/{name}.py ---\n\n"
             + strip_module(name, module_source(name))

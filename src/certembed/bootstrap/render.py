@@ -1,4 +1,5 @@
-"""Render the per-target payload: ``_certembed_bootstrap.py`` plus its verified data files."""
+"""Render the per-target payload: ``_certembed_bootstrap.py``, ``_certembed_runtime.py`` and their
+verified data files."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from certembed.payload import (
     DATA_DIGESTS,
     DATA_DIR_NAME,
     PAYLOAD_MANIFEST,
+    RUNTIME_NAME,
     TARGET_TABLES,
     role_file,
 )
@@ -76,20 +78,23 @@ def payload_files(bundle: Bundle) -> dict[str, bytes]:
 @dataclass(frozen=True)
 class Payload:
     target: str
-    bootstrap: str
+    bootstrap: str  # _certembed_bootstrap.py: what start-up imports
     files: dict[str, bytes]
+    runtime: str  # _certembed_runtime.py: loaded by the bootstrap when first needed
 
     def write(self, directory: Path) -> dict[str, str]:
         directory.mkdir(parents=True, exist_ok=True)
-        source = directory / BOOTSTRAP_NAME
-        source.write_text(self.bootstrap, encoding="utf-8")
-        write_pyc(source)
+        for name, text in ((BOOTSTRAP_NAME, self.bootstrap), (RUNTIME_NAME, self.runtime)):
+            source = directory / name
+            source.write_text(text, encoding="utf-8")
+            write_pyc(source)
         for name, data in self.files.items():
             path = directory / DATA_DIR_NAME / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         return {
             "bootstrap_sha256": hashlib.sha256(self.bootstrap.encode("utf-8")).hexdigest(),
+            "runtime_sha256": hashlib.sha256(self.runtime.encode("utf-8")).hexdigest(),
         }
 
 
@@ -119,11 +124,19 @@ def _policy_summary(spec: Spec) -> str:
 
 
 def render_bootstrap(
-    spec: Spec, bundle: Bundle, target: str, files: dict[str, bytes], bundle_digest: str
+    spec: Spec,
+    bundle: Bundle,
+    target: str,
+    files: dict[str, bytes],
+    bundle_digest: str,
+    runtime: bool = False,
 ) -> str:
-    """The baked data (the only template) followed by the target's runtime modules."""
+    """The baked data (the only template) followed by the small start-up module
+    (``_certembed_bootstrap``) or, with ``runtime``, the target's runtime modules
+    (``_certembed_runtime``)."""
     template = _environment().get_template("baked.py.j2")
     header = template.render(
+        runtime=runtime,
         version=__version__,
         target=target,
         mode=spec.mode,
@@ -141,7 +154,7 @@ def render_bootstrap(
         tables=[(key, TABLES[key]) for key in TARGET_TABLES[target]],
         parts=[f"{name}.py" for name in parts(target)],
     )
-    return assemble(header, target)
+    return assemble(header, target, shim=not runtime)
 
 
 def render_payload(
@@ -154,7 +167,12 @@ def render_payload(
     """``files``: :func:`payload_files` of ``bundle``, when the caller already has them (they
     are the same for every target)."""
     files = payload_files(bundle) if files is None else files
-    return Payload(target, render_bootstrap(spec, bundle, target, files, bundle_digest), files)
+    return Payload(
+        target,
+        render_bootstrap(spec, bundle, target, files, bundle_digest),
+        files,
+        render_bootstrap(spec, bundle, target, files, bundle_digest, runtime=True),
+    )
 
 
 # The payload's names are decided in certembed.payload; they stay importable from here.

@@ -99,12 +99,16 @@ class Rule:
     bundle_sha256: str
 
 
-def _payload_digest(bootstrap: str, data: dict[str, bytes], sitecustomize: str) -> str:
-    """What the rule's behaviour depends on (bootstrap with its policy, anchors, start-up module),
-    never the config file's bytes: a comment-only config edit gives the same digest."""
+def _payload_digest(
+    bootstrap: str, data: dict[str, bytes], sitecustomize: str, runtime: str
+) -> str:
+    """What the rule's behaviour depends on (bootstrap with its policy, its runtime, anchors,
+    start-up module), never the config file's bytes: a comment-only config edit gives the same
+    digest."""
     digest = hashlib.sha256()
     for name, content in [
         ("bootstrap", bootstrap.encode("utf-8")),
+        ("runtime", runtime.encode("utf-8")),
         ("sitecustomize", sitecustomize.encode("utf-8")),
         *sorted(data.items()),
     ]:
@@ -123,7 +127,9 @@ def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
     for name, data in payload.files.items():
         directory, _, filename = f"{DATA_DIR_NAME}/{name}".rpartition("/")
         data_files.append((directory, filename, _lines(data.decode("ascii"))))
-    payload_sha256 = _payload_digest(payload.bootstrap, payload.files, sitecustomize)
+    payload_sha256 = _payload_digest(
+        payload.bootstrap, payload.files, sitecustomize, payload.runtime
+    )
     text = env.get_template("certembed.bzl.j2").render(
         version=__version__,
         target=target,
@@ -131,6 +137,7 @@ def render_rule(spec: Spec, target: str, bundle: Bundle | None = None) -> Rule:
         payload_sha256=payload_sha256,
         bundle_sha256=digest,
         bootstrap_lines=_lines(payload.bootstrap),
+        runtime_lines=_lines(payload.runtime),
         inline_lines=_lines(inline_module(payload.files)),
         sitecustomize_lines=_lines(sitecustomize),
         data_files=data_files,

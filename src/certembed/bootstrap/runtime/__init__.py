@@ -1,4 +1,6 @@
-"""The runtime bootstrap's source: real modules, assembled into ``_certembed_bootstrap.py``.
+"""The runtime bootstrap's source: real modules, assembled into ``_certembed_runtime.py`` (and
+:mod:`.shim` into ``_certembed_bootstrap.py``, the small module start-up imports, which loads
+the runtime when first needed).
 
 Nothing here is imported by a frozen app. :mod:`certembed.bootstrap.assemble` concatenates, per
 target, the baked data (``templates/baked.py.j2``), :mod:`.stores`, the target's OS module

@@ -2,7 +2,7 @@
 clients, export the environment) and report the decision. The rules are the runtime contract
 (docs/runtime.md).
 
-At run time this is the tail of ``_certembed_bootstrap.py``: the baked constants (``MODE``,
+At run time this is the tail of ``_certembed_runtime.py``: the baked constants (``MODE``,
 ``ROLES``, ``DATA``, ``TABLES``...), :mod:`.stores`, the target's OS module and the other runtime
 parts (:mod:`.policy`, :mod:`.data`, :mod:`.state`, :mod:`.patch`, :mod:`.clients`) precede it in
 the same namespace. Only ``os``, ``sys`` and ``ssl`` are imported at start-up; verification is
@@ -39,6 +39,7 @@ from certembed.bootstrap.runtime.patch import (
     _load_default_certs,
     _load_verify_locations_joined,
     _patch,
+    _prior,
     _set_default_verify_paths,
     _stdlib_context_class,
 )
@@ -220,7 +221,7 @@ def install(
     report["env"] = list(env) if env else None
     _STATE = state
     cls = _stdlib_context_class()
-    state.saved["set_default_verify_paths"] = cls.set_default_verify_paths
+    state.saved["set_default_verify_paths"] = _prior(cls, "set_default_verify_paths")[0]
     _patch(state, cls, "set_default_verify_paths", _set_default_verify_paths)
     _patch(state, cls, "load_default_certs", _load_default_certs)
     if ALWAYS_IN_CUSTOM_BUNDLES or PATCH_CERTIFI:
@@ -308,8 +309,3 @@ def decision() -> "Optional[Dict[str, Any]]":
     if state.report.get("applied") is None:
         _fill_report(state)
     return state.report
-
-
-# In-memory hosts (PyOxidizer) have no __file__: their sitecustomize calls install(data=...).
-if __name__ == "_certembed_bootstrap" and globals().get("__file__"):
-    install()

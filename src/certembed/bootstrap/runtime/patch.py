@@ -6,7 +6,7 @@ same objects."""
 import ssl
 
 # certembed: dev-only begin
-from typing import Any
+from typing import Any, Dict, Tuple
 
 from certembed.bootstrap.runtime.baked import (
     ALWAYS_IN_CUSTOM_BUNDLES,
@@ -86,14 +86,27 @@ def _stdlib_context_class() -> "Any":
     return ssl.SSLContext
 
 
+# What the start-up module's stand-ins replaced (``_certembed_bootstrap`` sets it before it calls
+# install()): name -> (the standard library's own method, whether the class had its own). The
+# patches go over the stand-ins directly, so no thread ever sees the class without either.
+_PRIOR: "Dict[str, Tuple[Any, bool]]" = {}
+
+
+def _prior(cls: "Any", name: "str") -> "Tuple[Any, bool]":
+    """``cls.name`` as the standard library has it, and whether ``cls`` has its own."""
+    if name in _PRIOR:
+        return _PRIOR[name]
+    return getattr(cls, name), name in cls.__dict__
+
+
 def _patch(state: "_State", cls: "Any", name: "str", function: "Any") -> "None":
     """Replace ``cls.name`` by ``function`` dressed as the original: name, qualified name,
     module (so pickling by reference finds it), docstring and ``inspect.signature``."""
-    original = getattr(cls, name)
+    original, own = _prior(cls, name)
     function.__name__ = name
     function.__qualname__ = cls.__name__ + "." + name
     function.__module__ = cls.__module__
     function.__doc__ = getattr(original, "__doc__", None)
     function.__wrapped__ = original
-    state.patched.append((cls, name, original, name in cls.__dict__))
+    state.patched.append((cls, name, original, own))
     setattr(cls, name, function)

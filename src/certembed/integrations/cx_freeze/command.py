@@ -56,7 +56,7 @@ def _certembed_init():
         return
     sys.path.insert(0, base)
     try:  # __import__: cx_Freeze's finder would report the payload's module as missing
-        __import__("_certembed_bootstrap").install()
+        __import__("_certembed_bootstrap")  # applies the policy (its runtime loads when needed)
     finally:
         try:
             sys.path.remove(base)
@@ -100,17 +100,25 @@ def init_script_text(original: Path) -> str:
 def bootstrap_imports(payload: Path) -> list[str]:
     """Top-level modules the bootstrap may import (some lazily, inside functions): cx_Freeze
     must ship them even when the app does not use them."""
-    from certembed.payload import BOOTSTRAP_NAME
+    from certembed.payload import BOOTSTRAP_NAME, RUNTIME_NAME
 
-    tree = ast.parse((payload / BOOTSTRAP_NAME).read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for module in (BOOTSTRAP_NAME, RUNTIME_NAME):
+        if not (payload / module).is_file():
+            continue  # a payload built before the runtime had a file of its own
+        names.update(_imported(ast.parse((payload / module).read_text(encoding="utf-8"))))
+    names.discard("__future__")
+    return sorted(n for n in names if importlib.util.find_spec(n) is not None)
+
+
+def _imported(tree: ast.AST) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module.split(".")[0])
-    names.discard("__future__")
-    return sorted(n for n in names if importlib.util.find_spec(n) is not None)
+    return names
 
 
 def prepare(config: str | None, project_dir: Path, build_base: Path) -> Plan | None:

@@ -41,7 +41,7 @@ from certembed.integrations.resolve import (
     host_payload,
     resolve,
 )
-from certembed.payload import BOOTSTRAP_NAME
+from certembed.payload import BOOTSTRAP_NAME, RUNTIME_NAME
 
 DEST = "certembed"  # the payload's folder in the distribution (next to the executable)
 CONFIG_OPTION = "--certembed-config"
@@ -197,7 +197,10 @@ def collect(options: NuitkaOptions) -> Payload:
         files = read_payload(payload_dir)
     source = files[f"{DEST}/{BOOTSTRAP_NAME}"].decode("utf-8")
     patch_certifi = "\nPATCH_CERTIFI = False\n" not in source
-    return Payload(files, bootstrap_imports(source), message, patch_certifi)
+    # What the bootstrap imports, and the runtime it loads when first needed
+    runtime = files.get(f"{DEST}/{RUNTIME_NAME}", b"").decode("utf-8")
+    imports = sorted({*bootstrap_imports(source), *bootstrap_imports(runtime)})
+    return Payload(files, tuple(imports), message, patch_certifi)
 
 
 def prepare(options: NuitkaOptions) -> tuple[Payload | None, str, str]:
@@ -247,11 +250,10 @@ def _certembed_preload():
     module = module_from_spec(spec)
     sys.modules["_certembed_bootstrap"] = module
     try:
-        spec.loader.exec_module(module)
+        spec.loader.exec_module(module)  # applies the policy; its runtime loads when needed
     except BaseException:
         del sys.modules["_certembed_bootstrap"]
         raise
-    module.install()
 
 
 _certembed_preload()

@@ -11,9 +11,7 @@ def _certembed_runtime_hook():
         return  # certembed was disabled for this build
     sys.path.insert(0, base)
     try:
-        import _certembed_bootstrap
-
-        _certembed_bootstrap.install()
+        import _certembed_bootstrap  # noqa: F401 - applies the policy; its runtime loads when needed
     finally:
         try:
             sys.path.remove(base)

@@ -1,0 +1,265 @@
+"""The start-up module (``_certembed_bootstrap``) and the runtime it loads when first needed
+(``_certembed_runtime``): importing arms stand-ins and loads nothing more; the first use loads
+and installs the runtime; what must not wait loads it at once; a runtime that cannot load leaves
+the standard library as it was, still verifying. Real processes and real handshakes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.env import scrubbed_env
+from tests.support.project import corp_payload
+
+# Prints one JSON line; argv: the corp server's URL, the rogue server's URL.
+PRELUDE = r"""
+import json, socket, ssl, sys
+from urllib.parse import urlsplit
+
+def verifies(ctx, url):
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            with ctx.wrap_socket(sock, server_hostname=parts.hostname):
+                return True
+    except ssl.SSLCertVerificationError:
+        return False
+
+corp, rogue = sys.argv[1], sys.argv[2]
+out = {}
+"""
+
+
+@pytest.fixture(scope="module")
+def payload(tmp_path_factory, ca_dir) -> Path:
+    return corp_payload(tmp_path_factory.mktemp("startup"), ca_dir)
+
+
+def _run(payload: Path, body: str, servers, tmp_path: Path, **env: str) -> tuple[dict, str]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PRELUDE + body + "\nprint(json.dumps(out))\n",
+            servers["corp"].url,
+            servers["rogue"].url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=scrubbed_env(PYTHONPATH=str(payload), XDG_CACHE_HOME=str(tmp_path / "cache"), **env),
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+def test_import_arms_and_the_first_context_loads_the_runtime(payload, servers, tmp_path):
+    got, err = _run(
+        payload,
+        r"""
+cls = ssl.SSLContext
+names = ("set_default_verify_paths", "load_default_certs", "load_verify_locations")
+before = {n: getattr(cls, n) for n in names}
+import _certembed_bootstrap as boot
+armed = {n: getattr(cls, n) for n in names}
+out["loaded_at_import"] = bool(boot._RUNTIME)
+out["stand_ins"] = [armed[n] is not before[n] and armed[n].__wrapped__ is before[n] for n in names]
+out["runtime_module_registered"] = "_certembed_runtime" in sys.modules
+ctx = ssl.create_default_context()
+out["loaded_after_first_context"] = bool(boot._RUNTIME) and bool(boot._ACTIVE)
+out["runtime_patches"] = [getattr(cls, n) is not armed[n] for n in names]
+out["corp"] = verifies(ctx, corp)
+out["rogue"] = verifies(ctx, rogue)
+out["decision_mode"] = boot.decision()["mode"]
+""",
+        servers,
+        tmp_path,
+    )
+    assert got["loaded_at_import"] is False
+    assert got["stand_ins"] == [True, True, True]
+    assert got["runtime_module_registered"] is False
+    assert got["loaded_after_first_context"] is True
+    assert got["runtime_patches"] == [True, True, True]  # the stand-ins are gone for good
+    assert got["corp"] is True and got["rogue"] is False  # and its negative twin
+    assert got["decision_mode"] == "embedded-only"
+    assert err == ""
+
+
+def test_a_stand_in_held_elsewhere_and_a_subclass_calling_super(payload, servers, tmp_path):
+    """A reference taken before the runtime loaded still reaches the runtime's patch, and a
+    subclass's override that calls super() runs once (the stand-in does not dispatch through
+    the instance again)."""
+    got, _ = _run(
+        payload,
+        r"""
+import _certembed_bootstrap as boot
+held = ssl.SSLContext.load_default_certs
+
+class Mine(ssl.SSLContext):
+    calls = 0
+
+    def load_default_certs(self, purpose=ssl.Purpose.SERVER_AUTH):
+        Mine.calls += 1
+        super().load_default_certs(purpose)
+
+mine = Mine(ssl.PROTOCOL_TLS_CLIENT)
+mine.load_default_certs()
+out["calls"] = Mine.calls
+out["mine_corp"] = verifies(mine, corp)
+out["mine_rogue"] = verifies(mine, rogue)
+plain = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+held(plain)
+out["held_corp"] = verifies(plain, corp)
+out["held_rogue"] = verifies(plain, rogue)
+""",
+        servers,
+        tmp_path,
+    )
+    assert got == {
+        "calls": 1,
+        "mine_corp": True,
+        "mine_rogue": False,
+        "held_corp": True,
+        "held_rogue": False,
+    }
+
+
+def test_importing_certifi_loads_the_runtime_and_patches_it(payload, servers, tmp_path):
+    corp_pem = (Path(payload) / "_certembed_data" / "always.pem").read_text().strip()
+    got, _ = _run(
+        payload,
+        r"""
+import _certembed_bootstrap as boot
+import certifi
+out["active"] = bool(boot._ACTIVE)
+out["where"] = open(certifi.where()).read()
+""",
+        servers,
+        tmp_path,
+    )
+    assert got["active"] is True
+    assert corp_pem in got["where"]
+
+
+@pytest.mark.parametrize("why", ["debug", "certifi-first"])
+def test_what_must_not_wait_loads_the_runtime_at_import(payload, servers, tmp_path, why):
+    """Under CERTEMBED_DEBUG (the line is printed at start-up) or with a library that keeps trust
+    of its own imported first (the runtime fixes it at install), the runtime loads at import."""
+    first = "import certifi\n" if why == "certifi-first" else ""
+    got, err = _run(
+        payload,
+        first
+        + r"""
+import _certembed_bootstrap as boot
+out["active"] = bool(boot._ACTIVE)
+sys.stderr.write("<imported>\n")
+ctx = ssl.create_default_context()
+out["corp"] = verifies(ctx, corp)
+out["rogue"] = verifies(ctx, rogue)
+""",
+        servers,
+        tmp_path,
+        **({"CERTEMBED_DEBUG": "1"} if why == "debug" else {}),
+    )
+    assert got == {"active": True, "corp": True, "rogue": False}
+    if why == "debug":
+        assert err.index("certembed: {") < err.index("<imported>")
+
+
+def test_a_runtime_that_cannot_load_leaves_the_standard_library_verifying(
+    payload, servers, tmp_path
+):
+    """No runtime next to the bootstrap: the stand-ins put the standard library's methods back
+    and warn once; contexts still verify (OpenSSL's own defaults: the embedded corp root is not
+    trusted, the rogue one neither); an explicit install() raises. The twin with the runtime
+    trusts corp."""
+    broken = tmp_path / "broken"
+    shutil.copytree(payload, broken)
+    (broken / "_certembed_runtime.py").unlink()
+    for pyc in (broken / "__pycache__").glob("_certembed_runtime.*"):
+        pyc.unlink()
+    body = r"""
+cls = ssl.SSLContext
+original = cls.load_default_certs
+import _certembed_bootstrap as boot
+first = ssl.create_default_context()
+second = ssl.create_default_context()
+out["restored"] = cls.load_default_certs is original and cls.load_default_certs is not None
+out["verify_mode"] = int(first.verify_mode)
+out["corp"] = verifies(first, corp)
+out["rogue"] = verifies(second, rogue)
+try:
+    boot.install()
+    out["install"] = "installed"
+except Exception as exc:
+    out["install"] = type(exc).__name__
+"""
+    got, err = _run(broken, body, servers, tmp_path)
+    assert got == {
+        "restored": True,
+        "verify_mode": 2,  # ssl.CERT_REQUIRED
+        "corp": False,
+        "rogue": False,
+        "install": "FileNotFoundError",
+    }
+    assert err.count("could not be applied") == 1 and "OpenSSL's own defaults" in err
+    twin, twin_err = _run(payload, body, servers, tmp_path)
+    assert twin["corp"] is True and twin["rogue"] is False and twin["install"] == "installed"
+    assert "could not be applied" not in twin_err
+
+
+def test_uninstall_while_armed_puts_back_the_very_same_objects(payload, servers, tmp_path):
+    got, _ = _run(
+        payload,
+        r"""
+cls = ssl.SSLContext
+own_before = sorted(n for n in ("set_default_verify_paths", "load_default_certs",
+                                "load_verify_locations") if n in cls.__dict__)
+ldc = cls.__dict__["load_default_certs"]
+meta = list(sys.meta_path)
+import _certembed_bootstrap as boot
+boot.uninstall()
+out["same"] = cls.__dict__["load_default_certs"] is ldc and sys.meta_path == meta
+out["own"] = sorted(n for n in ("set_default_verify_paths", "load_default_certs",
+                                "load_verify_locations") if n in cls.__dict__) == own_before
+out["decision"] = boot.decision()
+out["loaded"] = bool(boot._RUNTIME)
+out["corp"] = verifies(ssl.create_default_context(), corp)
+""",
+        servers,
+        tmp_path,
+    )
+    assert got == {"same": True, "own": True, "decision": None, "loaded": False, "corp": False}
+
+
+def test_threads_racing_to_the_first_context_load_one_runtime(payload, servers, tmp_path):
+    got, _ = _run(
+        payload,
+        r"""
+import threading
+import _certembed_bootstrap as boot
+go = threading.Barrier(8)
+contexts = []
+
+def first():
+    go.wait()
+    contexts.append(ssl.create_default_context())
+
+threads = [threading.Thread(target=first) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+out["runtimes"] = len(boot._RUNTIME)
+out["corp"] = [verifies(c, corp) for c in contexts]
+out["rogue"] = [verifies(c, rogue) for c in contexts]
+""",
+        servers,
+        tmp_path,
+    )
+    assert got == {"runtimes": 1, "corp": [True] * 8, "rogue": [False] * 8}
