@@ -17,6 +17,7 @@ from certembed.store_paths import TABLES
 from tests.support.env import scrubbed_env
 from tests.support.project import build
 from tests.support.pythons import pyenv_pythons
+from tests.support.tls import race
 
 ROLES = {"fallback": 2, "always": 1}
 
@@ -215,20 +216,8 @@ def test_the_machine_store_is_probed_at_the_first_context_not_at_start_up(
         assert probes == [] and report["probed"] is None and report["system_found"] is None
         # The store appears after start-up, before the first context: that is what is used.
         machine_file.write_bytes(servers["distro"].ca.cert_pem.bytes())
-        import threading
-
-        contexts = []
-        go = threading.Barrier(8)
-
-        def first() -> None:
-            go.wait()
-            contexts.append(ssl.create_default_context())
-
-        threads = [threading.Thread(target=first) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        contexts: list[ssl.SSLContext] = []
+        race(lambda: contexts.append(ssl.create_default_context()), 8)
         assert len(probes) == 1 and len(contexts) == 8
         decided = boot.decision()
         assert decided["system_found"][0] == str(machine_file)

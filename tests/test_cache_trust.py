@@ -41,6 +41,7 @@ from tests.support.env import scrubbed_env
 from tests.support.fuzz import Chain, chain_served, ownership_chains
 from tests.support.layouts import build_layout, layout_command, require_namespaces, run_in_layout
 from tests.support.project import build
+from tests.support.tls import SHAKE  # one handshake, classified, for the scripts below
 from tests.support.users import SYSTEM_PYTHON, User, ensure_user
 
 pytestmark = pytest.mark.namespace
@@ -50,17 +51,6 @@ RHEL_BUNDLE = "etc/pki/tls/certs/ca-bundle.crt"
 # A victim process: a default context, then (after the test lets another user act) the same
 # context and a new one against the distro and rogue servers, and a plain child (no bootstrap)
 # started with the exported variables.
-# One handshake, classified: what every script below reports per server.
-SHAKE = r"""
-def shake(ctx, url):
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-            with ctx.wrap_socket(sock, server_hostname=parts.hostname):
-                return "ok"
-    except ssl.SSLCertVerificationError:
-        return "verify-failed"
-"""
 
 VICTIM = (
     r"""

@@ -15,24 +15,20 @@ import pytest
 
 from tests.support.env import scrubbed_env
 from tests.support.project import corp_payload
+from tests.support.tls import SHAKE
 
 # Prints one JSON line; argv: the corp server's URL, the rogue server's URL.
-PRELUDE = r"""
-import json, socket, ssl, sys
-from urllib.parse import urlsplit
-
+PRELUDE = (
+    "import json, ssl, sys\n"
+    + SHAKE
+    + r"""
 def verifies(ctx, url):
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-            with ctx.wrap_socket(sock, server_hostname=parts.hostname):
-                return True
-    except ssl.SSLCertVerificationError:
-        return False
+    return shake(ctx, url) == "ok"
 
 corp, rogue = sys.argv[1], sys.argv[2]
 out = {}
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -241,20 +237,9 @@ def test_threads_racing_to_the_first_context_load_one_runtime(payload, servers, 
     got, _ = _run(
         payload,
         r"""
-import threading
 import _certembed_bootstrap as boot
-go = threading.Barrier(8)
 contexts = []
-
-def first():
-    go.wait()
-    contexts.append(ssl.create_default_context())
-
-threads = [threading.Thread(target=first) for _ in range(8)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
+race(lambda: contexts.append(ssl.create_default_context()), 8)
 out["runtimes"] = len(boot._RUNTIME)
 out["corp"] = [verifies(c, corp) for c in contexts]
 out["rogue"] = [verifies(c, rogue) for c in contexts]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import inspect
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -12,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
 
 import trustme
 
@@ -131,3 +135,36 @@ def write_ca(ca: trustme.CA, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(ca.cert_pem.bytes())
     return path
+
+
+def shake(ctx: ssl.SSLContext, url: str) -> str:
+    """One handshake with ``ctx`` to ``url``: "ok" or "verify-failed"."""
+    parts = urlsplit(url)
+    try:
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        with sock, ctx.wrap_socket(sock, server_hostname=parts.hostname):
+            return "ok"
+    except ssl.SSLCertVerificationError:
+        return "verify-failed"
+
+
+def race(target: Callable[[], object], n: int) -> None:
+    """Run ``target`` in ``n`` threads released at once; return when all are done."""
+    go = threading.Barrier(n)
+
+    def run() -> None:
+        go.wait()
+        target()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+# The same, as source for the scripts tests run in subprocesses (they cannot import this).
+SHAKE = (
+    "import socket, ssl, threading\nfrom typing import Callable\n"
+    "from urllib.parse import urlsplit\n" + inspect.getsource(shake) + inspect.getsource(race)
+)
