@@ -56,6 +56,7 @@ _ARMED: "List[Any]" = []  # (class, name, original, whether the class had its ow
 _FINDER: "List[Any]" = []
 _RUNTIME: "List[Any]" = []  # the loaded runtime module
 _ACTIVE: "List[Any]" = []  # the runtime module, once its install() ran
+_FAILED: "List[str]" = []  # why the runtime could not be applied (said once)
 
 
 def _watched() -> "List[str]":
@@ -127,6 +128,8 @@ def _activate(quiet: "bool" = True, **kwargs: "Any") -> "Any":
     with _LOCK:
         if _ACTIVE:
             return _ACTIVE[0]
+        if quiet and _FAILED:
+            return None  # a stand-in held elsewhere: the warning was given, stock it is
         module = None
         try:
             module = _runtime()
@@ -144,11 +147,10 @@ def _activate(quiet: "bool" = True, **kwargs: "Any") -> "Any":
             _disarm()
             if not quiet:
                 raise
+            _FAILED.append(type(exc).__name__ + ": " + str(exc))
             sys.stderr.write(
                 "certembed: warning: the trust policy could not be applied ("
-                + type(exc).__name__
-                + ": "
-                + str(exc)
+                + _FAILED[-1]
                 + "); this process uses OpenSSL's own defaults\n"
             )
             return None
