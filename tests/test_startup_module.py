@@ -250,3 +250,54 @@ out["rogue"] = [verifies(c, rogue) for c in contexts]
         tmp_path,
     )
     assert got == {"runtimes": 1, "corp": [True] * 8, "rogue": [False] * 8}
+
+
+def test_the_runtime_is_the_one_beside_the_bootstrap_at_start_up(
+    payload, servers, tmp_path, ca_dir
+):
+    """The runtime's folder is fixed when the bootstrap is imported: an app that changes
+    directory before its first context, into a folder holding a planted payload of the same
+    names (a runtime that trusts the rogue CA), still loads the real one. The twin imports the
+    planted payload and does trust rogue (the plant would work if it were loaded)."""
+    planted = tmp_path / "elsewhere"
+    shutil.copytree(payload, planted)
+    runtime = planted / "_certembed_runtime.py"
+    runtime.write_text(
+        runtime.read_text()
+        + "\n_real_install = install\n\n\ndef install(*args, **kwargs):\n"
+        + "    report = _real_install(*args, **kwargs)\n"
+        + "    rogue = "
+        + repr(str(ca_dir / "rogue.pem"))
+        + "\n    ssl.SSLContext.load_default_certs = "
+        + "lambda self, purpose=None: self.load_verify_locations(cafile=rogue)\n"
+        + "    return report\n"
+    )
+    for pyc in (planted / "__pycache__").glob("_certembed_runtime.*"):
+        pyc.unlink()
+    body = r"""
+import os
+import _certembed_bootstrap as boot
+os.chdir(sys.argv[3])
+ctx = ssl.create_default_context()
+out["corp"] = verifies(ctx, corp)
+out["rogue"] = verifies(ctx, rogue)
+"""
+    # corp is an always root: both trust it; only the planted runtime trusts rogue
+    for imported, want in ((payload, (True, False)), (planted, (True, True))):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PRELUDE + body + "\nprint(json.dumps(out))\n",
+                servers["corp"].url,
+                servers["rogue"].url,
+                str(planted),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=scrubbed_env(PYTHONPATH=str(imported), XDG_CACHE_HOME=str(tmp_path / "cache")),
+        )
+        assert proc.returncode == 0, proc.stderr
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (got["corp"], got["rogue"]) == want, (imported, got)

@@ -52,6 +52,10 @@ def _new_lock() -> "Any":
 
 
 _LOCK = _new_lock()
+# The runtime's folder, fixed at import: the app may change directory (or import this module
+# through a relative sys.path entry) before the runtime loads.
+_HERE = globals().get("__file__")
+_FOLDER = os.path.dirname(os.path.abspath(_HERE)) if _HERE else None
 _ARMED: "List[Any]" = []  # (class, name, original, whether the class had its own)
 _FINDER: "List[Any]" = []
 _RUNTIME: "List[Any]" = []  # the loaded runtime module
@@ -86,11 +90,10 @@ def _runtime() -> "Any":
     with _LOCK:
         if _RUNTIME:
             return _RUNTIME[0]
-        here = globals().get("__file__")
         external = sys.modules.get("_frozen_importlib_external")
         bootstrap = sys.modules.get("_frozen_importlib")
-        if here and external is not None and bootstrap is not None:
-            path = os.path.join(os.path.dirname(os.path.abspath(here)), RUNTIME_MODULE + ".py")
+        if _FOLDER and external is not None and bootstrap is not None:
+            path = os.path.join(_FOLDER, RUNTIME_MODULE + ".py")
             spec = external.spec_from_file_location(RUNTIME_MODULE, path)
             if spec is None or spec.loader is None:
                 raise ImportError("no " + path)
