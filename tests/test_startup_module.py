@@ -36,7 +36,11 @@ def payload(tmp_path_factory, ca_dir) -> Path:
     return corp_payload(tmp_path_factory.mktemp("startup"), ca_dir)
 
 
-def _run(payload: Path, body: str, servers, tmp_path: Path, **env: str) -> tuple[dict, str]:
+def _run(
+    payload: Path, body: str, servers, tmp_path: Path, *args: str, **env: str
+) -> tuple[dict, str]:
+    """``body`` after PRELUDE in a fresh process importing from ``payload``; argv: the corp and
+    rogue URLs, then ``args``."""
     proc = subprocess.run(
         [
             sys.executable,
@@ -44,6 +48,7 @@ def _run(payload: Path, body: str, servers, tmp_path: Path, **env: str) -> tuple
             PRELUDE + body + "\nprint(json.dumps(out))\n",
             servers["corp"].url,
             servers["rogue"].url,
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -284,20 +289,5 @@ out["rogue"] = verifies(ctx, rogue)
 """
     # corp is an always root: both trust it; only the planted runtime trusts rogue
     for imported, want in ((payload, (True, False)), (planted, (True, True))):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                PRELUDE + body + "\nprint(json.dumps(out))\n",
-                servers["corp"].url,
-                servers["rogue"].url,
-                str(planted),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=scrubbed_env(PYTHONPATH=str(imported), XDG_CACHE_HOME=str(tmp_path / "cache")),
-        )
-        assert proc.returncode == 0, proc.stderr
-        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        got, _ = _run(imported, body, servers, tmp_path, str(planted))
         assert (got["corp"], got["rogue"]) == want, (imported, got)
