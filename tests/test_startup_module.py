@@ -291,3 +291,38 @@ out["rogue"] = verifies(ctx, rogue)
     for imported, want in ((payload, (True, False)), (planted, (True, True))):
         got, _ = _run(imported, body, servers, tmp_path, str(planted))
         assert (got["corp"], got["rogue"]) == want, (imported, got)
+
+
+@pytest.mark.parametrize("order", ["bootstrap-first", "requests-first"])
+def test_requests_imported_after_or_before_the_bootstrap(payload, servers, tmp_path, order):
+    """Imported after the bootstrap, requests' own import of certifi loads the runtime: its
+    bundle path is certembed's from the start and nothing counts as imported early (requests is
+    half made at that moment, not early). Imported before it (the twin), the runtime loads at
+    once and fixes requests' path, and says so."""
+    first, second = ("import _certembed_bootstrap as boot", "import requests")
+    if order == "requests-first":
+        first, second = second, first
+    got, _ = _run(
+        payload,
+        f"{first}\n{second}\n"
+        + r"""
+import certifi, requests.utils
+out["path_is_ours"] = requests.utils.DEFAULT_CA_BUNDLE_PATH == certifi.where()
+out["early"] = [n.split(" ")[0] for n in boot.decision()["imported_early"]]
+def get(url):
+    try:
+        return requests.Session().get(url, timeout=10).status_code
+    except requests.exceptions.SSLError:
+        return "verify-failed"
+out["corp"] = get(corp)
+out["rogue"] = get(rogue)
+""",
+        servers,
+        tmp_path,
+    )
+    assert got["path_is_ours"] is True
+    assert got["corp"] == 200 and got["rogue"] == "verify-failed"
+    if order == "bootstrap-first":
+        assert got["early"] == []
+    else:
+        assert "requests" in got["early"] and "urllib3" in got["early"]

@@ -157,6 +157,10 @@ def _default_data_dir() -> "Optional[str]":
     return folder if os.path.isdir(folder) else None
 
 
+# Set by ``_certembed_bootstrap`` right before it installs the runtime from a stand-in.
+_ARMED_FIRST: "List[bool]" = []
+
+
 def install(
     data_dir: "Optional[str]" = None,
     data: "Optional[Dict[str, bytes]]" = None,
@@ -234,7 +238,11 @@ def install(
     if any(name not in sys.modules for name in patchers):
         state.finder = _CertifiFinder()
         sys.meta_path.insert(0, state.finder)
-    notes = _imported_early(state)
+    # Installed by the start-up module's stand-ins (it armed them only because no library that
+    # keeps trust of its own had been imported before it): nothing was imported early, and a
+    # library being imported right now (the import of certifi that loaded the runtime) is half
+    # made, not early.
+    notes = [] if _ARMED_FIRST and _ARMED_FIRST.pop() else _imported_early(state)
     report["imported_early"] = notes
     report["exported"] = _export_env(state) if EXPORT_ENV else None
     if debug:

@@ -140,6 +140,8 @@ def _activate(quiet: "bool" = True, **kwargs: "Any") -> "Any":
             # meanwhile: it never sees it without one or the other) and records what they
             # replaced as the originals it restores at uninstall().
             module._PRIOR.update({name: (original, own) for _, name, original, own in _ARMED})
+            if _ARMED:  # armed at start-up: nothing that keeps its own trust was imported first
+                module._ARMED_FIRST[:] = [True]
             module.install(**kwargs)
         except Exception as exc:
             if module is not None and getattr(module, "_STATE", None) is not None:
