@@ -1,4 +1,5 @@
-"""Assemble ``_certembed_bootstrap.py`` from the real modules under :mod:`.runtime`.
+"""Assemble ``_certembed_runtime.py`` (and the small ``_certembed_bootstrap.py`` that start-up
+imports, from :mod:`.runtime.shim`) from the real modules under :mod:`.runtime`.
 
 Per target: the baked data (``templates/baked.py.j2``, data only), then :mod:`.runtime.stores`,
 the target's OS module and the shared engine (``CORE_PARTS``, :mod:`.runtime.core` last), each

@@ -1,4 +1,5 @@
-"""Development stand-ins for the constants the build bakes into ``_certembed_bootstrap.py``.
+"""Development stand-ins for the constants the build bakes into ``_certembed_bootstrap.py`` and
+``_certembed_runtime.py``.
 
 The shipped module gets these names from ``templates/baked.py.j2`` instead; this file only lets
 the runtime modules be imported, type-checked and unit-tested on their own.
