@@ -30,6 +30,7 @@ BOOTSTRAP_NAME = BOOTSTRAP_MODULE + ".py"
 # small bootstrap): the same baked data, then the engine.
 RUNTIME_MODULE = "_certembed_runtime"
 RUNTIME_NAME = RUNTIME_MODULE + ".py"
+PAYLOAD_MODULES = (BOOTSTRAP_NAME, RUNTIME_NAME)  # the Python files of a payload
 DATA_DIR_NAME = "_certembed_data"
 # Per-certificate digests live in this data file (verified by one baked SHA-256), not in the
 # bootstrap: its size, and so its import time, does not grow with the bundle.
@@ -175,6 +176,19 @@ class Baked:
     relax_x509_strict: bool | None
     data: dict[str, str]  # role PEMs and DATA_DIGESTS -> SHA-256
     data_digests: str | None  # the name of the file listing every other data file's SHA-256
+
+
+def imported_modules(source: str) -> set[str]:
+    """The top-level modules a payload module's ``source`` imports anywhere (some lazily,
+    inside functions): what a freezer that sees it only as a data file must ship."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    names.discard("__future__")
+    return names
 
 
 def read_baked(source: str) -> Baked:

@@ -2,9 +2,10 @@
 cheap. Importing it does not load the runtime (``_certembed_runtime``, the rest of this
 package); it arms three stand-ins on the standard library's context class and one import hook.
 The first of them to be used (the first default context, the first ``load_verify_locations``,
-the first import of certifi, grpc or pycurl) loads the runtime, puts the standard library's own
-methods back and runs the runtime's ``install()``, which patches them for good; then the call
-proceeds as if the runtime had been installed from the start. The runtime loads at once when
+the first import of certifi, grpc or pycurl) loads the runtime and runs its ``install()``, which
+patches the class over the stand-ins (recording the standard library's own methods, which the
+stand-ins hold, as the originals); then the call proceeds as if the runtime had been installed
+from the start. The runtime loads at once when
 waiting could miss something: under ``CERTEMBED_DEBUG``, with ``export_env`` (children inherit
 the environment at start-up), or when a library that keeps trust of its own was imported first.
 
@@ -52,8 +53,7 @@ def _new_lock() -> "Any":
 
 
 _LOCK = _new_lock()
-# The runtime's folder, fixed at import: the app may change directory (or import this module
-# through a relative sys.path entry) before the runtime loads.
+# The runtime's folder, fixed at import: the app may change directory before the runtime loads.
 _HERE = globals().get("__file__")
 _FOLDER = os.path.dirname(os.path.abspath(_HERE)) if _HERE else None
 _ARMED: "List[Any]" = []  # (class, name, original, whether the class had its own)

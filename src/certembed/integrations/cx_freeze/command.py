@@ -20,7 +20,6 @@ frozen exactly as cx_Freeze would. Problems stop a build that asked with one mes
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -98,27 +97,15 @@ def init_script_text(original: Path) -> str:
 
 
 def bootstrap_imports(payload: Path) -> list[str]:
-    """Top-level modules the bootstrap may import (some lazily, inside functions): cx_Freeze
-    must ship them even when the app does not use them."""
-    from certembed.payload import BOOTSTRAP_NAME, RUNTIME_NAME
+    """Top-level modules the bootstrap and its runtime may import (some lazily, inside
+    functions): cx_Freeze must ship them even when the app does not use them."""
+    from certembed.payload import PAYLOAD_MODULES, imported_modules
 
     names: set[str] = set()
-    for module in (BOOTSTRAP_NAME, RUNTIME_NAME):
-        if not (payload / module).is_file():
-            continue  # a payload built before the runtime had a file of its own
-        names.update(_imported(ast.parse((payload / module).read_text(encoding="utf-8"))))
-    names.discard("__future__")
+    for module in PAYLOAD_MODULES:
+        if (payload / module).is_file():  # not a payload built before the runtime had its own
+            names |= imported_modules((payload / module).read_text(encoding="utf-8"))
     return sorted(n for n in names if importlib.util.find_spec(n) is not None)
-
-
-def _imported(tree: ast.AST) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names
 
 
 def prepare(config: str | None, project_dir: Path, build_base: Path) -> Plan | None:

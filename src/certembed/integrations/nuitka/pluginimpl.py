@@ -17,7 +17,6 @@ their own errors and exit codes.
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 import importlib.util
 import sys
@@ -41,7 +40,7 @@ from certembed.integrations.resolve import (
     host_payload,
     resolve,
 )
-from certembed.payload import BOOTSTRAP_NAME, RUNTIME_NAME
+from certembed.payload import BOOTSTRAP_NAME, PAYLOAD_MODULES, imported_modules
 
 DEST = "certembed"  # the payload's folder in the distribution (next to the executable)
 CONFIG_OPTION = "--certembed-config"
@@ -172,17 +171,12 @@ def read_payload(payload: Path) -> dict[str, bytes]:
 def bootstrap_imports(source: str) -> tuple[str, ...]:
     """The standard-library modules the bootstrap imports (Nuitka cannot see them: the
     bootstrap is a data file), limited to those this Python has."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+    names = imported_modules(source)
     stdlib = getattr(sys, "stdlib_module_names", None)
     return tuple(
         sorted(
             name
-            for name in names - {"__future__", "typing"}
+            for name in names - {"typing"}
             if (stdlib is None or name in stdlib) and importlib.util.find_spec(name) is not None
         )
     )
@@ -198,9 +192,12 @@ def collect(options: NuitkaOptions) -> Payload:
     source = files[f"{DEST}/{BOOTSTRAP_NAME}"].decode("utf-8")
     patch_certifi = "\nPATCH_CERTIFI = False\n" not in source
     # What the bootstrap imports, and the runtime it loads when first needed
-    runtime = files.get(f"{DEST}/{RUNTIME_NAME}", b"").decode("utf-8")
-    imports = sorted({*bootstrap_imports(source), *bootstrap_imports(runtime)})
-    return Payload(files, tuple(imports), message, patch_certifi)
+    imports = {
+        name
+        for module in PAYLOAD_MODULES
+        for name in bootstrap_imports(files.get(f"{DEST}/{module}", b"").decode("utf-8"))
+    }
+    return Payload(files, tuple(sorted(imports)), message, patch_certifi)
 
 
 def prepare(options: NuitkaOptions) -> tuple[Payload | None, str, str]:
